@@ -1,0 +1,90 @@
+"""Exception handlers: every error leaves as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.problems import (
+    PROBLEM_MEDIA_TYPE,
+    DomainError,
+    FieldError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    ValidationFailed,
+    problem_body,
+)
+
+log = logging.getLogger(__name__)
+
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+def problem_response(request: Request, error: DomainError) -> JSONResponse:
+    body = problem_body(
+        error, instance=request.url.path, request_id=getattr(request.state, "request_id", None)
+    )
+    return JSONResponse(
+        body, status_code=error.status, media_type=PROBLEM_MEDIA_TYPE, headers=error.headers
+    )
+
+
+def _pointer(loc: tuple[Any, ...]) -> tuple[str, str]:
+    """('body', 'address', 'postal_code') → ('/address/postal_code', 'body')."""
+    location = str(loc[0]) if loc and loc[0] in _LOCATIONS else "body"
+    parts = loc[1:] if loc and loc[0] in _LOCATIONS else loc
+    escaped = [str(p).replace("~", "~0").replace("/", "~1") for p in parts]
+    return "/" + "/".join(escaped), location
+
+
+def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
+    errors = []
+    for error in exc.errors():
+        pointer, location = _pointer(tuple(error.get("loc", ())))
+        message = str(error.get("msg", "invalid value"))
+        if error.get("type") == "extra_forbidden":
+            message = "Unknown field."
+        errors.append(FieldError(pointer=pointer, detail=message, location=location))
+    return errors
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        detail = "; ".join(f"{e.location} {e.pointer}: {e.detail}" for e in errors[:5])
+        return problem_response(request, ValidationFailed(detail=detail, errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error: DomainError
+        if exc.status_code == 404:
+            error = NotFound(detail="No resource at this address.")
+        elif exc.status_code == 405:
+            error = MethodNotAllowed(
+                detail=f"{request.method} is not allowed here.", headers=dict(exc.headers or {})
+            )
+        else:
+            error = DomainError(detail=str(exc.detail))
+            error.status = exc.status_code  # type: ignore[misc]
+        return problem_response(request, error)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The request id middleware has already unwound here: name the request explicitly.
+        log.error(
+            "unexpected error",
+            exc_info=exc,
+            extra={"request_id": getattr(request.state, "request_id", None)},
+        )
+        return problem_response(request, InternalError(detail="An unexpected error occurred."))

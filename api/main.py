@@ -1,0 +1,73 @@
+"""Application factory: lifespan (database, migrations), middleware, routers, errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import metrics
+from api.errors import install_error_handlers
+from api.logging import configure_logging
+from api.middleware import RequestContextMiddleware
+from api.routers import ops, territories
+from api.settings import Settings, get_settings
+from api.store.db import Database, pool_status
+from api.store.migrate import head_revision, migrate
+
+API_DESCRIPTION = (
+    "Shared back office of a multi-partner guichet unique for French local social action. "
+    "Each partner sees only what its competences, held by law or delegated by convention, "
+    "entitle it to. Errors are RFC 9457 problems (see openapi/problems.md)."
+)
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the app. Tests pass their own ``database`` (bound to a rolled-back transaction);
+    otherwise the lifespan connects, migrates when asked, and disconnects."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if database is not None:
+            _attach(app, database)
+            yield
+            return
+        db = Database.connect(settings)
+        if settings.auto_migrate:
+            await migrate(settings, db.owner_url)
+        _attach(app, db)
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title="Guichet unique",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.expected_revision = head_revision()
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(territories.router)
+    return app
+
+
+def _attach(app: FastAPI, db: Database) -> None:
+    app.state.db = db
+    app.state.sessionmaker = db.sessionmaker
+    metrics.POOL.read_pool = lambda: pool_status(db.app_engine)
+
+
+def _default_app() -> FastAPI:
+    configure_logging(get_settings().log_level)
+    return create_app()
+
+
+# `uvicorn api.main:app` works; `guichet serve` is the documented way.
+app = _default_app()

@@ -1,0 +1,54 @@
+"""Public reference reads: communes, EPCI, départements, competence catalogue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import Session
+from api.domain.territories import service
+from api.schemas.common import Cursor, Limit, Page
+from api.schemas.territories import CommuneRead, CompetenceRead, DepartementRead, EpciRead
+from api.store.repositories.territories import TerritoryRepository
+
+router = APIRouter(prefix="/v1", tags=["territories"])
+
+
+@router.get("/territories/communes", response_model=Page[CommuneRead])
+async def search_communes(
+    session: Session,
+    q: Annotated[str | None, Query(max_length=100, description="Name, accents and case ignored.")] = None,
+    departement: Annotated[str | None, Query(max_length=3)] = None,
+    epci: Annotated[str | None, Query(max_length=9)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[CommuneRead]:
+    """Search current communes by name, département or EPCI."""
+    return await service.search_communes(
+        TerritoryRepository(session), q=q, departement=departement, epci=epci, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/territories/communes/{code}", response_model=CommuneRead)
+async def get_commune(session: Session, code: str) -> CommuneRead:
+    """Read a commune by its INSEE code."""
+    return await service.get_commune(TerritoryRepository(session), code)
+
+
+@router.get("/territories/epci/{siren}", response_model=EpciRead)
+async def get_epci(session: Session, siren: str) -> EpciRead:
+    """Read an EPCI and its member communes."""
+    return await service.get_epci(TerritoryRepository(session), siren)
+
+
+@router.get("/territories/departements/{code}", response_model=DepartementRead)
+async def get_departement(session: Session, code: str) -> DepartementRead:
+    """Read a département with its number of communes and population."""
+    return await service.get_departement(TerritoryRepository(session), code)
+
+
+@router.get("/competences", response_model=list[CompetenceRead], tags=["competences"])
+async def list_competences(session: Session) -> list[CompetenceRead]:
+    """List the competence catalogue: legal holders, delegability, sensitivity."""
+    return await service.list_competences(TerritoryRepository(session))

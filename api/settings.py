@@ -1,0 +1,71 @@
+"""Configuration: one ``Settings`` read from the environment (and an optional ``.env``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GUICHET_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "GUICHET_DATABASE_URL"),
+        description="Owner connection (postgresql:// or postgresql+asyncpg://). "
+        "Unset: an embedded PostgreSQL in data_dir.",
+    )
+    data_dir: Path = Field(
+        default=Path(".guichet"),
+        description="Local folder for the embedded PostgreSQL and generated signing keys.",
+    )
+    auto_migrate: bool = Field(default=True, description="Apply migrations at start.")
+    app_role: str = Field(
+        default="guichet_app",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="Database role that runs requests: owns nothing, no BYPASSRLS.",
+    )
+    app_role_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the runtime role, for servers that do not trust local "
+        "connections. Unset: the owner's password from DATABASE_URL is reused.",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: SecretStr | None = None
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_level: str = "INFO"
+
+    jwt_issuer: str = "urn:guichet"
+    jwt_audience: str = "guichet-api"
+    jwt_private_keys_dir: Path | None = Field(
+        default=None,
+        description="Folder of PEM private keys (EC P-256); the newest signs, all verify. "
+        "Unset: data_dir/keys, generated on first start.",
+    )
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=3600)
+
+    nir_key: SecretStr | None = Field(
+        default=None,
+        description="32-byte base64 key encrypting NIR at rest and keying their lookup hash. "
+        "Unset: generated in data_dir on first start.",
+    )
+    webhook_allow_private: bool = False
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.jwt_private_keys_dir or self.data_dir / "keys"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

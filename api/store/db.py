@@ -1,0 +1,155 @@
+"""Database connections: the owner (migrations, set-up) and the runtime role (requests).
+
+The service is configured with one ``DATABASE_URL`` naming a role allowed to own the schema.
+Migrations create a second role, ``Settings.app_role``, that owns nothing and cannot bypass
+row-level security; every request runs on a pool logged in as that role, so a bug in a
+repository filter meets the RLS policies instead of another partner's rows. The runtime role
+reuses the owner's host, database and (unless configured) password.
+
+With ``DATABASE_URL`` unset, an embedded PostgreSQL (``pgserver``) starts in
+``Settings.data_dir`` and stops with the process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+from api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "guichet"
+
+
+def asyncpg_url(raw: str) -> URL:
+    """Accept ``postgresql://``, ``postgres://`` or ``postgresql+asyncpg://`` URLs."""
+    url = make_url(raw.replace("postgres://", "postgresql://", 1))
+    return url.set(drivername="postgresql+asyncpg")
+
+
+def start_embedded(data_dir: Path) -> URL:
+    """Start (or reuse) the embedded server in ``data_dir/pg`` and return the owner URL."""
+    import pgserver  # imported lazily: only the embedded default needs it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+    exists = server.psql(
+        f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';"  # noqa: S608
+    )
+    if "1 row" not in exists:
+        server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
+    return asyncpg_url(server.get_uri(EMBEDDED_DATABASE))
+
+
+def owner_url(settings: Settings) -> URL:
+    if settings.database_url:
+        return asyncpg_url(settings.database_url)
+    return start_embedded(settings.data_dir)
+
+
+def app_url(owner: URL, settings: Settings) -> URL:
+    password = (
+        settings.app_role_password.get_secret_value()
+        if settings.app_role_password
+        else owner.password
+    )
+    return owner.set(username=settings.app_role, password=password)
+
+
+def create_engine(url: URL, *, pool_size: int = 5, max_overflow: int = 5) -> AsyncEngine:
+    engine = _create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": "guichet"}},
+    )
+    return engine
+
+
+@dataclass
+class Database:
+    """The two engines of a running service."""
+
+    owner_url: URL
+    app_engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    @classmethod
+    def connect(cls, settings: Settings, owner: URL | None = None) -> Database:
+        owner = owner or owner_url(settings)
+        engine = create_engine(
+            app_url(owner, settings),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        return cls(owner_url=owner, app_engine=engine, sessionmaker=make_sessionmaker(engine))
+
+    async def dispose(self) -> None:
+        await self.app_engine.dispose()
+
+    async def is_ready(self, expected_head: str) -> bool:
+        """Reachable and migrated to ``expected_head``."""
+        try:
+            async with self.app_engine.connect() as conn:
+                current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            log.warning("readiness check failed", exc_info=False)
+            return False
+        return current == expected_head
+
+
+def make_sessionmaker(
+    bind: AsyncEngine | AsyncConnection, *, savepoints: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that never expire on commit; ``savepoints`` joins an outer transaction
+    (tests roll it back at the end)."""
+    if savepoints:
+        return async_sessionmaker(
+            bind=bind,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        )
+    return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def owner_connection(url: URL) -> AsyncIterator[AsyncConnection]:
+    """A short-lived owner connection for migrations and set-up commands."""
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    finally:
+        await engine.dispose()
+
+
+def pool_status(engine: AsyncEngine) -> dict[str, int]:
+    pool = engine.pool
+    return {
+        "size": int(getattr(pool, "size", lambda: 0)()),
+        "checked_out": int(getattr(pool, "checkedout", lambda: 0)()),
+        "overflow": int(getattr(pool, "overflow", lambda: 0)()),
+    }
+
+
+__all__ = [
+    "Database",
+    "app_url",
+    "asyncpg_url",
+    "create_engine",
+    "make_sessionmaker",
+    "owner_connection",
+    "owner_url",
+    "pool_status",
+]

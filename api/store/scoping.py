@@ -1,0 +1,48 @@
+"""How each table declares who may read its rows.
+
+Every table class declares ``__scoping__``. A table that declares nothing fails at import
+(:class:`api.store.base.Table`). Scoped repositories read the declaration to filter every
+SELECT by the request's :class:`~api.auth.scope.Scope`; the database repeats the boundary
+with row-level security policies written in the migrations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scoping:
+    """Base of the scoping declarations."""
+
+    #: whether the table must have row-level security enabled and forced
+    requires_rls: bool = True
+
+
+@dataclass(frozen=True)
+class Public(Scoping):
+    """Reference data readable by anyone: territories, competence catalogue, directory."""
+
+    requires_rls: bool = False
+
+
+@dataclass(frozen=True)
+class OwnedByOrganisation(Scoping):
+    """Rows belong to one organisation, named by ``column``."""
+
+    column: str = "organisation_id"
+
+
+@dataclass(frozen=True)
+class SharedBetweenOrganisations(Scoping):
+    """Rows shared by parties named in ``columns`` (e.g. grantor and grantee)."""
+
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Internal(Scoping):
+    """Bookkeeping the runtime role is never granted (set-up state): no RLS needed because
+    no request can reach it."""
+
+    requires_rls: bool = False

@@ -1,0 +1,8 @@
+"""Every table of the service. Importing this package checks that each declares its scoping."""
+
+from api.store.base import check_scoping_declared, metadata
+from api.store.tables.reference import Commune, Competence, Departement, Epci, Region
+
+check_scoping_declared()
+
+__all__ = ["Commune", "Competence", "Departement", "Epci", "Region", "metadata"]
