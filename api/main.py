@@ -31,7 +31,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if database is not None:
-            _attach(app, database)
             yield
             return
         db = Database.connect(settings)
@@ -55,6 +54,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(territories.router)
+    if database is not None:
+        _attach(app, database)
     return app
 
 

@@ -34,14 +34,15 @@ def add_working_days(start: date, days: int) -> date:
 
 
 def working_days_between(a: date, b: date) -> int:
-    """Working days in ``(a, b]``, negated when ``b < a``: the inverse of add_working_days.
+    """Working days met walking from ``a`` to ``b``: the inverse of :func:`add_working_days`.
 
+    Counts the working days in ``(a, b]``, or minus those in ``[b, a)`` when ``b < a``, so
     ``working_days_between(a, add_working_days(a, n)) == n`` for every ``n``.
     """
-    if b < a:
-        return -working_days_between(b, a)
+    step = _ONE_DAY if b >= a else -_ONE_DAY
+    sign = 1 if b >= a else -1
     count, current = 0, a
-    while current < b:
-        current += _ONE_DAY
+    while current != b:
+        current += step
         count += is_working_day(current)
-    return count
+    return sign * count

@@ -13,6 +13,7 @@ With ``DATABASE_URL`` unset, an embedded PostgreSQL (``pgserver``) starts in
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,10 +39,13 @@ def asyncpg_url(raw: str) -> URL:
 
 def start_embedded(data_dir: Path) -> URL:
     """Start (or reuse) the embedded server in ``data_dir/pg`` and return the owner URL."""
-    import pgserver  # imported lazily: only the embedded default needs it
-
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        import pgserver  # imported lazily: only the embedded default needs it
+
+        server = pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
     exists = server.psql(
         f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';"  # noqa: S608
     )

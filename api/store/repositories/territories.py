@@ -68,15 +68,15 @@ class TerritoryRepository:
 
     async def departement(self, code: str) -> Row[tuple[object, ...]] | None:
         dep = Departement.__table__  # type: ignore[attr-defined]
-        totals = (
-            select(
-                func.count().label("communes_count"),
-                func.coalesce(func.sum(_commune.c.population), 0).label("population"),
-            )
-            .where(_commune.c.departement_code == code)
-            .subquery()
-        )
-        stmt = select(dep, totals).where(dep.c.code == code)
+        of_dep = _commune.c.departement_code == dep.c.code
+        stmt = select(
+            dep,
+            select(func.count()).where(of_dep).scalar_subquery().label("communes_count"),
+            select(func.coalesce(func.sum(_commune.c.population), 0))
+            .where(of_dep)
+            .scalar_subquery()
+            .label("population"),
+        ).where(dep.c.code == code)
         return (await self.session.execute(stmt)).first()
 
     async def competences(self) -> list[Row[tuple[Competence]]]:

@@ -1,0 +1,130 @@
+"""Fixtures: one fresh, migrated database per run; each test inside a rolled-back transaction
+on a connection of the runtime role (the same non-owner role as production, so RLS applies)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from api.main import create_app
+from api.settings import Settings
+from api.store.db import Database, app_url, create_engine, make_sessionmaker
+from api.store.migrate import migrate
+from tests.database import create_database, drop_database, server_url, test_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[URL]:
+    server = server_url()
+    url = await create_database(server)
+    await migrate(test_settings(url), url)
+    yield url
+    await drop_database(server, str(url.database))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: URL) -> Settings:
+    return test_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+async def app_engine(database_url: URL, settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(app_url(database_url, settings), pool_size=5, max_overflow=20)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(app_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A runtime-role connection whose transaction is rolled back after the test."""
+    async with app_engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+def app(settings: Settings, database_url: URL, connection: AsyncConnection) -> FastAPI:
+    database = Database(
+        owner_url=database_url,
+        app_engine=connection.engine,
+        sessionmaker=make_sessionmaker(connection, savepoints=True),
+    )
+    return create_app(settings, database=database)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(env: dict[str, str], cwd: Path, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `guichet serve` in a subprocess and wait until it answers /healthz."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            output = proc.stdout.read().decode() if proc.stdout else ""
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{output[-4000:]}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start in time")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> str:
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out.decode(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: URL) -> Iterator[str]:
+    """The real service over HTTP on the test database (requests commit for real)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
+    env.update(
+        DATABASE_URL=database_url.render_as_string(hide_password=False),
+        GUICHET_AUTO_MIGRATE="0",
+        GUICHET_LOG_LEVEL="WARNING",
+    )
+    proc, base = start_server(env, ROOT)
+    yield base
+    stop_server(proc)
