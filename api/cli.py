@@ -41,5 +41,23 @@ def migrate() -> None:
     typer.echo("database migrated")
 
 
+@app.command()
+def openapi(check: bool = typer.Option(False, help="Fail if the file is out of date.")) -> None:
+    """Write the OpenAPI document to openapi/openapi.json."""
+    from api.main import create_app
+    from api.openapi import OPENAPI_PATH, render
+
+    document = render(create_app())
+    if check:
+        current = OPENAPI_PATH.read_text() if OPENAPI_PATH.exists() else ""
+        if current != document:
+            typer.echo("openapi/openapi.json is out of date: run `guichet openapi`", err=True)
+            raise typer.Exit(1)
+        return
+    OPENAPI_PATH.parent.mkdir(exist_ok=True)
+    OPENAPI_PATH.write_text(document)
+    typer.echo(f"wrote {OPENAPI_PATH.name}")
+
+
 if __name__ == "__main__":
     app()

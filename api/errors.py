@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,14 +13,11 @@ from api.problems import (
     PROBLEM_MEDIA_TYPE,
     DomainError,
     FieldError,
-    InternalError,
     MethodNotAllowed,
     NotFound,
     ValidationFailed,
     problem_body,
 )
-
-log = logging.getLogger(__name__)
 
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
@@ -78,13 +74,3 @@ def install_error_handlers(app: FastAPI) -> None:
             error = DomainError(detail=str(exc.detail))
             error.status = exc.status_code  # type: ignore[misc]
         return problem_response(request, error)
-
-    @app.exception_handler(Exception)
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The request id middleware has already unwound here: name the request explicitly.
-        log.error(
-            "unexpected error",
-            exc_info=exc,
-            extra={"request_id": getattr(request.state, "request_id", None)},
-        )
-        return problem_response(request, InternalError(detail="An unexpected error occurred."))

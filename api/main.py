@@ -11,6 +11,7 @@ from api import metrics
 from api.errors import install_error_handlers
 from api.logging import configure_logging
 from api.middleware import RequestContextMiddleware
+from api.openapi import install_openapi
 from api.routers import ops, territories
 from api.settings import Settings, get_settings
 from api.store.db import Database, pool_status
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.expected_revision = head_revision()
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(ops.router)
     app.include_router(territories.router)
     if database is not None:

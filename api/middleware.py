@@ -13,9 +13,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
 from api.logging import request_id_var
-from api.problems import PROBLEM_MEDIA_TYPE, PayloadTooLarge, problem_body
+from api.problems import (
+    PROBLEM_MEDIA_TYPE,
+    DomainError,
+    InternalError,
+    PayloadTooLarge,
+    problem_body,
+)
 
 access_log = logging.getLogger("guichet.access")
+log = logging.getLogger(__name__)
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -41,16 +48,20 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         supplied = _header(scope, b"x-request-id")
-        request_id = supplied if supplied and _SAFE_REQUEST_ID.match(supplied) else str(uuid.uuid4())
+        request_id = (
+            supplied if supplied and _SAFE_REQUEST_ID.match(supplied) else str(uuid.uuid4())
+        )
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message["headers"] = headers
@@ -59,9 +70,20 @@ class RequestContextMiddleware:
         try:
             declared = _header(scope, b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-                await self._too_large(scope, send_with_id, request_id)
+                too_large = PayloadTooLarge(
+                    detail=f"The request body exceeds {self.max_body_bytes} bytes."
+                )
+                await self._send_problem(scope, send_with_id, request_id, too_large)
             else:
                 await self.app(scope, self._limited(receive), send_with_id)
+        except Exception:
+            # Rendered here rather than by Starlette's outermost handler so that the 500 still
+            # carries the request id; the log has the traceback, the body never does.
+            log.exception("unexpected error")
+            if response_started:
+                raise
+            unexpected = InternalError(detail="An unexpected error occurred.")
+            await self._send_problem(scope, send_with_id, request_id, unexpected)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -93,8 +115,9 @@ class RequestContextMiddleware:
 
         return limited_receive
 
-    async def _too_large(self, scope: Scope, send: Send, request_id: str) -> None:
-        error = PayloadTooLarge(detail=f"The request body exceeds {self.max_body_bytes} bytes.")
+    async def _send_problem(
+        self, scope: Scope, send: Send, request_id: str, error: DomainError
+    ) -> None:
         body = json.dumps(
             problem_body(error, instance=scope["path"], request_id=request_id)
         ).encode()
@@ -105,7 +128,6 @@ class RequestContextMiddleware:
                 "headers": [
                     (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                     (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
                 ],
             }
         )

@@ -131,9 +131,7 @@ class InternalError(DomainError):
     title = "Internal error"
 
 
-def problem_body(
-    error: DomainError, *, instance: str, request_id: str | None
-) -> dict[str, Any]:
+def problem_body(error: DomainError, *, instance: str, request_id: str | None) -> dict[str, Any]:
     """The problem document for ``error``; the only place its shape is decided."""
     body: dict[str, Any] = {
         "type": f"/problems/{error.slug}",

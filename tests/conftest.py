@@ -81,7 +81,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(env: dict[str, str], cwd: Path, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    env: dict[str, str], cwd: Path, timeout: float = 60
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start `guichet serve` in a subprocess and wait until it answers /healthz."""
     port = _free_port()
     proc = subprocess.Popen(

@@ -18,7 +18,9 @@ router = APIRouter(prefix="/v1", tags=["territories"])
 @router.get("/territories/communes", response_model=Page[CommuneRead])
 async def search_communes(
     session: Session,
-    q: Annotated[str | None, Query(max_length=100, description="Name, accents and case ignored.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Name, accents and case ignored.")
+    ] = None,
     departement: Annotated[str | None, Query(max_length=3)] = None,
     epci: Annotated[str | None, Query(max_length=9)] = None,
     cursor: Cursor = None,
@@ -26,7 +28,12 @@ async def search_communes(
 ) -> Page[CommuneRead]:
     """Search current communes by name, département or EPCI."""
     return await service.search_communes(
-        TerritoryRepository(session), q=q, departement=departement, epci=epci, cursor=cursor, limit=limit
+        TerritoryRepository(session),
+        q=q,
+        departement=departement,
+        epci=epci,
+        cursor=cursor,
+        limit=limit,
     )
 
 

@@ -45,7 +45,9 @@ def start_embedded(data_dir: Path) -> URL:
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
         import pgserver  # imported lazily: only the embedded default needs it
 
-        server = pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+        server = pgserver.get_server(  # type: ignore[attr-defined]
+            data_dir.resolve() / "pg", cleanup_mode="stop"
+        )
     exists = server.psql(
         f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';"  # noqa: S608
     )
@@ -106,10 +108,10 @@ class Database:
         try:
             async with self.app_engine.connect() as conn:
                 current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-        except Exception:  # noqa: BLE001 - any failure means "not ready"
+        except Exception:
             log.warning("readiness check failed", exc_info=False)
             return False
-        return current == expected_head
+        return bool(current == expected_head)
 
 
 def make_sessionmaker(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 
-from alembic import command
 from api.settings import Settings
 from api.store.db import app_url, owner_connection
 from api.store.reference import load_reference_data

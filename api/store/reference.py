@@ -45,11 +45,21 @@ def _checksum(*names: str) -> str:
 def _geography() -> list[tuple[SATable, list[dict[str, Any]]]]:
     regions = [{"code": r["code"], "name": r["nom"]} for r in _rows("regions.csv")]
     departements = [
-        {"code": r["code"], "name": r["nom"], "region_code": r["region"], "chef_lieu": r["chef_lieu"]}
+        {
+            "code": r["code"],
+            "name": r["nom"],
+            "region_code": r["region"],
+            "chef_lieu": r["chef_lieu"],
+        }
         for r in _rows("departements.csv")
     ]
     epcis = [
-        {"siren": r["siren"], "name": r["nom"], "type": r["type"], "population": int(r["population"] or 0)}
+        {
+            "siren": r["siren"],
+            "name": r["nom"],
+            "type": r["type"],
+            "population": int(r["population"] or 0),
+        }
         for r in _rows("epci.csv.gz")
     ]
     communes = [
@@ -80,14 +90,17 @@ async def _upsert(conn: AsyncConnection, table: SATable, rows: list[dict[str, An
         stmt = insert(table)
         update = {c: stmt.excluded[c] for c in rows[0] if c not in key}
         await conn.execute(
-            stmt.on_conflict_do_update(index_elements=key, set_=update), rows[start : start + _BATCH]
+            stmt.on_conflict_do_update(index_elements=key, set_=update),
+            rows[start : start + _BATCH],
         )
 
 
 async def _already_loaded(conn: AsyncConnection, name: str, checksum: str) -> bool:
     table = ReferenceLoad.__table__  # type: ignore[attr-defined]
-    current = await conn.scalar(table.select().with_only_columns(table.c.checksum).where(table.c.name == name))
-    return current == checksum
+    current = await conn.scalar(
+        table.select().with_only_columns(table.c.checksum).where(table.c.name == name)
+    )
+    return bool(current == checksum)
 
 
 async def _mark_loaded(conn: AsyncConnection, name: str, checksum: str) -> None:
@@ -95,7 +108,8 @@ async def _mark_loaded(conn: AsyncConnection, name: str, checksum: str) -> None:
     stmt = insert(table).values(name=name, checksum=checksum, loaded_at=datetime.now(UTC))
     await conn.execute(
         stmt.on_conflict_do_update(
-            index_elements=["name"], set_={"checksum": checksum, "loaded_at": stmt.excluded.loaded_at}
+            index_elements=["name"],
+            set_={"checksum": checksum, "loaded_at": stmt.excluded.loaded_at},
         )
     )
 

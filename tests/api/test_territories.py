@@ -49,7 +49,12 @@ async def test_catalogue_lists_the_18_seeded_competences(client: httpx.AsyncClie
     by_code = {c["code"]: c for c in r.json()}
     assert len(by_code) == 18
     assert by_code["rsa"]["legal_holder_kinds"] == ["departement"]
-    assert set(by_code["rsa"]["delegable_to"]) == {"ccas", "cias", "association", "organisme_social"}
+    assert set(by_code["rsa"]["delegable_to"]) == {
+        "ccas",
+        "cias",
+        "association",
+        "organisme_social",
+    }
     assert by_code["ase"]["delegable_to"] == []
     assert by_code["ase"]["sensitive"] is True
     assert by_code["violences"]["sensitive"] is True
@@ -74,9 +79,7 @@ async def test_filters_by_departement_and_epci(client: httpx.AsyncClient) -> Non
     assert r.status_code == 200
     assert r.json()["items"]
     assert {c["departement"] for c in r.json()["items"]} == {"2B"}
-    r = await client.get(
-        "/v1/territories/communes", params={"epci": "200093201", "q": "roubaix"}
-    )
+    r = await client.get("/v1/territories/communes", params={"epci": "200093201", "q": "roubaix"})
     assert [c["code"] for c in r.json()["items"]] == ["59512"]
 
 
@@ -113,7 +116,9 @@ async def test_unknown_codes_are_404_problems(client: httpx.AsyncClient, path: s
 
 
 @pytest.mark.parametrize("limit", ["0", "10000", "-1", "abc"])
-async def test_out_of_range_limit_is_422_with_pointer(client: httpx.AsyncClient, limit: str) -> None:
+async def test_out_of_range_limit_is_422_with_pointer(
+    client: httpx.AsyncClient, limit: str
+) -> None:
     r = await client.get("/v1/territories/communes", params={"limit": limit})
     assert r.status_code == 422
     body = r.json()

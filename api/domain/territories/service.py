@@ -81,7 +81,9 @@ async def get_epci(repo: TerritoryRepository, siren: str) -> EpciRead:
         name=m["name"],
         type=m["type"],
         population=m["population"],
-        members=[CommuneSummary(code=r.code, name=r.name, population=r.population) for r in members],
+        members=[
+            CommuneSummary(code=r.code, name=r.name, population=r.population) for r in members
+        ],
     )
 
 

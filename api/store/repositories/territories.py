@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Row, case, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Row, case, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.store.tables import Commune, Competence, Departement, Epci
@@ -35,7 +35,7 @@ class TerritoryRepository:
         """Keyset page ordered by (rank, -population, code). Without a query every rank is 0,
         so pages follow population then code."""
         c = _commune.c
-        rank = literal(0)
+        rank: ColumnElement[int] = literal(0)
         conditions = []
         if where.folded_query:
             q = where.folded_query
@@ -54,7 +54,9 @@ class TerritoryRepository:
         stmt = stmt.order_by(*key).limit(limit + 1)
         return list((await self.session.execute(stmt)).all())
 
-    async def epci(self, siren: str) -> tuple[Row[tuple[Epci]], list[Row[tuple[object, ...]]]] | None:
+    async def epci(
+        self, siren: str
+    ) -> tuple[Row[tuple[Epci]], list[Row[tuple[object, ...]]]] | None:
         epci = Epci.__table__  # type: ignore[attr-defined]
         row = (await self.session.execute(select(epci).where(epci.c.siren == siren))).first()
         if row is None:

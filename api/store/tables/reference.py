@@ -45,7 +45,11 @@ class Commune(Table, table=True):
     __tablename__ = "commune"
     __scoping__: ClassVar[Scoping] = Public()
     __table_args__ = (
-        Index("ix_commune_search_name", "search_name", postgresql_ops={"search_name": "text_pattern_ops"}),
+        Index(
+            "ix_commune_search_name",
+            "search_name",
+            postgresql_ops={"search_name": "text_pattern_ops"},
+        ),
     )
 
     code: str = Field(primary_key=True, max_length=5)

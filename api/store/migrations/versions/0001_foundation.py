@@ -31,9 +31,7 @@ def upgrade() -> None:
         END $$;
         """
     )
-    op.execute(
-        f"ALTER ROLE {role} NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
-    )
+    op.execute(f"ALTER ROLE {role} NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS")
     op.execute(f"GRANT CONNECT ON DATABASE {_current_database()} TO {role}")
     op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
     op.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")

@@ -1,0 +1,54 @@
+"""Pure domain rules of the guichet unique: no database, no HTTP, no I/O.
+
+Glossary — the users' French words and the names they take in code. Competence, reason and
+outcome codes stay French (``rsa``, ``aide_facultative``, ``hors_competence``): they are the
+users' own words.
+
+==========================================  ==========================================
+French term                                 code name
+==========================================  ==========================================
+bénéficiaire, usager                        ``beneficiary``
+foyer                                       ``household``
+membre du foyer (demandeur, conjoint…)      ``household_member`` (relation code stays French)
+organisation, partenaire                    ``organisation``
+type d'organisation (CCAS, EPCI, CIAS…)     ``organisation_kind`` (``OrganisationKind``)
+territoire (communes couvertes)             ``territory``
+commune (code INSEE / COG)                  ``commune`` (INSEE code string)
+compétence                                  ``competence``
+catalogue des compétences                   ``catalogue``
+détenir une compétence (loi / convention)   ``holding`` (source ``law`` / ``convention``)
+titulaire légal                             ``legal holder``
+convention de délégation                    ``convention``
+délégant / délégataire                      ``grantor`` / ``grantee``
+catégorie de données                        ``data_category`` (``DataCategory``)
+équipe de suivi                             ``care_team``
+référent                                    ``referent``
+orientation                                 ``orientation``
+orienteur / organisme d'accueil             ``issuer`` / ``target``
+adressage, référencement                    ``referral``
+émetteur / destinataire                     ``sender`` / ``recipient``
+fiche de liaison                            ``shared categories`` of a referral
+motif (de refus, d'échec…)                  ``reason_code``
+résultat                                    ``outcome_code``
+délai de réponse                            ``response deadline`` (working days)
+jour ouvré / jour férié                     ``working day`` / ``public holiday``
+dossier d'aide sociale légale               ``dossier``
+prestation (RSA, APA, PCH, ASH, FSL, FAJ)   ``prestation`` (``LEGAL_AID_PRESTATIONS``)
+instruction / décision                      ``instruction`` / ``decision``
+aide facultative                            ``aid``
+règlement des aides facultatives            ``aid rules``
+reste à vivre                               ``remaining_income`` (``reste_a_vivre``)
+ressources / charges                        ``resources`` / ``charges``
+NIR (numéro de sécurité sociale)            ``nir``
+nom de naissance / nom d'usage / prénoms    ``birth_name`` / ``usage_name`` / ``first_names``
+rapprochement d'identité, doublon           ``identity matching``, ``duplicate``
+fusion                                      ``merge``
+information / consentement                  ``information notice`` / ``consent``
+demande d'accès                             ``access request``
+accès d'urgence (bris de glace)             ``break_glass``
+journal des accès                           ``access log``
+durée de conservation                       ``retention``
+ABS (analyse des besoins sociaux)           steering statistics (``stats``)
+angles morts                                ``unanswered needs``
+==========================================  ==========================================
+"""

@@ -1,0 +1,74 @@
+"""The role that runs requests owns nothing, cannot become the owner and meets RLS."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.settings import Settings
+from api.store.db import owner_connection
+
+
+async def test_runtime_role_cannot_switch_to_the_owner(
+    connection: AsyncConnection, database_url: URL
+) -> None:
+    with pytest.raises(DBAPIError, match="permission denied"):
+        async with connection.begin_nested():
+            await connection.execute(text(f'SET ROLE "{database_url.username}"'))
+
+
+async def test_runtime_role_has_no_power(connection: AsyncConnection, settings: Settings) -> None:
+    row = (
+        await connection.execute(
+            text(
+                "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolinherit "
+                "FROM pg_roles WHERE rolname = current_user"
+            )
+        )
+    ).one()
+    assert tuple(row) == (False, False, False, False, False)
+    assert await connection.scalar(text("SELECT current_user")) == settings.app_role
+
+
+async def test_runtime_role_owns_nothing(connection: AsyncConnection) -> None:
+    owned = await connection.scalar(
+        text(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        )
+    )
+    assert owned == 0
+
+
+async def test_runtime_role_cannot_create_tables(connection: AsyncConnection) -> None:
+    with pytest.raises(DBAPIError, match="permission denied"):
+        async with connection.begin_nested():
+            await connection.execute(text("CREATE TABLE intruder (id int)"))
+
+
+async def test_forced_rls_hides_rows_without_a_policy(
+    connection: AsyncConnection, database_url: URL, settings: Settings
+) -> None:
+    role = settings.app_role
+    async with owner_connection(database_url) as owner:
+        await owner.execute(text("CREATE TABLE IF NOT EXISTS rls_probe (v int)"))
+        await owner.execute(text("TRUNCATE rls_probe"))
+        await owner.execute(text("INSERT INTO rls_probe VALUES (1), (2)"))
+        await owner.execute(text("ALTER TABLE rls_probe ENABLE ROW LEVEL SECURITY"))
+        await owner.execute(text("ALTER TABLE rls_probe FORCE ROW LEVEL SECURITY"))
+        await owner.execute(text(f"GRANT SELECT ON rls_probe TO {role}"))
+        await owner.execute(text("DROP POLICY IF EXISTS only_one ON rls_probe"))
+    try:
+        assert await connection.scalar(text("SELECT count(*) FROM rls_probe")) == 0
+        async with owner_connection(database_url) as owner:
+            await owner.execute(
+                text(f"CREATE POLICY only_one ON rls_probe FOR SELECT TO {role} USING (v = 1)")
+            )
+        assert (await connection.execute(text("SELECT v FROM rls_probe"))).scalars().all() == [1]
+    finally:
+        async with owner_connection(database_url) as owner:
+            await owner.execute(text("DROP TABLE rls_probe"))
