@@ -42,6 +42,18 @@ def migrate() -> None:
 
 
 @app.command()
+def demo() -> None:
+    """Migrate, then load the demo territory (idempotent) and print its credentials."""
+    from api.store.db import owner_url
+    from api.store.migrate import migrate as run_migrations
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(run_migrations(settings, owner_url(settings)))
+    typer.echo("database migrated; reference data loaded")
+
+
+@app.command()
 def openapi(check: bool = typer.Option(False, help="Fail if the file is out of date.")) -> None:
     """Write the OpenAPI document to openapi/openapi.json."""
     from api.main import create_app

@@ -21,8 +21,10 @@ async def search_communes(
     q: Annotated[
         str | None, Query(max_length=100, description="Name, accents and case ignored.")
     ] = None,
-    departement: Annotated[str | None, Query(max_length=3)] = None,
-    epci: Annotated[str | None, Query(max_length=9)] = None,
+    departement: Annotated[
+        str | None, Query(pattern=r"^(\d{2,3}|2[AB])$", description="Département code.")
+    ] = None,
+    epci: Annotated[str | None, Query(pattern=r"^\d{9}$", description="EPCI SIREN.")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[CommuneRead]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from api.domain.text import fold
-from api.problems import FieldError, NotFound, ValidationFailed
+from api.problems import NotFound
 from api.schemas.common import Page, decode_cursor, encode_cursor
 from api.schemas.territories import (
     CommuneRead,
@@ -51,13 +51,6 @@ async def search_communes(
     cursor: str | None,
     limit: int,
 ) -> Page[CommuneRead]:
-    errors = []
-    if departement is not None and not DEPARTEMENT_CODE.match(departement):
-        errors.append(FieldError("/departement", "Not a département code.", "query"))
-    if epci is not None and not SIREN.match(epci):
-        errors.append(FieldError("/epci", "An EPCI is named by its 9-digit SIREN.", "query"))
-    if errors:
-        raise ValidationFailed(detail=errors[0].detail, errors=errors)
     where = CommuneFilter(
         folded_query=fold(q) if q and fold(q) else None, departement=departement, epci=epci
     )
