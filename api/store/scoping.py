@@ -46,3 +46,8 @@ class Internal(Scoping):
     no request can reach it."""
 
     requires_rls: bool = False
+
+
+@dataclass(frozen=True)
+class MemberOfOrganisation(Scoping):
+    """People: visible to the organisations they are a member of (and to themselves)."""

@@ -1,8 +1,33 @@
 """Every table of the service. Importing this package checks that each declares its scoping."""
 
 from api.store.base import check_scoping_declared, metadata
+from api.store.tables.partners import (
+    ApiClient,
+    AppUser,
+    Convention,
+    ConventionEvent,
+    Membership,
+    Organisation,
+    OrganisationCommune,
+    RefreshToken,
+)
 from api.store.tables.reference import Commune, Competence, Departement, Epci, Region
 
 check_scoping_declared()
 
-__all__ = ["Commune", "Competence", "Departement", "Epci", "Region", "metadata"]
+__all__ = [
+    "ApiClient",
+    "AppUser",
+    "Commune",
+    "Competence",
+    "Convention",
+    "ConventionEvent",
+    "Departement",
+    "Epci",
+    "Membership",
+    "Organisation",
+    "OrganisationCommune",
+    "RefreshToken",
+    "Region",
+    "metadata",
+]

@@ -1,0 +1,185 @@
+"""Organisations and their territory, people who work for them, machine clients, conventions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import ClassVar
+
+from sqlalchemy import Column, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Field
+
+from api.store.base import Table
+from api.store.scoping import (
+    MemberOfOrganisation,
+    OwnedByOrganisation,
+    Public,
+    Scoping,
+    SharedBetweenOrganisations,
+)
+
+
+def _instant(nullable: bool = False) -> Column[datetime]:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+def _codes(length: int) -> Column[list[str]]:
+    return Column(ARRAY(String(length)), nullable=False)
+
+
+class Organisation(Table, table=True):
+    """A partner. Public: the partner directory holds no personal data."""
+
+    __tablename__ = "organisation"
+    __scoping__: ClassVar[Scoping] = Public()
+
+    id: uuid.UUID = Field(primary_key=True)
+    name: str
+    kind: str = Field(max_length=20, index=True)
+    siret: str | None = Field(default=None, max_length=14)
+    commune_code: str | None = Field(default=None, foreign_key="commune.code", max_length=5)
+    epci_siren: str | None = Field(default=None, foreign_key="epci.siren", max_length=9)
+    departement_code: str | None = Field(default=None, foreign_key="departement.code", max_length=3)
+    service_area_communes: list[str] = Field(sa_column=_codes(5))
+    service_area_departements: list[str] = Field(sa_column=_codes(3))
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    retention_months: int = 24
+    version: int = 1
+    created_at: datetime = Field(sa_column=_instant())
+    updated_at: datetime = Field(sa_column=_instant())
+
+
+class OrganisationCommune(Table, table=True):
+    """An organisation's territory, derived from its kind (commune, EPCI, département) or its
+    declared service area; rewritten when the organisation changes."""
+
+    __tablename__ = "organisation_commune"
+    __scoping__: ClassVar[Scoping] = Public()
+    __table_args__ = (Index("ix_organisation_commune_commune_code", "commune_code"),)
+
+    organisation_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("organisation.id", ondelete="CASCADE"), primary_key=True)
+    )
+    commune_code: str = Field(foreign_key="commune.code", primary_key=True, max_length=5)
+
+
+class AppUser(Table, table=True):
+    """A person who signs in. Visible to the organisations they belong to."""
+
+    __tablename__ = "app_user"
+    __scoping__: ClassVar[Scoping] = MemberOfOrganisation()
+
+    id: uuid.UUID = Field(primary_key=True)
+    email: str = Field(unique=True, max_length=320)
+    full_name: str
+    password_hash: str | None = None
+    disabled_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    created_at: datetime = Field(sa_column=_instant())
+
+
+class Membership(Table, table=True):
+    __tablename__ = "membership"
+    __scoping__: ClassVar[Scoping] = OwnedByOrganisation()
+    __table_args__ = (UniqueConstraint("user_id", "organisation_id"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("app_user.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    organisation_id: uuid.UUID = Field(
+        sa_column=Column(
+            ForeignKey("organisation.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    roles: list[str] = Field(sa_column=_codes(20))
+    created_at: datetime = Field(sa_column=_instant())
+
+
+class ApiClient(Table, table=True):
+    """A partner's machine account: acts for one organisation within its scopes."""
+
+    __tablename__ = "api_client"
+    __scoping__: ClassVar[Scoping] = OwnedByOrganisation()
+
+    id: uuid.UUID = Field(primary_key=True)
+    organisation_id: uuid.UUID = Field(
+        sa_column=Column(
+            ForeignKey("organisation.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    client_id: str = Field(unique=True, max_length=64)
+    name: str
+    secret_hash: str
+    scopes: list[str] = Field(sa_column=_codes(40))
+    created_at: datetime = Field(sa_column=_instant())
+    revoked_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+
+
+class RefreshToken(Table, table=True):
+    """Rotating refresh tokens (stored hashed). A family is one sign-in: reusing a spent
+    token revokes the whole family."""
+
+    __tablename__ = "refresh_token"
+    __scoping__: ClassVar[Scoping] = OwnedByOrganisation()
+
+    id: uuid.UUID = Field(primary_key=True)
+    family_id: uuid.UUID = Field(index=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("app_user.id", ondelete="CASCADE"), nullable=False)
+    )
+    organisation_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("organisation.id", ondelete="CASCADE"), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=_instant())
+    used_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    created_at: datetime = Field(sa_column=_instant())
+
+
+class Convention(Table, table=True):
+    """A convention de délégation. Readable by its two parties only; who holds what because
+    of it is public through the ``convention_holdings`` database function."""
+
+    __tablename__ = "convention"
+    __scoping__: ClassVar[Scoping] = SharedBetweenOrganisations(
+        columns=("grantor_id", "grantee_id")
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    reference: str = Field(max_length=100)
+    grantor_id: uuid.UUID = Field(foreign_key="organisation.id", index=True)
+    grantee_id: uuid.UUID = Field(foreign_key="organisation.id", index=True)
+    competences: list[str] = Field(sa_column=_codes(40))
+    communes: list[str] = Field(sa_column=_codes(5))
+    all_communes: bool = False
+    data_categories: list[str] = Field(sa_column=_codes(20))
+    valid_from: date
+    valid_until: date | None = None
+    status: str = Field(max_length=20)
+    version: int = 1
+    created_at: datetime = Field(sa_column=_instant())
+    updated_at: datetime = Field(sa_column=_instant())
+
+
+class ConventionEvent(Table, table=True):
+    __tablename__ = "convention_event"
+    __scoping__: ClassVar[Scoping] = SharedBetweenOrganisations(
+        columns=("grantor_id", "grantee_id")
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    convention_id: uuid.UUID = Field(foreign_key="convention.id", index=True)
+    # the parties, copied so the row-level policy needs no join
+    grantor_id: uuid.UUID = Field(foreign_key="organisation.id")
+    grantee_id: uuid.UUID = Field(foreign_key="organisation.id")
+    at: datetime = Field(sa_column=_instant())
+    action: str = Field(max_length=20)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    actor_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    actor_organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    reason: str | None = None
