@@ -477,9 +477,8 @@ def service_source(ref: str | None, workdir: Path) -> tuple[Path, str]:
     uncommitted work in progress."""
     head = _git("rev-parse", "--short", "HEAD").stdout.decode().strip() or "unknown"
     if ref is None:
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "api").stdout)
-        untracked = bool(_git("status", "--porcelain", "api").stdout) and not dirty
-        state = " + uncommitted changes" if dirty or untracked else ""
+        changed = bool(_git("status", "--porcelain", "api").stdout)
+        state = " + uncommitted changes under api/" if changed else ""
         return ROOT, f"working tree at {head}{state}"
     sha = _git("rev-parse", "--short", f"{ref}^{{commit}}")
     if sha.returncode != 0:
@@ -505,9 +504,7 @@ def free_port() -> int:
 class Service:
     """``guichet serve`` in its own process group, its output in a log file."""
 
-    def __init__(
-        self, env: Mapping[str, str], workers: int, log_path: Path, source: Path
-    ) -> None:
+    def __init__(self, env: Mapping[str, str], workers: int, log_path: Path, source: Path) -> None:
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         self.log_path = log_path
@@ -559,19 +556,44 @@ class Service:
                 self.process.wait(timeout=10)
         self._log.close()
 
-    def log_tail(self, lines: int = 30) -> str:
+    def _lines(self) -> list[str]:
         self._log.flush()
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
+        return self.log_path.read_text(errors="replace").splitlines()
+
+    def log_tail(self, lines: int = 5, chars: int = 4000) -> str:
+        text = "\n".join(_log_message(line) for line in self._lines()[-lines:])
+        return text[-chars:]
 
     def log_problems(self) -> list[str]:
-        """Log lines at WARNING or above (the service logs JSON lines at WARNING here)."""
-        self._log.flush()
+        """Log lines at warning level or above (the service logs JSON lines)."""
         return [
-            line
-            for line in self.log_path.read_text(errors="replace").splitlines()
-            if any(level in line for level in ("WARNING", "ERROR", "CRITICAL", "Traceback"))
+            _log_message(line)
+            for line in self._lines()
+            if _log_level(line) in ("warning", "error", "critical")
         ]
+
+
+def _parse_log(line: str) -> dict[str, Any] | None:
+    with suppress(ValueError):
+        record = json.loads(line)
+        if isinstance(record, dict):
+            return record
+    return None
+
+
+def _log_level(line: str) -> str:
+    record = _parse_log(line)
+    if record is not None:
+        return str(record.get("level", "")).lower()
+    upper = line.upper()
+    return "error" if "ERROR" in upper or "TRACEBACK" in upper else "other"
+
+
+def _log_message(line: str) -> str:
+    record = _parse_log(line)
+    if record is None:
+        return line
+    return f"[{record.get('level')}] {record.get('logger')}: {record.get('message')}"
 
 
 # --------------------------------------------------------------------------- machine, output

@@ -12,7 +12,9 @@ from tests.conftest import ROOT, start_server, stop_server
 
 
 def test_serves_real_geography_on_the_embedded_database(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("GUICHET_")}
+    env = {
+        k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("GUICHET_")
+    }
     env["GUICHET_DATA_DIR"] = str(tmp_path / "data")
     proc, base = start_server(env, ROOT, timeout=120)
     try:
