@@ -8,11 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import metrics
+from api.auth.bootstrap import bootstrap_platform_admin
+from api.auth.keys import KeyRing
+from api.auth.throttle import LoginThrottle
 from api.errors import install_error_handlers
 from api.logging import configure_logging
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
-from api.routers import ops, territories
+from api.routers import auth, conventions, directory, ops, organisations, territories
 from api.settings import Settings, get_settings
 from api.store.db import Database, pool_status
 from api.store.migrate import head_revision, migrate
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         db = Database.connect(settings)
         if settings.auto_migrate:
             await migrate(settings, db.owner_url)
+        await bootstrap_platform_admin(settings, db.owner_url)
         _attach(app, db)
         try:
             yield
@@ -50,12 +54,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.keyring = KeyRing.load_or_create(settings.keys_dir)
+    app.state.throttle = LoginThrottle()
     app.state.expected_revision = head_revision()
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(ops.router)
     app.include_router(territories.router)
+    app.include_router(directory.router)
+    app.include_router(auth.router)
+    app.include_router(organisations.router)
+    app.include_router(conventions.router)
     if database is not None:
         _attach(app, database)
     return app

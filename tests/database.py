@@ -47,6 +47,7 @@ async def drop_database(server: URL, database: str) -> None:
 def test_settings(database_url: URL, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url.render_as_string(hide_password=False),
+        "data_dir": Path(tempfile.gettempdir()) / "guichet-test-data",
         "auto_migrate": False,
         "log_level": "WARNING",
     }

@@ -16,7 +16,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from api.domain.catalogue import CompetenceDef
-from api.domain.conventions import ConventionStatus, in_force
+from api.domain.conventions.rules import ConventionStatus, in_force
 
 
 class HoldingSource(StrEnum):

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.domain.catalogue import SEEDED_COMPETENCES, catalogue_by_code
-from api.domain.conventions import (
+from api.domain.conventions.rules import (
     CONVENTION_TRANSITIONS,
     ConventionAction,
     ConventionSide,

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from api.domain.catalogue import SEEDED_COMPETENCES, catalogue_by_code
-from api.domain.conventions import ConventionStatus
+from api.domain.conventions.rules import ConventionStatus
 from api.domain.holdings import (
     ConventionGrant,
     Holder,

@@ -36,6 +36,8 @@ class Organisation(Table, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     name: str
+    # name folded for search (case, accents, punctuation): api.domain.text.fold
+    search_name: str
     kind: str = Field(max_length=20, index=True)
     siret: str | None = Field(default=None, max_length=14)
     commune_code: str | None = Field(default=None, foreign_key="commune.code", max_length=5)

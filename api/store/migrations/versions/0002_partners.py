@@ -35,6 +35,7 @@ def upgrade() -> None:
         "organisation",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("name", sa.String(), nullable=False),
+        sa.Column("search_name", sa.String(), nullable=False),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("siret", sa.String(14), nullable=True),
         sa.Column("commune_code", sa.String(5), nullable=True),
@@ -246,6 +247,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS convention_holdings(uuid, text, text, date)")
+    op.execute("DROP FUNCTION IF EXISTS ensure_user(uuid, text, text, text)")
     for fn in ("guichet_org", "guichet_principal", "guichet_context"):
         op.execute(f"DROP FUNCTION IF EXISTS {fn}()")
     op.drop_index(op.f("ix_convention_event_convention_id"), table_name="convention_event")
@@ -306,19 +308,33 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 $$;
 """
 
+# Adding a member by e-mail must find a user who may belong to other organisations only,
+# and so be invisible to the caller: this returns (or creates) the id and nothing else.
+_ENSURE_USER_FUNCTION = """
+CREATE FUNCTION ensure_user(p_id uuid, p_email text, p_full_name text, p_password_hash text)
+RETURNS uuid
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+  INSERT INTO app_user (id, email, full_name, password_hash, created_at)
+  VALUES (p_id, lower(p_email), p_full_name, p_password_hash, now())
+  ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
+  RETURNING id
+$$;
+"""
+
 # Policies for the runtime role; the owner (migrations, CLI, worker) passes everything.
 # ``auth`` is the token endpoint's context: it must find a user or client before any
-# organisation is known.
+# organisation is known. ``platform`` is set only for a verified platform administrator, who
+# manages every organisation's members and clients (staff, never beneficiaries).
 _POLICIES = {
     "app_user": (
-        "id = guichet_principal() OR guichet_context() = 'auth' "
+        "id = guichet_principal() OR guichet_context() IN ('auth', 'platform') "
         "OR id = ANY (ARRAY(SELECT user_id FROM membership WHERE organisation_id = guichet_org()))"
     ),
     "membership": (
         "organisation_id = guichet_org() OR user_id = guichet_principal() "
-        "OR guichet_context() = 'auth'"
+        "OR guichet_context() IN ('auth', 'platform')"
     ),
-    "api_client": "organisation_id = guichet_org() OR guichet_context() = 'auth'",
+    "api_client": "organisation_id = guichet_org() OR guichet_context() IN ('auth', 'platform')",
     "refresh_token": "guichet_context() = 'auth'",
     "convention": "guichet_org() IN (grantor_id, grantee_id)",
     "convention_event": "guichet_org() IN (grantor_id, grantee_id)",
@@ -342,6 +358,9 @@ def _security() -> None:
         if statement.strip():
             op.execute(statement)
     op.execute(_HOLDINGS_FUNCTION)
+    op.execute(_ENSURE_USER_FUNCTION)
+    op.execute("REVOKE ALL ON FUNCTION ensure_user(uuid, text, text, text) FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION ensure_user(uuid, text, text, text) TO {role}")
     op.execute("REVOKE ALL ON FUNCTION convention_holdings(uuid, text, text, date) FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION convention_holdings(uuid, text, text, date) TO {role}")
     for table, privileges in _GRANTS.items():

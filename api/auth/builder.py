@@ -1,0 +1,85 @@
+"""Builds the request's :class:`Scope`: the only place one is made.
+
+The token proves who signed in and for which organisation; the database says what is true
+*now*: the membership (or client) must still exist, its roles are read afresh, and the
+holdings come from the territory and the conventions in force today. So removing a member,
+revoking a client or ending a convention takes effect at the next request.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.permissions import (
+    Role,
+    client_actions,
+    client_categories,
+    user_actions,
+    user_categories,
+)
+from api.auth.scope import PrincipalKind, Scope
+from api.auth.tokens import AccessClaims
+from api.domain import clock
+from api.domain.catalogue import OrganisationKind
+from api.problems import Unauthenticated
+from api.store.context import DbContext, set_db_context
+from api.store.repositories.principals import PrincipalStore
+
+
+async def build_scope(
+    session: AsyncSession,
+    claims: AccessClaims,
+    *,
+    request_id: str | None = None,
+    acting_agent: str | None = None,
+) -> Scope:
+    try:
+        principal_id = uuid.UUID(claims.sub)
+    except ValueError:
+        raise Unauthenticated(detail="Invalid access token") from None
+    organisation_id = claims.org
+    await set_db_context(
+        session,
+        context=DbContext.REQUEST,
+        organisation_id=organisation_id,
+        principal_id=principal_id,
+    )
+    store = PrincipalStore(session)
+    if claims.kind == "user":
+        membership = await store.active_membership(principal_id, organisation_id)
+        if membership is None:
+            raise Unauthenticated(detail="This sign-in is no longer valid.")
+        kind, roles, scopes = membership.kind, frozenset(membership.roles), frozenset[str]()
+        actions, categories = user_actions(kind, roles), user_categories(kind, roles)
+        acting_agent = None  # only machine clients name an acting agent
+    else:
+        client = await store.active_client(principal_id, organisation_id)
+        if client is None:
+            raise Unauthenticated(detail="This client is no longer valid.")
+        kind, roles, scopes = client.kind, frozenset[str](), frozenset(client.scopes)
+        actions, categories = client_actions(scopes), client_categories(scopes)
+    if kind == OrganisationKind.PLATEFORME and Role.ADMIN in roles:
+        await set_db_context(
+            session,
+            context=DbContext.PLATFORM,
+            organisation_id=organisation_id,
+            principal_id=principal_id,
+        )
+    holdings = await store.holdings(organisation_id, clock.today())
+    return Scope(
+        principal_kind=PrincipalKind(claims.kind),
+        principal_id=principal_id,
+        organisation_id=organisation_id,
+        organisation_kind=kind,
+        roles=roles,
+        client_scopes=scopes,
+        actions=actions,
+        categories=categories,
+        territory=frozenset(holdings.territory),
+        law_competences=frozenset(holdings.law_competences),
+        delegated={(c, x): conv for c, x, conv in holdings.delegated},
+        acting_agent=acting_agent,
+        request_id=request_id,
+    )

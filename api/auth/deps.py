@@ -1,0 +1,57 @@
+"""FastAPI dependencies of authentication: every non-public route depends on
+:func:`current_scope` (a test walks the routes to check it)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth.builder import build_scope
+from api.auth.scope import Scope
+from api.auth.tokens import verify_access_token
+from api.deps import Session
+from api.problems import Unauthenticated
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /v1/auth/token.")
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="guichet"'}
+
+
+async def current_scope(
+    request: Request,
+    session: Session,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    acting_agent: Annotated[
+        str | None,
+        Header(
+            alias="X-Acting-Agent",
+            max_length=200,
+            description="API clients: the agent on whose behalf the client acts (recorded).",
+        ),
+    ] = None,
+) -> Scope:
+    if credentials is None:
+        raise Unauthenticated(detail="A bearer access token is required.", headers=_CHALLENGE)
+    try:
+        claims = verify_access_token(
+            request.app.state.keyring, request.app.state.settings, credentials.credentials
+        )
+        return await build_scope(
+            session,
+            claims,
+            request_id=getattr(request.state, "request_id", None),
+            acting_agent=acting_agent,
+        )
+    except Unauthenticated as error:
+        error.headers.update(
+            {
+                **_CHALLENGE,
+                "WWW-Authenticate": _CHALLENGE["WWW-Authenticate"] + ', error="invalid_token"',
+            }
+        )
+        raise
+
+
+CurrentScope = Annotated[Scope, Depends(current_scope)]

@@ -1,0 +1,204 @@
+"""Organisations (the partner directory), members, API clients, holdings."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from api.auth.deps import CurrentScope
+from api.deps import Session
+from api.domain.catalogue import OrganisationKind
+from api.domain.organisations import service
+from api.problems import PreconditionRequired
+from api.schemas.common import Cursor, Limit, Page
+from api.schemas.partners import (
+    ApiClientCreate,
+    ApiClientCreated,
+    ApiClientRead,
+    HoldingRead,
+    MemberCreate,
+    MemberRead,
+    MemberUpdate,
+    OrganisationCreate,
+    OrganisationRead,
+    OrganisationUpdate,
+)
+from api.store.repositories.partners import ApiClientStore, MemberStore, OrganisationStore
+
+router = APIRouter(prefix="/v1/organisations", tags=["organisations"])
+
+CommuneQuery = Annotated[str | None, Query(pattern=r"^(\d{5}|2[AB]\d{3})$")]
+
+
+@router.post("", response_model=OrganisationRead, status_code=status.HTTP_201_CREATED)
+async def create_organisation(
+    scope: CurrentScope, session: Session, body: OrganisationCreate, response: Response
+) -> OrganisationRead:
+    """Register a partner organisation (platform operator)."""
+    created = await service.create_organisation(scope, OrganisationStore(session), body)
+    response.headers["Location"] = f"/v1/organisations/{created.id}"
+    return created
+
+
+@router.get("", response_model=Page[OrganisationRead])
+async def list_organisations(
+    session: Session,
+    kind: OrganisationKind | None = None,
+    commune: CommuneQuery = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[OrganisationRead]:
+    """The partner directory: organisations by kind, commune served or name."""
+    return await service.list_organisations(
+        OrganisationStore(session), kind=kind, commune=commune, q=q, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/{organisation_id}", response_model=OrganisationRead)
+async def get_organisation(
+    session: Session, organisation_id: uuid.UUID, response: Response
+) -> OrganisationRead:
+    """Read one organisation of the directory."""
+    store = OrganisationStore(session)
+    found = await service.get_organisation(store, organisation_id)
+    row = await store.get(organisation_id)
+    assert row is not None
+    response.headers["ETag"] = service.organisation_etag(row.version)
+    return found
+
+
+@router.patch("/{organisation_id}", response_model=OrganisationRead)
+async def update_organisation(
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    body: OrganisationUpdate,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> OrganisationRead:
+    """Edit an organisation's name (platform operator) or contact fields (its admin)."""
+    if if_match is None:
+        raise PreconditionRequired(detail="Send If-Match with the ETag you read.")
+    store = OrganisationStore(session)
+    updated = await service.update_organisation(scope, store, organisation_id, body, if_match)
+    row = await store.get(organisation_id)
+    assert row is not None
+    response.headers["ETag"] = service.organisation_etag(row.version)
+    return updated
+
+
+@router.get("/{organisation_id}/members", response_model=list[MemberRead])
+async def list_members(
+    scope: CurrentScope, session: Session, organisation_id: uuid.UUID
+) -> list[MemberRead]:
+    """List the organisation's members and their roles (its admins)."""
+    return await service.list_members(
+        scope, OrganisationStore(session), MemberStore(session, scope), organisation_id
+    )
+
+
+@router.post(
+    "/{organisation_id}/members", response_model=MemberRead, status_code=status.HTTP_201_CREATED
+)
+async def add_member(
+    scope: CurrentScope, session: Session, organisation_id: uuid.UUID, body: MemberCreate
+) -> MemberRead:
+    """Add a person to the organisation with roles (creating the user if new)."""
+    return await service.add_member(
+        scope, OrganisationStore(session), MemberStore(session, scope), organisation_id, body
+    )
+
+
+@router.patch("/{organisation_id}/members/{user_id}", response_model=MemberRead)
+async def update_member(
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    user_id: uuid.UUID,
+    body: MemberUpdate,
+) -> MemberRead:
+    """Change a member's roles."""
+    return await service.set_member_roles(
+        scope,
+        OrganisationStore(session),
+        MemberStore(session, scope),
+        organisation_id,
+        user_id,
+        [str(r) for r in body.roles],
+    )
+
+
+@router.delete("/{organisation_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_member(
+    scope: CurrentScope, session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    """Remove a member: their tokens stop working at the next request."""
+    await service.remove_member(
+        scope, OrganisationStore(session), MemberStore(session, scope), organisation_id, user_id
+    )
+
+
+@router.post(
+    "/{organisation_id}/api-clients",
+    response_model=ApiClientCreated,
+    status_code=status.HTTP_201_CREATED,
+)
+async def create_api_client(
+    scope: CurrentScope, session: Session, organisation_id: uuid.UUID, body: ApiClientCreate
+) -> ApiClientCreated:
+    """Create a machine client; its secret is shown once."""
+    return await service.create_api_client(
+        scope, OrganisationStore(session), ApiClientStore(session, scope), organisation_id, body
+    )
+
+
+@router.get("/{organisation_id}/api-clients", response_model=list[ApiClientRead])
+async def list_api_clients(
+    scope: CurrentScope, session: Session, organisation_id: uuid.UUID
+) -> list[ApiClientRead]:
+    """List the organisation's active machine clients."""
+    return await service.list_api_clients(
+        scope, OrganisationStore(session), ApiClientStore(session, scope), organisation_id
+    )
+
+
+@router.delete("/{organisation_id}/api-clients/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_api_client(
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    client_id: str,
+) -> None:
+    """Revoke a machine client at once."""
+    await service.revoke_api_client(
+        scope,
+        OrganisationStore(session),
+        ApiClientStore(session, scope),
+        organisation_id,
+        client_id,
+    )
+
+
+@router.get("/{organisation_id}/holdings", response_model=Page[HoldingRead])
+async def list_holdings(
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    competence: Annotated[str | None, Query(max_length=40)] = None,
+    commune: CommuneQuery = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[HoldingRead]:
+    """Where and why the organisation holds each competence today."""
+    del scope  # any signed-in partner may read holdings
+    return await service.list_holdings(
+        OrganisationStore(session),
+        organisation_id,
+        competence=competence,
+        commune=commune,
+        cursor=cursor,
+        limit=limit,
+    )
