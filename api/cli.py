@@ -10,7 +10,11 @@ import uvicorn
 from api.logging import configure_logging
 from api.settings import get_settings
 
-app = typer.Typer(help="Guichet unique: API server and administration.", no_args_is_help=True)
+app = typer.Typer(
+    help="Guichet unique: API server and administration.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 
 @app.command()
@@ -43,14 +47,46 @@ def migrate() -> None:
 
 @app.command()
 def demo() -> None:
-    """Migrate, then load the demo territory (idempotent) and print its credentials."""
-    from api.store.db import owner_url
+    """Migrate, load the demo territory (idempotent) and print its credentials."""
+    from pydantic import SecretStr
+
+    from api.auth.bootstrap import bootstrap_platform_admin
+    from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, load_demo
+    from api.main import create_app
+    from api.store.db import Database
     from api.store.migrate import migrate as run_migrations
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    asyncio.run(run_migrations(settings, owner_url(settings)))
-    typer.echo("database migrated; reference data loaded")
+    admin_email = settings.bootstrap_admin_email or PLATFORM_ADMIN
+    if not settings.bootstrap_admin_email:
+        settings = settings.model_copy(
+            update={
+                "bootstrap_admin_email": PLATFORM_ADMIN,
+                "bootstrap_admin_password": SecretStr(DEMO_PASSWORD),
+            }
+        )
+
+    async def run() -> None:
+        database = Database.connect(settings)
+        try:
+            await run_migrations(settings, database.owner_url)
+            await bootstrap_platform_admin(settings, database.owner_url)
+            result = await load_demo(
+                create_app(settings, database=database), platform_admin_email=admin_email
+            )
+        finally:
+            await database.dispose()
+        typer.echo("\nDemo territory: the Somme (80). Every demo user's password: " + DEMO_PASSWORD)
+        typer.echo(f"  {admin_email:<40} platform operator admin")
+        for email, organisation, roles in result.users:
+            typer.echo(f"  {email:<40} {organisation} — {', '.join(roles)}")
+        for name, client_id, secret in result.clients:
+            typer.echo(f"  API client {name}: client_id={client_id} client_secret={secret}")
+        if not result.clients:
+            typer.echo("  (API clients exist already; their secrets were printed when created)")
+
+    asyncio.run(run())
 
 
 @app.command()

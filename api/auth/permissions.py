@@ -123,12 +123,17 @@ SCOPE_CATEGORIES: Mapping[ClientScope, frozenset[DataCategory]] = {
 }
 
 
+_ROLES = {r.value: r for r in Role}
+_SCOPES = {s.value: s for s in ClientScope}
+
+
 def user_actions(organisation_kind: str, roles: Iterable[str]) -> frozenset[Action]:
     """Actions a member with ``roles`` may take. The platform operator's admins manage
     organisations; its members never receive anything that touches personal data."""
     granted: set[Action] = set()
     for role in roles:
-        granted |= ROLE_ACTIONS.get(Role(role), frozenset()) if role in Role else set()
+        if role in _ROLES:
+            granted |= ROLE_ACTIONS[_ROLES[role]]
     if organisation_kind == OrganisationKind.PLATEFORME:
         return frozenset({_A.MANAGE_ORGANISATIONS} if Role.ADMIN in roles else set())
     return frozenset(granted)
@@ -139,16 +144,14 @@ def user_categories(organisation_kind: str, roles: Iterable[str]) -> frozenset[D
         return frozenset()
     categories: set[DataCategory] = set()
     for role in roles:
-        if role in Role:
-            categories |= ROLE_CATEGORIES[Role(role)]
+        if role in _ROLES:
+            categories |= ROLE_CATEGORIES[_ROLES[role]]
     return frozenset(categories)
 
 
 def client_actions(scopes: Iterable[str]) -> frozenset[Action]:
-    return frozenset(a for s in scopes if s in ClientScope for a in SCOPE_ACTIONS[ClientScope(s)])
+    return frozenset(a for s in scopes if s in _SCOPES for a in SCOPE_ACTIONS[_SCOPES[s]])
 
 
 def client_categories(scopes: Iterable[str]) -> frozenset[DataCategory]:
-    return frozenset(
-        c for s in scopes if s in ClientScope for c in SCOPE_CATEGORIES[ClientScope(s)]
-    )
+    return frozenset(c for s in scopes if s in _SCOPES for c in SCOPE_CATEGORIES[_SCOPES[s]])

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     Row,
     String,
+    Uuid,
     and_,
     cast,
     delete,
@@ -173,7 +174,7 @@ class OrganisationStore:
                 _org.c.name,
                 _org.c.kind,
                 literal("law").label("source"),
-                null().label("convention_id"),
+                cast(null(), Uuid).label("convention_id"),
             )
             .join(_org_commune, _org_commune.c.organisation_id == _org.c.id)
             .join(_competence, _competence.c.code == competence)
@@ -207,7 +208,7 @@ class OrganisationStore:
                 _competence.c.code.label("competence"),
                 _org_commune.c.commune_code.label("commune"),
                 literal("law").label("source"),
-                null().label("convention_id"),
+                cast(null(), Uuid).label("convention_id"),
             )
             .select_from(_org)
             .join(_org_commune, _org_commune.c.organisation_id == _org.c.id)

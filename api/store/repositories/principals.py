@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Row, func, literal, null, select, union_all, update
+from sqlalchemy import Row, String, Uuid, cast, func, literal, null, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,13 +109,13 @@ class PrincipalStore:
         stmt = union_all(
             select(
                 literal("t").label("row"),
-                null().label("competence"),
+                cast(null(), String).label("competence"),
                 _org_commune.c.commune_code.label("commune"),
-                null().label("convention_id"),
+                cast(null(), Uuid).label("convention_id"),
             ).where(_org_commune.c.organisation_id == organisation_id),
-            select(literal("l"), _competence.c.code, null(), null()).where(
-                kind == func.any(_competence.c.legal_holder_kinds)
-            ),
+            select(
+                literal("l"), _competence.c.code, cast(null(), String), cast(null(), Uuid)
+            ).where(kind == func.any(_competence.c.legal_holder_kinds)),
             select(
                 literal("c"), holdings.c.competence, holdings.c.commune, holdings.c.convention_id
             ),
@@ -194,7 +194,7 @@ class PlatformStore:
         stmt = (
             select(_membership.c.id)
             .join(_org, _org.c.id == _membership.c.organisation_id)
-            .where(_org.c.kind == "plateforme", func.any(_membership.c.roles) == "admin")
+            .where(_org.c.kind == "plateforme", _membership.c.roles.any("admin"))
             .limit(1)
         )
         return (await self.session.execute(stmt)).first() is not None
