@@ -88,6 +88,8 @@ class Context:
     base_url: str
     database_url: str
     commune_codes: list[str] = field(default_factory=list)
+    #: bearer access tokens by persona name, for authenticated scenarios (bench/scope.py)
+    tokens: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,9 +113,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         f"search communes by folded name (limit=20), rotating over {len(SEARCH_QUERIES)} queries",
         lambda _ctx: [f"/v1/territories/communes?q={quote(q)}&limit=20" for q in SEARCH_QUERIES],
     ),
-    # e.g. once authentication exists:
-    # Scenario("me", "current user", lambda _ctx: ["/v1/me"],
-    #          headers=lambda ctx: {"Authorization": f"Bearer {ctx.token}"}),
+    # authenticated scenarios (GET /v1/me per persona) need set-up data: see bench/scope.py
 )
 SCENARIOS_BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -556,6 +556,29 @@ class Service:
                 self.process.wait(timeout=10)
         self._log.close()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the service's process group so far (Linux /proc)."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.process.pid:  # pgrp: the session leader's pid
+                    ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def wait_idle(self, timeout: float = 120, interval: float = 0.5) -> float:
+        """Wait until the service uses under 10 % of a core over two intervals in a row (the
+        requests a load generator left queued are done); seconds waited."""
+        started = time.monotonic()
+        quiet = 0
+        before = self.cpu_seconds()
+        while quiet < 2 and time.monotonic() - started < timeout:
+            time.sleep(interval)
+            now = self.cpu_seconds()
+            quiet = quiet + 1 if now - before < 0.1 * interval else 0
+            before = now
+        return time.monotonic() - started
+
     def _lines(self) -> list[str]:
         self._log.flush()
         return self.log_path.read_text(errors="replace").splitlines()
@@ -709,11 +732,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def service_env() -> dict[str, str]:
+    """This process's environment without its database settings, logging warnings only."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GUICHET_DATABASE_URL")}
+    env["GUICHET_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+@contextmanager
+def fresh_database(env: dict[str, str]) -> Iterator[str]:
+    """Create ``guichet_bench_<random>``, set ``env["DATABASE_URL"]`` to it, yield its label
+    and drop it at the end (also on an error or interruption)."""
+    name, url = create_database(ADMIN_URL)
+    print(f"created database {name}", file=sys.stderr)
+    env["DATABASE_URL"] = url
+    try:
+        yield f"fresh database {name} (dropped at the end)"
+    finally:
+        drop_database(ADMIN_URL, name)
+        print(f"dropped database {name}", file=sys.stderr)
+
+
 @contextmanager
 def database_for(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[dict[str, str], str]]:
     """The service's environment and a label; creates and drops the throw-away database."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GUICHET_DATABASE_URL")}
-    env["GUICHET_LOG_LEVEL"] = "WARNING"
+    env = service_env()
     if args.embedded:
         data_dir = workdir / "data"
         env["GUICHET_DATA_DIR"] = str(data_dir)
@@ -725,14 +768,46 @@ def database_for(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[dict
         env["DATABASE_URL"] = args.database_url
         yield env, "given --database-url"
     else:
-        name, url = create_database(ADMIN_URL)
-        print(f"created database {name}", file=sys.stderr)
-        env["DATABASE_URL"] = url
-        try:
-            yield env, f"fresh database {name} (dropped at the end)"
-        finally:
-            drop_database(ADMIN_URL, name)
-            print(f"dropped database {name}", file=sys.stderr)
+        with fresh_database(env) as label:
+            yield env, label
+
+
+def measure_scenarios(
+    generator: LoadGenerator,
+    ctx: Context,
+    scenarios: Sequence[Scenario],
+    *,
+    seconds: float,
+    concurrency: int,
+    settle: Callable[[], object] | None = None,
+) -> list[Result]:
+    """Warm up then measure each scenario in turn; ratios to the first one (the baseline).
+
+    ``settle``, if given, runs after every load run (warm-up and measure): e.g.
+    :meth:`Service.wait_idle`, so that requests still queued in the service when wrk stops
+    are not counted against the next run."""
+    results = []
+    for scenario in scenarios:
+        paths = list(scenario.paths(ctx))
+        headers = dict(scenario.headers(ctx))
+        if not paths:
+            raise RuntimeError(f"scenario {scenario.name} has no request to send")
+        print(f"{scenario.name}: warm-up {WARMUP_SECONDS:.0f} s", file=sys.stderr)
+        generator.run(ctx.base_url, paths, headers, seconds=WARMUP_SECONDS, concurrency=concurrency)
+        if settle is not None:
+            settle()
+        print(f"{scenario.name}: measuring {seconds:g} s", file=sys.stderr)
+        measured = generator.run(
+            ctx.base_url, paths, headers, seconds=seconds, concurrency=concurrency
+        )
+        if settle is not None:
+            settle()
+        results.append(to_result(scenario, len(paths), measured))
+    base = results[0]
+    for r in results:
+        r.rps_ratio = r.rps / base.rps if base.rps else None
+        r.p50_ratio = r.p50_ms / base.p50_ms if base.p50_ms else None
+    return results
 
 
 def run(args: argparse.Namespace) -> int:
@@ -750,37 +825,16 @@ def run(args: argparse.Namespace) -> int:
                 url = env.get("DATABASE_URL") or embedded_url(Path(env["GUICHET_DATA_DIR"]))
                 facts = database_facts(url)
                 ctx = Context(service.base_url, url, facts.commune_codes)
-                results = []
-                for name in args.scenario_names:
-                    scenario = SCENARIOS_BY_NAME[name]
-                    paths = list(scenario.paths(ctx))
-                    headers = dict(scenario.headers(ctx))
-                    if not paths:
-                        raise RuntimeError(f"scenario {name} has no request to send")
-                    print(f"{name}: warm-up {WARMUP_SECONDS:.0f} s", file=sys.stderr)
-                    generator.run(
-                        service.base_url,
-                        paths,
-                        headers,
-                        seconds=WARMUP_SECONDS,
-                        concurrency=args.concurrency,
-                    )
-                    print(f"{name}: measuring {args.duration:g} s", file=sys.stderr)
-                    measured = generator.run(
-                        service.base_url,
-                        paths,
-                        headers,
-                        seconds=args.duration,
-                        concurrency=args.concurrency,
-                    )
-                    results.append(to_result(scenario, len(paths), measured))
+                results = measure_scenarios(
+                    generator,
+                    ctx,
+                    [SCENARIOS_BY_NAME[name] for name in args.scenario_names],
+                    seconds=args.duration,
+                    concurrency=args.concurrency,
+                )
                 problems = service.log_problems()
             finally:
                 service.stop()
-        base = results[0]
-        for r in results:
-            r.rps_ratio = r.rps / base.rps if base.rps else None
-            r.p50_ratio = r.p50_ms / base.p50_ms if base.p50_ms else None
         report(args, generator, source_label, database_label, facts, results, problems)
         return 1 if any(r.errors for r in results) else 0
     finally:

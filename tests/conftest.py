@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -22,6 +22,7 @@ from api.settings import Settings
 from api.store.db import Database, app_url, create_engine, make_sessionmaker
 from api.store.migrate import migrate
 from tests.database import create_database, drop_database, server_url, test_settings
+from tests.world import World, load_world
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +39,23 @@ async def database_url() -> AsyncIterator[URL]:
 @pytest.fixture(scope="session")
 def settings(database_url: URL) -> Settings:
     return test_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+async def world(settings: Settings, database_url: URL) -> World:
+    """The demo territory, committed once for the whole run."""
+    return await load_world(settings, database_url)
+
+
+@pytest.fixture
+def as_persona(app: FastAPI, world: World) -> Callable[[str], dict[str, str]]:
+    """Authorization headers of a persona (none for ``anonymous``)."""
+
+    def headers(persona: str) -> dict[str, str]:
+        token = world.token(app.state.keyring, app.state.settings, persona)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    return headers
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from sqlalchemy import (
     Row,
     String,
     Uuid,
-    and_,
     cast,
     delete,
     func,
@@ -228,7 +227,7 @@ class OrganisationStore:
         key = (both.c.competence, both.c.commune, both.c.source)
         if after is not None:
             conditions.append(tuple_(*key) > tuple_(*(literal(v) for v in after)))
-        stmt = select(both).where(and_(*conditions)).order_by(*key).limit(limit + 1)
+        stmt = select(both).where(*conditions).order_by(*key).limit(limit + 1)
         return list((await self.session.execute(stmt)).all())
 
 

@@ -194,7 +194,7 @@ class PlatformStore:
         stmt = (
             select(_membership.c.id)
             .join(_org, _org.c.id == _membership.c.organisation_id)
-            .where(_org.c.kind == "plateforme", _membership.c.roles.any("admin"))
+            .where(_org.c.kind == "plateforme", literal("admin") == func.any(_membership.c.roles))
             .limit(1)
         )
         return (await self.session.execute(stmt)).first() is not None

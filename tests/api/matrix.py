@@ -1,0 +1,209 @@
+"""The authorization matrix, declared as data: endpoint × persona → expected status.
+
+Every later capability adds its endpoints here. ``expect`` lists the personas whose answer
+differs from ``default``; anonymous callers get 401 on every protected endpoint unless said
+otherwise. Each case runs in its own rolled-back transaction, so writes do not accumulate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.world import CLIENT_PERSONAS, USER_PERSONAS, World
+
+PERSONAS = [*USER_PERSONAS, *CLIENT_PERSONAS, "anonymous"]
+
+RSA_CONVENTION = "CONV-80-RSA-2026-001"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    path: Callable[[World], str]
+    expect: dict[str, int]
+    default: int
+    body: Callable[[World], Any] | None = None
+    public: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def status_for(self, persona: str) -> int:
+        if persona in self.expect:
+            return self.expect[persona]
+        if persona == "anonymous" and not self.public:
+            return 401
+        return self.default
+
+
+def org(key: str) -> Callable[[World], str]:
+    return lambda w: str(w.organisations[key])
+
+
+def _member_body(w: World) -> dict[str, Any]:
+    return {
+        "email": "nouvelle.recrue@somme.demo",
+        "full_name": "Nouvelle Recrue",
+        "roles": ["agent"],
+    }
+
+
+def _organisation_body(w: World) -> dict[str, Any]:
+    return {"name": "CCAS de Camon", "kind": "ccas", "commune": "80164"}
+
+
+def _convention_body(w: World) -> dict[str, Any]:
+    return {
+        "reference": "CONV-TEST-AIDE-FAC",
+        "grantee_id": str(w.organisations["secours_populaire"]),
+        "competences": ["aide_facultative"],
+        "communes": ["80021"],
+        "data_categories": ["identity", "contact"],
+        "valid_from": "2026-01-01",
+    }
+
+
+_ADMIN_OF_CCAS_AMIENS = {"org_admin": 0, "platform_admin": 0}
+_PARTIES_OF_RSA = [
+    "departement_agent",
+    "departement_admin",
+    "ccas_rsa_agent",
+    "pilotage",
+    "dpo",
+    "org_admin",
+    "client_with_scopes",
+    "client_without_scopes",
+]
+
+
+def _only(statuses: dict[str, int]) -> dict[str, int]:
+    return statuses
+
+
+CASES = [
+    Case("me", "GET", lambda w: "/v1/me", {}, 200),
+    Case("jwks", "GET", lambda w: "/.well-known/jwks.json", {}, 200, public=True),
+    Case(
+        "directory",
+        "GET",
+        lambda w: "/v1/directory/competent?competence=rsa&commune=80021",
+        {},
+        200,
+        public=True,
+    ),
+    Case(
+        "organisations list", "GET", lambda w: "/v1/organisations?kind=ccas", {}, 200, public=True
+    ),
+    Case(
+        "organisation read",
+        "GET",
+        lambda w: f"/v1/organisations/{org('ccas_amiens')(w)}",
+        {},
+        200,
+        public=True,
+    ),
+    Case(
+        "organisation create",
+        "POST",
+        lambda w: "/v1/organisations",
+        {"platform_admin": 201},
+        403,
+        body=_organisation_body,
+    ),
+    Case(
+        "organisation edit",
+        "PATCH",
+        lambda w: f"/v1/organisations/{org('ccas_amiens')(w)}",
+        {"org_admin": 200, "platform_admin": 200},
+        403,
+        body=lambda w: {"phone": "03 22 00 00 00"},
+        headers={"If-Match": '"1"'},
+    ),
+    Case(
+        "members list",
+        "GET",
+        lambda w: f"/v1/organisations/{org('ccas_amiens')(w)}/members",
+        {"org_admin": 200, "platform_admin": 200},
+        403,
+    ),
+    Case(
+        "member add",
+        "POST",
+        lambda w: f"/v1/organisations/{org('ccas_amiens')(w)}/members",
+        {"org_admin": 201, "platform_admin": 201},
+        403,
+        body=_member_body,
+    ),
+    Case(
+        "member roles",
+        "PATCH",
+        lambda w: (
+            f"/v1/organisations/{org('ccas_amiens')(w)}/members/"
+            f"{w.personas['ccas_rsa_agent'].principal_id}"
+        ),
+        {"org_admin": 200, "platform_admin": 200},
+        403,
+        body=lambda w: {"roles": ["decideur"]},
+    ),
+    Case(
+        "member remove",
+        "DELETE",
+        lambda w: (
+            f"/v1/organisations/{org('ccas_amiens')(w)}/members/"
+            f"{w.personas['ccas_rsa_agent'].principal_id}"
+        ),
+        {"org_admin": 204, "platform_admin": 204},
+        403,
+    ),
+    Case(
+        "api client create",
+        "POST",
+        lambda w: f"/v1/organisations/{org('ccas_amiens')(w)}/api-clients",
+        {"org_admin": 201, "platform_admin": 201},
+        403,
+        body=lambda w: {"name": "Logiciel métier", "scopes": ["referrals:read"]},
+    ),
+    Case(
+        "api clients list",
+        "GET",
+        lambda w: f"/v1/organisations/{org('ccas_amiens')(w)}/api-clients",
+        {"org_admin": 200, "platform_admin": 200},
+        403,
+    ),
+    Case(
+        "holdings", "GET", lambda w: f"/v1/organisations/{org('ccas_amiens')(w)}/holdings", {}, 200
+    ),
+    Case("conventions list", "GET", lambda w: "/v1/conventions", {}, 200),
+    Case(
+        "convention propose",
+        "POST",
+        lambda w: "/v1/conventions",
+        {"org_admin": 201, "departement_admin": 422},
+        403,
+        body=_convention_body,
+    ),
+    Case(
+        "convention read",
+        "GET",
+        lambda w: f"/v1/conventions/{w.conventions[RSA_CONVENTION]}",
+        dict.fromkeys(_PARTIES_OF_RSA, 200),
+        404,
+    ),
+    Case(
+        "convention suspend",
+        "POST",
+        lambda w: f"/v1/conventions/{w.conventions[RSA_CONVENTION]}/suspend",
+        {**dict.fromkeys(_PARTIES_OF_RSA, 403), "departement_admin": 200},
+        404,
+        body=lambda w: {"reason": "audit annuel"},
+    ),
+    Case(
+        "convention withdraw",
+        "POST",
+        lambda w: f"/v1/conventions/{w.conventions[RSA_CONVENTION]}/withdraw",
+        {**dict.fromkeys(_PARTIES_OF_RSA, 403), "org_admin": 200},
+        404,
+        body=lambda w: {},
+    ),
+]
