@@ -67,8 +67,18 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             error = NotFound(detail="No resource at this address.")
         elif exc.status_code == 405:
+            # Starlette names only the first route that matched the path; list them all.
+            allowed = sorted(
+                {
+                    method
+                    for regex, methods in request.app.state.route_methods
+                    if regex.match(request.url.path)
+                    for method in methods
+                }
+            )
             error = MethodNotAllowed(
-                detail=f"{request.method} is not allowed here.", headers=dict(exc.headers or {})
+                detail=f"{request.method} is not allowed here.",
+                headers={"Allow": ", ".join(allowed)} if allowed else dict(exc.headers or {}),
             )
         else:
             error = DomainError(detail=str(exc.detail))

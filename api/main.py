@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from api import metrics
 from api.auth.bootstrap import bootstrap_platform_admin
@@ -19,6 +20,15 @@ from api.routers import auth, conventions, directory, ops, organisations, territ
 from api.settings import Settings, get_settings
 from api.store.db import Database, pool_status
 from api.store.migrate import head_revision, migrate
+
+ROUTERS = (
+    ops.router,
+    territories.router,
+    directory.router,
+    auth.router,
+    organisations.router,
+    conventions.router,
+)
 
 API_DESCRIPTION = (
     "Shared back office of a multi-partner guichet unique for French local social action. "
@@ -60,12 +70,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     install_openapi(app)
-    app.include_router(ops.router)
-    app.include_router(territories.router)
-    app.include_router(directory.router)
-    app.include_router(auth.router)
-    app.include_router(organisations.router)
-    app.include_router(conventions.router)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.state.route_methods = [
+        (route.path_regex, route.methods or set())
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
     if database is not None:
         _attach(app, database)
     return app

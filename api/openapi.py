@@ -66,13 +66,22 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
             for status, response in list(responses.items()):
-                if status[0] in "45":
+                if status[0] in "45" and _is_default_error(response):
                     responses[status] = {
                         **_PROBLEM_RESPONSE,
                         "description": response.get("description", "Problem"),
                     }
             responses["default"] = _PROBLEM_RESPONSE
     return schema
+
+
+def _is_default_error(response: dict[str, Any]) -> bool:
+    """No declared body, or FastAPI's own validation error model: ours is a problem."""
+    content = response.get("content")
+    if not content:
+        return True
+    schema = content.get("application/json", {}).get("schema", {})
+    return str(schema.get("$ref", "")).endswith("/HTTPValidationError")
 
 
 def install_openapi(app: FastAPI) -> None:

@@ -101,6 +101,7 @@ PERSONA_DELEGATE = "delegate"
 
 SCOPE_SCENARIOS: tuple[Scenario, ...] = (
     SCENARIOS_BY_NAME[BASELINE],
+    SCENARIOS_BY_NAME["commune_by_code"],
     Scenario(
         "me_departement",
         f"GET /v1/me as {DEPARTEMENT_AGENT} (département: territory + law holdings)",
@@ -113,7 +114,6 @@ SCOPE_SCENARIOS: tuple[Scenario, ...] = (
         lambda _ctx: ["/v1/me"],
         headers=lambda ctx: {"Authorization": f"Bearer {ctx.tokens[PERSONA_DELEGATE]}"},
     ),
-    SCENARIOS_BY_NAME["commune_by_code"],
 )
 
 
@@ -498,20 +498,24 @@ class Timing:
     ratio: float | None = None  # to SELECT 1 of the same client
 
 
-async def _time(runs: int, job: Callable[[], Awaitable[object]]) -> tuple[float, float]:
+async def _time(
+    runs: int, budget: float, job: Callable[[], Awaitable[object]]
+) -> tuple[int, float, float]:
+    """Runs done (``runs``, fewer if ``budget`` seconds ran out), median and p95 in ms."""
     for _ in range(QUERY_WARMUP_RUNS):
         await job()
-    samples = []
-    for _ in range(runs):
+    samples: list[float] = []
+    deadline = time.monotonic() + budget
+    while len(samples) < runs and (len(samples) < 10 or time.monotonic() < deadline):
         t0 = time.perf_counter()
         await job()
         samples.append(time.perf_counter() - t0)
     samples.sort()
-    return statistics.median(samples) * 1000, percentile(samples, 95) * 1000
+    return len(samples), statistics.median(samples) * 1000, percentile(samples, 95) * 1000
 
 
 async def _measure_in_process(
-    database_url: str, personas: dict[str, Persona], runs: int
+    database_url: str, personas: dict[str, Persona], runs: int, budget: float
 ) -> tuple[str, DataSize, list[Timing]]:
     """Data size, then the timings, as the service's runtime role (row-level security on)."""
     from api.auth.builder import build_scope
@@ -537,6 +541,7 @@ async def _measure_in_process(
     owner = await asyncpg.connect(plain_url(database_url))
     raw = await asyncpg.connect(runtime_url)
     timings: list[Timing] = []
+    limits = (runs, budget)
     try:
         today = clock.today()
         statements: dict[str, tuple[str, tuple[Any, ...]]] = {}
@@ -573,9 +578,9 @@ async def _measure_in_process(
             async with database.sessionmaker() as session, session.begin():
                 return (await session.execute(text("SELECT 1"))).scalar_one()
 
-        base_raw = await _timing("SELECT 1", "asyncpg", None, runs, asyncpg_select_1)
+        base_raw = await _timing("SELECT 1", "asyncpg", None, limits, asyncpg_select_1)
         base_sa = await _timing(
-            "SELECT 1 (session + transaction)", "sqlalchemy", None, runs, sqlalchemy_select_1
+            "SELECT 1 (session + transaction)", "sqlalchemy", None, limits, sqlalchemy_select_1
         )
         timings += [base_raw, base_sa]
         for name, persona in personas.items():
@@ -607,20 +612,22 @@ async def _measure_in_process(
 
             count = sizes[name].rows
             timings.append(
-                await _timing(f"holdings query ({count} rows)", "asyncpg", name, runs, holdings_raw)
+                await _timing(
+                    f"holdings query ({count} rows)", "asyncpg", name, limits, holdings_raw
+                )
             )
             timings.append(
                 await _timing(
                     "PrincipalStore.holdings (session + transaction)",
                     "sqlalchemy",
                     name,
-                    runs,
+                    limits,
                     holdings_store,
                 )
             )
             timings.append(
                 await _timing(
-                    "build_scope (session + transaction)", "sqlalchemy", name, runs, scope
+                    "build_scope (session + transaction)", "sqlalchemy", name, limits, scope
                 )
             )
         for t in timings:
@@ -637,11 +644,11 @@ async def _timing(
     label: str,
     client: str,
     persona: str | None,
-    runs: int,
+    limits: tuple[int, float],
     job: Callable[[], Awaitable[object]],
 ) -> Timing:
     print(f"in process: {label}{f', {persona}' if persona else ''}", file=sys.stderr)
-    median, p95 = await _time(runs, job)
+    runs, median, p95 = await _time(*limits, job)
     return Timing(label, client, persona, runs, median, p95)
 
 
@@ -672,12 +679,15 @@ async def _data_size(
 
 
 def render_timings(timings: Sequence[Timing]) -> str:
-    header = f"{'client':<11}{'persona':<13}{'what':<50}{'median ms':>10}{'p95 ms':>9}{'ratio':>9}"
+    header = (
+        f"{'client':<11}{'persona':<13}{'what':<50}{'runs':>6}{'median ms':>10}{'p95 ms':>9}"
+        f"{'ratio':>9}"
+    )
     lines = [header, "-" * len(header)]
     for t in timings:
         ratio = f"{t.ratio:.1f}" if t.ratio is not None else "-"
         lines.append(
-            f"{t.client:<11}{t.persona or '-':<13}{t.label:<50}"
+            f"{t.client:<11}{t.persona or '-':<13}{t.label:<50}{t.runs:>6}"
             f"{t.median_ms:>10.3f}{t.p95_ms:>9.3f}{ratio:>9}"
         )
     return "\n".join(lines)
@@ -734,8 +744,9 @@ def report(
             print(f"! {r.scenario}: {r.errors} error(s); statuses {r.statuses}")
     print()
     print(
-        f"scope building in process (no HTTP), runtime role {role}, median of {args.query_runs} "
-        "runs after a warm-up; ratio to SELECT 1 of the same client"
+        f"scope building in process (no HTTP), runtime role {role}, service idle; up to "
+        f"{args.query_runs} runs or {args.query_budget:g} s per line after "
+        f"{QUERY_WARMUP_RUNS} warm-up runs; ratio: median / median of SELECT 1 of the same client"
     )
     print(render_timings(timings))
     if problems:
@@ -761,6 +772,7 @@ def report(
             "ccas": args.ccas,
             "heavy_conventions": args.heavy_conventions,
             "query_runs": args.query_runs,
+            "query_budget_s": args.query_budget,
         },
         "setup": {
             **{k: v for k, v in asdict(setup).items() if k != "personas"},
@@ -814,6 +826,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--query-runs", type=int, default=500, help="timed runs per in-process measure (500)"
+    )
+    parser.add_argument(
+        "--query-budget",
+        type=float,
+        default=60,
+        help="seconds per in-process measure: stops earlier than --query-runs past it, "
+        "after 10 runs at least (60)",
     )
     parser.add_argument(
         "--loadgen",
@@ -870,9 +889,11 @@ def run(args: argparse.Namespace) -> int:
                     SCOPE_SCENARIOS,
                     seconds=args.duration,
                     concurrency=args.concurrency,
+                    settle=service.wait_idle,
                 )
+                service.wait_idle()
                 role, size, timings = asyncio.run(
-                    _measure_in_process(url, setup.personas, args.query_runs)
+                    _measure_in_process(url, setup.personas, args.query_runs, args.query_budget)
                 )
                 problems = service.log_problems()
             finally:

@@ -137,12 +137,13 @@ def stop_server(proc: subprocess.Popen[bytes]) -> str:
 
 
 @pytest.fixture(scope="session")
-def live_server(database_url: URL) -> Iterator[str]:
+def live_server(database_url: URL, settings: Settings) -> Iterator[str]:
     """The real service over HTTP on the test database (requests commit for real)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
     env.update(
         DATABASE_URL=database_url.render_as_string(hide_password=False),
         GUICHET_AUTO_MIGRATE="0",
+        GUICHET_DATA_DIR=str(settings.data_dir),  # same signing keys as the tests
         GUICHET_LOG_LEVEL="WARNING",
     )
     proc, base = start_server(env, ROOT)

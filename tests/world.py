@@ -48,6 +48,10 @@ USER_PERSONAS = {
     "org_admin": ("admin.ccas-amiens@somme.demo", "ccas_amiens"),
     "platform_admin": (PLATFORM_ADMIN, "plateforme"),
 }
+# more users the behaviour tests need, outside the matrix
+EXTRA_PERSONAS = {
+    "ccas_corbie_admin": ("admin.ccas-corbie@somme.demo", "ccas_corbie"),
+}
 CLIENT_PERSONAS = {
     "client_with_scopes": ("departement", ("dossiers:sync", "changes:read", "referrals:read")),
     "client_without_scopes": ("departement", ("stats:read",)),
@@ -95,7 +99,7 @@ async def load_world(settings: Settings, database_url: URL) -> World:
     async with owner_connection(database_url) as conn:
         platform = await conn.scalar(text("SELECT id FROM organisation WHERE kind = 'plateforme'"))
         world.organisations["plateforme"] = platform
-        for name, (email, org_key) in USER_PERSONAS.items():
+        for name, (email, org_key) in {**USER_PERSONAS, **EXTRA_PERSONAS}.items():
             row = (
                 await conn.execute(
                     text(

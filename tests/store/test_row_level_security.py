@@ -1,0 +1,54 @@
+"""Row-level security as the second wall: every private table has it forced, and with no
+repository filter at all the runtime role still sees only the acting organisation's rows."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+import api.store.tables  # noqa: F401
+from api.demo import ORGANISATIONS
+from api.store.base import metadata, scoping_of
+from api.store.context import DbContext, set_db_context
+from tests.world import World
+
+
+async def test_every_private_table_has_forced_rls(connection: AsyncConnection) -> None:
+    rows = (
+        await connection.execute(
+            text(
+                "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
+                "WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"
+            )
+        )
+    ).all()
+    flags = {r.relname: (r.relrowsecurity, r.relforcerowsecurity) for r in rows}
+    private = [name for name in metadata.tables if scoping_of(name).requires_rls]
+    assert private, "no private table declared"
+    without = [name for name in private if flags.get(name) != (True, True)]
+    assert without == []
+
+
+async def _visible(connection: AsyncConnection, org: uuid.UUID | None, table: str) -> int:
+    session = AsyncSession(bind=connection)
+    await set_db_context(session, context=DbContext.REQUEST, organisation_id=org)
+    count = await session.scalar(text(f"SELECT count(*) FROM {table}"))
+    return int(count or 0)
+
+
+async def test_rls_alone_hides_other_organisations_rows(
+    connection: AsyncConnection, world: World
+) -> None:
+    cias = world.organisations["cias"]
+    corbie = world.organisations["ccas_corbie"]
+    # the CIAS is a party to one demo convention; the CCAS de Corbie to none
+    assert await _visible(connection, cias, "convention") == 1
+    assert await _visible(connection, corbie, "convention") == 0
+    assert await _visible(connection, None, "convention") == 0
+    # members of its own organisation only
+    corbie_members = next(o for o in ORGANISATIONS if o.key == "ccas_corbie").members
+    assert await _visible(connection, corbie, "membership") == len(corbie_members)
+    assert await _visible(connection, corbie, "api_client") == 0
+    assert await _visible(connection, corbie, "refresh_token") == 0
