@@ -76,7 +76,9 @@ def create_engine(url: URL, *, pool_size: int = 5, max_overflow: int = 5) -> Asy
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per request. Recycled connections and /readyz
+        # cover a restarted server.
+        pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "guichet"}},
     )
     return engine

@@ -12,6 +12,9 @@ from api.store.base import metadata
 from api.store.db import owner_connection
 from api.store.reference import load_reference_data
 
+# expression indexes live in migrations only: the table declarations cannot express them
+EXPRESSION_INDEXES = {"ix_commune_search_words"}
+
 
 async def test_migrated_schema_matches_the_table_declarations(database_url: URL) -> None:
     async with owner_connection(database_url) as conn:
@@ -20,6 +23,7 @@ async def test_migrated_schema_matches_the_table_declarations(database_url: URL)
                 MigrationContext.configure(sync, opts={"compare_type": True}), metadata
             )
         )
+    diff = [d for d in diff if not (d[0] == "remove_index" and d[1].name in EXPRESSION_INDEXES)]
     assert diff == []
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Row, case, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Row, case, func, literal, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.store.tables import Commune, Competence, Departement, Epci
@@ -39,9 +39,14 @@ class TerritoryRepository:
         conditions = []
         if where.folded_query:
             q = where.folded_query
-            # every word must start a word of the name: 'st etienne' does not, 'saint eti' does
-            for word in q.split():
-                conditions.append(func.concat(" ", c.search_name).like(f"% {word}%"))
+            # every word must start a word of the name ('saint eti' matches, 'aint' does not);
+            # folded words are [0-9a-z] only, safe inside a tsquery
+            prefixes = " & ".join(f"{word}:*" for word in q.split())
+            conditions.append(
+                func.to_tsvector(literal_column("'simple'"), c.search_name).op("@@")(
+                    func.to_tsquery(literal_column("'simple'"), prefixes)
+                )
+            )
             rank = case((c.search_name == q, 0), (c.search_name.startswith(q), 1), else_=2)
         if where.departement:
             conditions.append(c.departement_code == where.departement)
