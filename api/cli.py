@@ -89,6 +89,16 @@ def demo() -> None:
     asyncio.run(run())
 
 
+@app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Add a new signing key: it signs from the next start; older keys keep verifying
+    tokens already issued until their PEM file is removed (after 15 minutes at least)."""
+    from api.auth.keys import KeyRing
+
+    key = KeyRing.rotate(get_settings().keys_dir)
+    typer.echo(f"new signing key {key.kid}; restart every worker to sign with it")
+
+
 @app.command()
 def openapi(check: bool = typer.Option(False, help="Fail if the file is out of date.")) -> None:
     """Write the OpenAPI document to openapi/openapi.json."""

@@ -12,6 +12,7 @@ from api import metrics
 from api.auth.bootstrap import bootstrap_platform_admin
 from api.auth.keys import KeyRing
 from api.auth.throttle import LoginThrottle
+from api.auth.tokens import ExternalIssuer, ExternalIssuerVerifier
 from api.errors import install_error_handlers
 from api.logging import configure_logging
 from api.middleware import RequestContextMiddleware
@@ -66,6 +67,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.keyring = KeyRing.load_or_create(settings.keys_dir)
     app.state.throttle = LoginThrottle()
+    app.state.external_issuers = {
+        i.issuer: ExternalIssuerVerifier(ExternalIssuer(i.issuer, i.jwks_url, i.audience))
+        for i in settings.oidc_issuers
+    }
     app.state.expected_revision = head_revision()
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)

@@ -5,8 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OidcIssuer(BaseModel):
+    issuer: str
+    jwks_url: str
+    audience: str
 
 
 class Settings(BaseSettings):
@@ -54,6 +60,12 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=3600)
 
+    oidc_issuers: list[OidcIssuer] = Field(
+        default_factory=list,
+        description='Trusted external OIDC issuers, as JSON: [{"issuer": "...", '
+        '"jwks_url": "https://...", "audience": "..."}]. Their tokens map to a known user '
+        "by e-mail.",
+    )
     nir_key: SecretStr | None = Field(
         default=None,
         description="32-byte base64 key encrypting NIR at rest and keying their lookup hash. "

@@ -35,11 +35,60 @@ async def build_scope(
     request_id: str | None = None,
     acting_agent: str | None = None,
 ) -> Scope:
+    """The scope of one of our access tokens."""
     try:
         principal_id = uuid.UUID(claims.sub)
     except ValueError:
         raise Unauthenticated(detail="Invalid access token") from None
-    organisation_id = claims.org
+    return await _scope(
+        session,
+        claims.kind,
+        principal_id,
+        claims.org,
+        request_id=request_id,
+        acting_agent=acting_agent,
+    )
+
+
+async def build_external_scope(
+    session: AsyncSession,
+    email: str,
+    organisation_id: uuid.UUID | None,
+    *,
+    request_id: str | None = None,
+) -> Scope:
+    """The scope of a verified external OIDC token: the known user with that e-mail, in the
+    organisation named by ``X-Organisation-Id`` (required when they belong to several)."""
+    await set_db_context(session, context=DbContext.AUTH)
+    store = PrincipalStore(session)
+    user = await store.user_by_email(email)
+    if user is None or user.disabled_at is not None:
+        raise Unauthenticated(detail="No user of this service has this e-mail.")
+    memberships = [
+        m
+        for m in await store.memberships_of(user.id)
+        if organisation_id in (None, m.organisation_id)
+    ]
+    if len(memberships) != 1:
+        raise Unauthenticated(
+            detail="Name the organisation you act for with X-Organisation-Id."
+            if memberships
+            else "You are not a member of this organisation."
+        )
+    return await _scope(
+        session, "user", user.id, memberships[0].organisation_id, request_id=request_id
+    )
+
+
+async def _scope(
+    session: AsyncSession,
+    principal_kind: str,
+    principal_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+    *,
+    request_id: str | None,
+    acting_agent: str | None = None,
+) -> Scope:
     await set_db_context(
         session,
         context=DbContext.REQUEST,
@@ -47,7 +96,7 @@ async def build_scope(
         principal_id=principal_id,
     )
     store = PrincipalStore(session)
-    if claims.kind == "user":
+    if principal_kind == "user":
         membership = await store.active_membership(principal_id, organisation_id)
         if membership is None:
             raise Unauthenticated(detail="This sign-in is no longer valid.")
@@ -69,7 +118,7 @@ async def build_scope(
         )
     holdings = await store.holdings(organisation_id, clock.today())
     return Scope(
-        principal_kind=PrincipalKind(claims.kind),
+        principal_kind=PrincipalKind(principal_kind),
         principal_id=principal_id,
         organisation_id=organisation_id,
         organisation_kind=kind,

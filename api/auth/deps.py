@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth.builder import build_scope
+from api.auth.builder import build_external_scope, build_scope
 from api.auth.scope import Scope
-from api.auth.tokens import verify_access_token
+from api.auth.tokens import peek_issuer, verify_access_token
 from api.deps import Session
 from api.problems import Unauthenticated
 
@@ -31,19 +32,27 @@ async def current_scope(
             description="API clients: the agent on whose behalf the client acts (recorded).",
         ),
     ] = None,
+    external_organisation: Annotated[
+        uuid.UUID | None,
+        Header(
+            alias="X-Organisation-Id",
+            description="External OIDC tokens only: the organisation the user acts for.",
+        ),
+    ] = None,
 ) -> Scope:
     if credentials is None:
         raise Unauthenticated(detail="A bearer access token is required.", headers=_CHALLENGE)
+    token = credentials.credentials
+    request_id = getattr(request.state, "request_id", None)
     try:
-        claims = verify_access_token(
-            request.app.state.keyring, request.app.state.settings, credentials.credentials
-        )
-        return await build_scope(
-            session,
-            claims,
-            request_id=getattr(request.state, "request_id", None),
-            acting_agent=acting_agent,
-        )
+        external = request.app.state.external_issuers.get(peek_issuer(token))
+        if external is not None:
+            email = await external.verify(token)
+            return await build_external_scope(
+                session, email, external_organisation, request_id=request_id
+            )
+        claims = verify_access_token(request.app.state.keyring, request.app.state.settings, token)
+        return await build_scope(session, claims, request_id=request_id, acting_agent=acting_agent)
     except Unauthenticated as error:
         error.headers.update(
             {

@@ -149,6 +149,8 @@ class ConventionEventRead(Output):
     from_status: str | None
     to_status: str
     actor_user_id: uuid.UUID | None
+    actor_client_id: uuid.UUID | None = None
+    acting_agent: str | None = None
     organisation_id: uuid.UUID
     reason: str | None
 

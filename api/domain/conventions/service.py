@@ -94,6 +94,8 @@ async def _read(
                         from_status=e.from_status,
                         to_status=e.to_status,
                         actor_user_id=e.actor_user_id,
+                        actor_client_id=e.actor_client_id,
+                        acting_agent=e.acting_agent,
                         organisation_id=e.actor_organisation_id,
                         reason=e.reason,
                     )
@@ -107,8 +109,15 @@ async def _read(
     return result
 
 
-def _actor(scope: Scope) -> uuid.UUID | None:
-    return scope.principal_id if scope.principal_kind is PrincipalKind.USER else None
+def _actor(scope: Scope) -> dict[str, Any]:
+    """Who wrote: the user, or the API client and the agent it declared."""
+    is_user = scope.principal_kind is PrincipalKind.USER
+    return {
+        "actor_user_id": scope.principal_id if is_user else None,
+        "actor_client_id": None if is_user else scope.principal_id,
+        "acting_agent": scope.acting_agent,
+        "actor_organisation_id": scope.organisation_id,
+    }
 
 
 async def propose(
@@ -177,8 +186,7 @@ async def propose(
             "action": ConventionAction.PROPOSE,
             "from_status": ConventionStatus.DRAFT,
             "to_status": ConventionStatus.PROPOSED,
-            "actor_user_id": _actor(scope),
-            "actor_organisation_id": scope.organisation_id,
+            **_actor(scope),
             "reason": None,
         }
     )
@@ -252,8 +260,7 @@ async def act(
             "action": action,
             "from_status": current,
             "to_status": target,
-            "actor_user_id": _actor(scope),
-            "actor_organisation_id": scope.organisation_id,
+            **_actor(scope),
             "reason": reason,
         }
     )

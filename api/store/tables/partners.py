@@ -184,4 +184,7 @@ class ConventionEvent(Table, table=True):
     to_status: str = Field(max_length=20)
     actor_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     actor_organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    actor_client_id: uuid.UUID | None = Field(default=None, foreign_key="api_client.id")
+    # the agent an API client declared it acted for (X-Acting-Agent)
+    acting_agent: str | None = Field(default=None, max_length=200)
     reason: str | None = None
