@@ -7,7 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.problems import FieldError, ValidationFailed
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -21,3 +24,25 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def reject_unknown_query_parameters(request: Request) -> None:
+    """Unknown query parameters are refused like unknown body fields: a typo (``?comune=``)
+    must not silently widen a search."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    unknown = sorted(set(request.query_params) - _query_names(dependant))
+    if unknown:
+        raise ValidationFailed(
+            detail=f"Unknown query parameter(s): {', '.join(unknown)}.",
+            errors=[FieldError(f"/{name}", "Unknown parameter.", "query") for name in unknown],
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from api import metrics
@@ -13,14 +13,25 @@ from api.auth.bootstrap import bootstrap_platform_admin
 from api.auth.keys import KeyRing
 from api.auth.throttle import LoginThrottle
 from api.auth.tokens import ExternalIssuer, ExternalIssuerVerifier
+from api.deps import reject_unknown_query_parameters
 from api.errors import install_error_handlers
 from api.logging import configure_logging
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
-from api.routers import auth, conventions, directory, ops, organisations, territories
+from api.routers import (
+    audit,
+    auth,
+    conventions,
+    directory,
+    ops,
+    organisations,
+    people,
+    territories,
+)
 from api.settings import Settings, get_settings
 from api.store.db import Database, pool_status
 from api.store.migrate import head_revision, migrate
+from api.store.nir import NirCipher
 
 ROUTERS = (
     ops.router,
@@ -29,6 +40,8 @@ ROUTERS = (
     auth.router,
     organisations.router,
     conventions.router,
+    people.router,
+    audit.router,
 )
 
 API_DESCRIPTION = (
@@ -63,10 +76,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_parameters)],
     )
     app.state.settings = settings
     app.state.keyring = KeyRing.load_or_create(settings.keys_dir)
     app.state.throttle = LoginThrottle()
+    app.state.nir_cipher = NirCipher.from_settings(settings)
     app.state.external_issuers = {
         i.issuer: ExternalIssuerVerifier(ExternalIssuer(i.issuer, i.jwks_url, i.audience))
         for i in settings.oidc_issuers

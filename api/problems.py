@@ -157,3 +157,8 @@ def all_problem_classes() -> list[type[DomainError]]:
         seen.append(cls)
         stack.extend(cls.__subclasses__())
     return seen
+
+
+class PossibleDuplicate(Conflict):
+    slug = "possible-duplicate"
+    title = "This person may already be known"

@@ -93,6 +93,20 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+@pytest.fixture
+async def committing_client(
+    settings: Settings, database_url: URL, app_engine: AsyncEngine
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose requests commit for real, each on its own pooled connection (for
+    concurrency tests). What it writes stays in this run's database."""
+    database = Database(
+        owner_url=database_url, app_engine=app_engine, sessionmaker=make_sessionmaker(app_engine)
+    )
+    transport = httpx.ASGITransport(app=create_app(settings, database=database))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -51,6 +51,7 @@ USER_PERSONAS = {
 # more users the behaviour tests need, outside the matrix
 EXTRA_PERSONAS = {
     "ccas_corbie_admin": ("admin.ccas-corbie@somme.demo", "ccas_corbie"),
+    "ccas_accueil": ("accueil.ccas-amiens@somme.demo", "ccas_amiens"),
 }
 CLIENT_PERSONAS = {
     "client_with_scopes": ("departement", ("dossiers:sync", "changes:read", "referrals:read")),

@@ -51,3 +51,11 @@ class Internal(Scoping):
 @dataclass(frozen=True)
 class MemberOfOrganisation(Scoping):
     """People: visible to the organisations they are a member of (and to themselves)."""
+
+
+@dataclass(frozen=True)
+class AttachedToPerson(Scoping):
+    """Personal data: visible to organisations attached to the person named by ``column``
+    (an active care-team membership), per data category and competence (domain.md §7)."""
+
+    column: str = "beneficiary_id"

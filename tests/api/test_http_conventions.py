@@ -110,3 +110,9 @@ async def test_readyz_is_503_when_the_schema_is_behind(
 ) -> None:
     app.state.expected_revision = "a-revision-not-applied-yet"
     assert_problem(await client.get("/readyz"), 503, "service-unavailable")
+
+
+async def test_unknown_query_parameter_is_422(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/territories/communes", params={"comune": "80021"})
+    body = assert_problem(r, 422, "validation-error")
+    assert body["errors"] == [{"pointer": "/comune", "detail": "Unknown parameter.", "in": "query"}]

@@ -11,6 +11,7 @@ from api.store.tables.partners import (
     OrganisationCommune,
     RefreshToken,
 )
+from api.store.tables.people import AuditEntry, Beneficiary, CareTeamMembership
 from api.store.tables.reference import Commune, Competence, Departement, Epci, Region
 
 check_scoping_declared()
@@ -18,6 +19,9 @@ check_scoping_declared()
 __all__ = [
     "ApiClient",
     "AppUser",
+    "AuditEntry",
+    "Beneficiary",
+    "CareTeamMembership",
     "Commune",
     "Competence",
     "Convention",

@@ -1,0 +1,17 @@
+"""``guichet audit-verify``: check every organisation's audit hash chain as the owner."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import URL
+
+from api.store.db import owner_connection
+from api.store.repositories.audit import verify_chains
+
+
+async def verify(owner_url: URL) -> int:
+    """Print ``organisation_id entry_id`` for each broken chain; return how many are."""
+    async with owner_connection(owner_url) as conn:
+        broken = await verify_chains(conn)
+    for organisation_id, entry_id in broken:
+        print(f"{organisation_id} {entry_id}")
+    return len(broken)

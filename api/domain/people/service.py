@@ -1,0 +1,468 @@
+"""People: creation with identity matching, discovery by preview, reading and editing within
+the caller's categories, care teams. Every read and write of personal data is audited in the
+same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from api.auth.permissions import Action
+from api.auth.scope import Scope
+from api.domain import clock
+from api.domain.catalogue import DataCategory
+from api.domain.identity import (
+    check_birth_date,
+    check_nir,
+    name_match_keys,
+    normalise_name,
+    trigram_similarity,
+)
+from api.domain.people.visibility import FIELD_CATEGORIES, Attachment, granted_categories
+from api.problems import (
+    FieldError,
+    Forbidden,
+    NotFound,
+    PossibleDuplicate,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.people import (
+    BeneficiaryCreate,
+    BeneficiaryRead,
+    BeneficiaryUpdate,
+    CareTeamJoin,
+    CareTeamMemberRead,
+    CommuneRef,
+    Follower,
+    Preview,
+    PreviewList,
+)
+from api.store.nir import NirCipher
+from api.store.repositories.audit import AuditLog
+from api.store.repositories.partners import OrganisationStore
+from api.store.repositories.people import PeopleStore, locate_person
+
+#: names this similar (pg_trgm semantics) with the same birth date make a likely duplicate
+SIMILAR_NAMES = 0.5
+MAX_PREVIEWS = 10
+
+
+@dataclass(frozen=True)
+class People:
+    """What the use cases need, built by the router for one request."""
+
+    scope: Scope
+    store: PeopleStore
+    orgs: OrganisationStore
+    audit: AuditLog
+    nir: NirCipher
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _folded_names(birth_name: str, usage_name: str | None, first_names: str) -> str:
+    return " ".join(normalise_name(n) for n in (birth_name, usage_name or "", first_names) if n)
+
+
+# discovery --------------------------------------------------------------------------------
+
+
+async def _previews(ctx: People, rows: list[Any]) -> list[Preview]:
+    ids = [r.id for r in rows]
+    followers = await ctx.store.followers(ids) if ids else []
+    communes = await ctx.store.commune_names([r.commune_code for r in rows if r.commune_code])
+    previews = []
+    for r in rows:
+        mine = [f for f in followers if f.beneficiary_id == r.id]
+        previews.append(
+            Preview(
+                id=r.id,
+                last_name=r.usage_name or r.birth_name,
+                first_names=r.first_names,
+                birth_year=r.birth_date.year,
+                commune=CommuneRef(code=r.commune_code, name=communes[r.commune_code])
+                if r.commune_code
+                else None,
+                followed_by=[
+                    Follower(
+                        organisation_id=f.organisation_id,
+                        organisation_name=f.organisation_name,
+                        competence=f.competence,
+                    )
+                    for f in mine
+                ],
+                attached=any(f.organisation_id == ctx.scope.organisation_id for f in mine),
+            )
+        )
+    return previews
+
+
+def _is_likely_match(row: Any, keys: frozenset[str], folded: str) -> bool:
+    return bool(
+        row.nir_match
+        or keys & set(row.match_keys)
+        or trigram_similarity(folded, row.folded_names) >= SIMILAR_NAMES
+    )
+
+
+async def preview_search(
+    ctx: People, *, birth_date: Any, last_name: str | None, first_name: str | None, nir: str | None
+) -> PreviewList:
+    """Exact birth date and names, or a NIR: at most ten previews of people living where the
+    caller holds ``accueil``. Typing an identifier never grants access."""
+    ctx.scope.require(Action.PREVIEW_SEARCH)
+    nir_hash = ctx.nir.lookup_hash(check_nir(nir)) if nir else None
+    if nir_hash is None and not (birth_date and last_name and first_name):
+        raise ValidationFailed(
+            detail="Search with birth_date, last_name and first_name, or with nir.",
+            errors=[FieldError("/birth_date", "Required with the names.", "query")],
+        )
+    rows = await ctx.store.candidates(nir_hash, birth_date)
+    if nir_hash:
+        rows = [r for r in rows if r.nir_match]
+    else:
+        keys = name_match_keys(last_name or "", None, first_name or "")
+        rows = [r for r in rows if keys & set(r.match_keys)]
+    rows = [r for r in rows if r.commune_code and ctx.scope.holds("accueil", r.commune_code)]
+    await ctx.audit.record("beneficiary.preview_search", "beneficiary", None)
+    return PreviewList(items=await _previews(ctx, rows[:MAX_PREVIEWS]))
+
+
+# creation ---------------------------------------------------------------------------------
+
+
+async def create(ctx: People, body: BeneficiaryCreate) -> tuple[BeneficiaryRead, str]:
+    scope = ctx.scope
+    scope.require(Action.CREATE_PEOPLE)
+    errors: list[FieldError] = []
+    nir = None
+    try:
+        nir = check_nir(body.nir) if body.nir else None
+    except ValidationFailed as error:
+        errors += error.errors
+    try:
+        check_birth_date(body.birth_date, clock.today())
+    except ValidationFailed as error:
+        errors += error.errors
+    commune = body.commune
+    if body.domiciliation_organisation_id and not commune:
+        domiciliation = await ctx.orgs.get(body.domiciliation_organisation_id)
+        if domiciliation is None:
+            errors.append(FieldError("/domiciliation_organisation_id", "Unknown organisation."))
+        else:
+            commune = domiciliation.commune_code
+    if not commune and not body.domiciliation_organisation_id:
+        errors.append(
+            FieldError("/commune", "A commune of residence or a domiciliation is required.")
+        )
+    elif body.commune and not await ctx.orgs.existing_communes([body.commune]):
+        errors.append(FieldError("/commune", f"Unknown commune {body.commune}."))
+    catalogue = {r.code: r for r in await ctx.orgs.competences()}
+    competence = catalogue.get(body.competence)
+    if competence is None:
+        errors.append(FieldError("/competence", f"Unknown competence {body.competence!r}."))
+    elif commune and not scope.holds(body.competence, commune):
+        errors.append(
+            FieldError("/competence", f"Your organisation does not hold {body.competence} there.")
+        )
+    if body.force_create and not body.justification:
+        errors.append(
+            FieldError("/justification", "Required to create despite a likely duplicate.")
+        )
+    if errors:
+        raise ValidationFailed(detail=errors[0].detail, errors=errors)
+    assert competence is not None and commune is not None
+    if competence.sensitive and not scope.has_sensitive_clearance:
+        raise Forbidden(detail="This competence needs the sensitive clearance.")
+
+    keys = name_match_keys(body.birth_name, body.usage_name, body.first_names)
+    folded = _folded_names(body.birth_name, body.usage_name, body.first_names)
+    nir_hash = ctx.nir.lookup_hash(nir) if nir else None
+    likely = [
+        r
+        for r in await ctx.store.candidates(nir_hash, body.birth_date)
+        if _is_likely_match(r, keys, folded)
+    ]
+    same_nir = any(r.nir_match for r in likely)
+    if likely and (same_nir or not body.force_create):
+        raise PossibleDuplicate(
+            detail="A person with this NIR is already known: request access to that record."
+            if same_nir
+            else "This person may already be known: request access, or force the creation "
+            "with a justification.",
+            extra={"candidates": [p.model_dump(mode="json") for p in await _previews(ctx, likely)]},
+        )
+
+    now = clock.now()
+    person_id = uuid.uuid4()
+    await ctx.store.insert(
+        {
+            "id": person_id,
+            "birth_name": body.birth_name,
+            "usage_name": body.usage_name,
+            "first_names": body.first_names,
+            "birth_date": body.birth_date,
+            "sex": body.sex,
+            "birth_place": body.birth_place,
+            "nir_cipher": ctx.nir.encrypt(nir) if nir else None,
+            "nir_hash": nir_hash,
+            "nir_missing_reason": None if nir else body.nir_missing_reason,
+            "commune_code": body.commune,
+            "domiciliation_organisation_id": body.domiciliation_organisation_id,
+            "address": body.address.model_dump() if body.address else None,
+            "phone": body.phone,
+            "email": body.email,
+            "situation": body.situation,
+            "match_keys": sorted(keys),
+            "folded_names": folded,
+            "last_contact_at": now,
+            "created_by_organisation_id": scope.organisation_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    await ctx.store.join(
+        {
+            "id": uuid.uuid4(),
+            "beneficiary_id": person_id,
+            "organisation_id": scope.organisation_id,
+            "competence": body.competence,
+            "team_role": "referent",
+            "source": "creation",
+            "started_at": now,
+        }
+    )
+    await ctx.audit.record(
+        "beneficiary.create", "beneficiary", str(person_id), beneficiary_id=person_id
+    )
+    if likely:
+        await ctx.audit.record(
+            "beneficiary.force_create",
+            "beneficiary",
+            str(person_id),
+            beneficiary_id=person_id,
+            purpose=body.justification,
+        )
+    return await read(ctx, person_id, audit=False)
+
+
+# reading and editing ----------------------------------------------------------------------
+
+
+async def _visible(ctx: People, person_id: uuid.UUID) -> tuple[Any, frozenset[DataCategory]]:
+    """The record and the categories the caller may read, or 404 when it may read nothing."""
+    row = await ctx.store.get(person_id)
+    if row is None:
+        raise NotFound(detail="No such person.")
+    commune = row.commune_code
+    sensitive = {r.code for r in await ctx.orgs.competences() if r.sensitive}
+    attachments = []
+    for m in await ctx.store.own_memberships([person_id]):
+        holding = ctx.scope.holding(m.competence, commune) if commune else None
+        attachments.append(
+            Attachment(
+                competence=m.competence,
+                sensitive=m.competence in sensitive,
+                source=holding.source if holding else None,
+                convention_id=holding.convention_id if holding else None,
+            )
+        )
+    conventions = [a.convention_id for a in attachments if a.convention_id]
+    categories = granted_categories(
+        attachments,
+        role_categories=ctx.scope.categories,
+        sensitive_clearance=ctx.scope.has_sensitive_clearance,
+        convention_categories=await ctx.store.convention_categories(conventions)
+        if conventions
+        else {},
+    )
+    if not categories:
+        raise NotFound(detail="No such person.")
+    return row, categories
+
+
+def _shape(ctx: People, row: Any, categories: frozenset[DataCategory]) -> BeneficiaryRead:
+    values: dict[str, Any] = {
+        "birth_name": row.birth_name,
+        "usage_name": row.usage_name,
+        "first_names": row.first_names,
+        "birth_date": row.birth_date,
+        "sex": row.sex,
+        "birth_place": row.birth_place,
+        "nir": ctx.nir.decrypt(row.nir_cipher) if row.nir_cipher else None,
+        "nir_missing_reason": row.nir_missing_reason,
+        "commune": row.commune_code,
+        "domiciliation_organisation_id": row.domiciliation_organisation_id,
+        "address": row.address,
+        "phone": row.phone,
+        "email": row.email,
+        "situation": row.situation,
+        "last_contact_at": row.last_contact_at,
+    }
+    shown = {k: v for k, v in values.items() if FIELD_CATEGORIES[k] in categories}
+    return BeneficiaryRead(id=row.id, categories=sorted(c.value for c in categories), **shown)
+
+
+async def read(
+    ctx: People, person_id: uuid.UUID, *, audit: bool = True
+) -> tuple[BeneficiaryRead, str]:
+    row, categories = await _visible(ctx, person_id)
+    if audit:
+        await ctx.audit.record(
+            "beneficiary.read", "beneficiary", str(person_id), beneficiary_id=person_id
+        )
+    return _shape(ctx, row, categories), etag(row.version)
+
+
+async def update(
+    ctx: People, person_id: uuid.UUID, body: BeneficiaryUpdate, if_match: str
+) -> tuple[BeneficiaryRead, str]:
+    row, categories = await _visible(ctx, person_id)
+    changes = body.model_dump(exclude_unset=True)
+    forbidden = [
+        FieldError(f"/{name}", f"Your access does not cover {FIELD_CATEGORIES[name].value}.")
+        for name in changes
+        if FIELD_CATEGORIES[name] not in categories
+    ]
+    if forbidden:
+        raise Forbidden(detail="You may not change these fields.", errors=forbidden)
+    if if_match != etag(row.version):
+        raise PreconditionFailed(detail="The person changed since you read it.")
+    errors: list[FieldError] = []
+    values: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name == "nir":
+            try:
+                nir = check_nir(value) if value else None
+            except ValidationFailed as error:
+                errors += error.errors
+                continue
+            values.update(
+                nir_cipher=ctx.nir.encrypt(nir) if nir else None,
+                nir_hash=ctx.nir.lookup_hash(nir) if nir else None,
+            )
+        elif name == "birth_date":
+            try:
+                check_birth_date(value, clock.today())
+            except ValidationFailed as error:
+                errors += error.errors
+            values[name] = value
+        elif name == "commune":
+            if value and not await ctx.orgs.existing_communes([value]):
+                errors.append(FieldError("/commune", f"Unknown commune {value}."))
+            values["commune_code"] = value
+        else:
+            values[name] = value
+    if errors:
+        raise ValidationFailed(detail=errors[0].detail, errors=errors)
+    if {"birth_name", "usage_name", "first_names"} & changes.keys():
+        birth = values.get("birth_name", row.birth_name)
+        usage = values.get("usage_name", row.usage_name)
+        first = values.get("first_names", row.first_names)
+        values["match_keys"] = sorted(name_match_keys(birth, usage, first))
+        values["folded_names"] = _folded_names(birth, usage, first)
+    values["updated_at"] = clock.now()
+    if not await ctx.store.update(person_id, row.version, values):
+        raise PreconditionFailed(detail="The person changed since you read it.")
+    await ctx.audit.record(
+        "beneficiary.update", "beneficiary", str(person_id), beneficiary_id=person_id
+    )
+    return await read(ctx, person_id, audit=False)
+
+
+async def attached(
+    ctx: People, *, competence: str | None, commune: str | None, cursor: str | None, limit: int
+) -> Page[BeneficiaryRead]:
+    position = decode_cursor(cursor, 1)
+    try:
+        after = uuid.UUID(position[0]) if position else None
+    except (TypeError, ValueError):
+        raise ValidationFailed(
+            detail="The cursor is not one this service issued.",
+            errors=[FieldError("/cursor", "Invalid cursor.", "query")],
+        ) from None
+    rows = await ctx.store.attached_page(
+        competence=competence, commune=commune, after=after, limit=limit
+    )
+    page = rows[:limit]
+    items = []
+    for r in page:
+        try:
+            _, categories = await _visible(ctx, r.id)
+        except NotFound:
+            continue  # attached, but no competence held there any more
+        items.append(_shape(ctx, r, categories & {DataCategory.IDENTITY, DataCategory.CONTACT}))
+    if items:
+        await ctx.audit.record("beneficiary.list", "beneficiary", None)
+    next_cursor = encode_cursor([str(page[-1].id)]) if len(rows) > limit else None
+    return Page[BeneficiaryRead](items=items, next_cursor=next_cursor)
+
+
+# care team --------------------------------------------------------------------------------
+
+
+async def care_team(ctx: People, person_id: uuid.UUID) -> list[CareTeamMemberRead]:
+    await _visible(ctx, person_id)
+    await ctx.audit.record(
+        "care_team.read", "beneficiary", str(person_id), beneficiary_id=person_id
+    )
+    return [
+        CareTeamMemberRead.model_validate(r, from_attributes=True)
+        for r in await ctx.store.team(person_id)
+    ]
+
+
+async def break_glass(
+    ctx: People, person_id: uuid.UUID, body: CareTeamJoin
+) -> list[CareTeamMemberRead]:
+    """A legal holder of the competence on the person's commune joins directly, with a
+    written justification shown in the person's access log. Anyone else: 404."""
+    scope = ctx.scope
+    exists, commune = await locate_person(ctx.store.session, person_id)
+    holding = scope.holding(body.competence, commune) if exists and commune else None
+    if holding is None or holding.source != "law":
+        raise NotFound(detail="No such person.")
+    scope.require(Action.ANSWER_REFERRALS)
+    sensitive = {r.code for r in await ctx.orgs.competences() if r.sensitive}
+    if body.competence in sensitive and not scope.has_sensitive_clearance:
+        raise Forbidden(detail="This competence needs the sensitive clearance.")
+    await ctx.store.join(
+        {
+            "id": uuid.uuid4(),
+            "beneficiary_id": person_id,
+            "organisation_id": scope.organisation_id,
+            "competence": body.competence,
+            "team_role": "member",
+            "source": "break_glass",
+            "justification": body.justification,
+            "started_at": clock.now(),
+        }
+    )
+    await ctx.audit.record(
+        "care_team.break_glass",
+        "beneficiary",
+        str(person_id),
+        beneficiary_id=person_id,
+        purpose=body.justification,
+    )
+    return await care_team(ctx, person_id)
+
+
+async def leave(ctx: People, person_id: uuid.UUID, membership_id: uuid.UUID, reason: str) -> None:
+    await _visible(ctx, person_id)
+    left = await ctx.store.leave(membership_id, clock.now(), reason)
+    if left is None or left.beneficiary_id != person_id:
+        raise NotFound(detail="No such membership of your organisation.")
+    await ctx.audit.record(
+        "care_team.leave", "beneficiary", str(person_id), beneficiary_id=person_id, purpose=reason
+    )
+
+
+async def require_visible(ctx: People, person_id: uuid.UUID) -> None:
+    """The access log is for the care team: a person the caller cannot see is a 404."""
+    await _visible(ctx, person_id)

@@ -1,0 +1,156 @@
+"""Beneficiaries: creation, discovery by preview, records, care teams, access log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+
+from api.auth.deps import CurrentScope
+from api.deps import Session
+from api.domain.audit import service as audit_service
+from api.domain.people import service
+from api.domain.people.service import People
+from api.problems import PreconditionRequired
+from api.schemas.audit import AccessLogItem
+from api.schemas.common import Cursor, Limit, Page
+from api.schemas.people import (
+    BeneficiaryCreate,
+    BeneficiaryRead,
+    BeneficiaryUpdate,
+    CareTeamJoin,
+    CareTeamLeave,
+    CareTeamMemberRead,
+    PreviewList,
+)
+from api.store.repositories.audit import AuditLog
+from api.store.repositories.partners import OrganisationStore
+from api.store.repositories.people import PeopleStore
+
+router = APIRouter(prefix="/v1/beneficiaries", tags=["beneficiaries"])
+
+
+def _people(request: Request, scope: CurrentScope, session: Session) -> People:
+    return People(
+        scope=scope,
+        store=PeopleStore(session, scope),
+        orgs=OrganisationStore(session),
+        audit=AuditLog(session, scope),
+        nir=request.app.state.nir_cipher,
+    )
+
+
+Ctx = Annotated[People, Depends(_people)]
+CommuneQuery = Annotated[str | None, Query(pattern=r"^(\d{5}|2[AB]\d{3})$")]
+
+
+@router.post(
+    "",
+    response_model=BeneficiaryRead,
+    response_model_exclude_unset=True,
+    status_code=201,
+    responses={409: {"description": "possible-duplicate, with candidates"}},
+)
+async def create_beneficiary(
+    ctx: Ctx, body: BeneficiaryCreate, response: Response
+) -> BeneficiaryRead:
+    """Record a person; the organisation joins their care team for the competence."""
+    created, tag = await service.create(ctx, body)
+    response.headers["Location"] = f"/v1/beneficiaries/{created.id}"
+    response.headers["ETag"] = tag
+    return created
+
+
+@router.get("/search", response_model=PreviewList)
+async def search_beneficiaries(
+    ctx: Ctx,
+    birth_date: date | None = None,
+    last_name: Annotated[str | None, Query(max_length=200)] = None,
+    first_name: Annotated[str | None, Query(max_length=200)] = None,
+    nir: Annotated[str | None, Query(max_length=21)] = None,
+) -> PreviewList:
+    """Find whether a person is known (exact birth date and names, or NIR): previews only."""
+    return await service.preview_search(
+        ctx, birth_date=birth_date, last_name=last_name, first_name=first_name, nir=nir
+    )
+
+
+@router.get("", response_model=Page[BeneficiaryRead], response_model_exclude_unset=True)
+async def list_beneficiaries(
+    ctx: Ctx,
+    competence: Annotated[str | None, Query(max_length=40)] = None,
+    commune: CommuneQuery = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[BeneficiaryRead]:
+    """People the caller's organisation follows."""
+    return await service.attached(
+        ctx, competence=competence, commune=commune, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/{beneficiary_id}", response_model=BeneficiaryRead, response_model_exclude_unset=True)
+async def get_beneficiary(
+    ctx: Ctx, beneficiary_id: uuid.UUID, response: Response
+) -> BeneficiaryRead:
+    """Read a person: only the categories the caller's access covers."""
+    person, tag = await service.read(ctx, beneficiary_id)
+    response.headers["ETag"] = tag
+    return person
+
+
+@router.patch(
+    "/{beneficiary_id}", response_model=BeneficiaryRead, response_model_exclude_unset=True
+)
+async def update_beneficiary(
+    ctx: Ctx,
+    beneficiary_id: uuid.UUID,
+    body: BeneficiaryUpdate,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> BeneficiaryRead:
+    """Correct a person's record (If-Match with the ETag read)."""
+    if if_match is None:
+        raise PreconditionRequired(detail="Send If-Match with the ETag you read.")
+    person, tag = await service.update(ctx, beneficiary_id, body, if_match)
+    response.headers["ETag"] = tag
+    return person
+
+
+@router.get("/{beneficiary_id}/care-team", response_model=list[CareTeamMemberRead])
+async def get_care_team(ctx: Ctx, beneficiary_id: uuid.UUID) -> list[CareTeamMemberRead]:
+    """The partners following the person, past and present."""
+    return await service.care_team(ctx, beneficiary_id)
+
+
+@router.post(
+    "/{beneficiary_id}/care-team", response_model=list[CareTeamMemberRead], status_code=201
+)
+async def join_care_team(
+    ctx: Ctx, beneficiary_id: uuid.UUID, body: CareTeamJoin
+) -> list[CareTeamMemberRead]:
+    """Join the care team directly as legal holder of the competence (justified, audited)."""
+    return await service.break_glass(ctx, beneficiary_id, body)
+
+
+@router.delete(
+    "/{beneficiary_id}/care-team/{membership_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+async def leave_care_team(
+    ctx: Ctx, beneficiary_id: uuid.UUID, membership_id: uuid.UUID, body: CareTeamLeave
+) -> None:
+    """End the organisation's membership: its access ends with it."""
+    await service.leave(ctx, beneficiary_id, membership_id, body.reason)
+
+
+@router.get("/{beneficiary_id}/access-log", response_model=Page[AccessLogItem])
+async def get_access_log(
+    ctx: Ctx, beneficiary_id: uuid.UUID, cursor: Cursor = None, limit: Limit = 50
+) -> Page[AccessLogItem]:
+    """Who accessed the person's record, when, and why (care team, dpo)."""
+    await service.require_visible(ctx, beneficiary_id)
+    return await audit_service.read_access_log(
+        ctx.scope, ctx.audit, beneficiary_id, cursor=cursor, limit=limit
+    )

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import EmailStr, Field, StringConstraints
+
+from api.schemas.common import Input, Output
+from api.schemas.partners import CommuneCode
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Sex = Literal["F", "M", "X"]
+
+
+class Address(Input):
+    line1: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    line2: Annotated[str, StringConstraints(max_length=200)] | None = None
+    postal_code: Annotated[str, StringConstraints(pattern=r"^\d{5}$")]
+
+
+class BeneficiaryCreate(Input):
+    competence: Annotated[str, StringConstraints(max_length=40)]
+    birth_name: Text
+    usage_name: Text | None = None
+    first_names: Text
+    birth_date: date
+    sex: Sex
+    birth_place: Text | None = None
+    nir: Annotated[str, StringConstraints(max_length=21)] | None = None
+    nir_missing_reason: Text | None = None
+    commune: CommuneCode | None = None
+    domiciliation_organisation_id: uuid.UUID | None = None
+    address: Address | None = None
+    phone: Annotated[str, StringConstraints(max_length=30)] | None = None
+    email: EmailStr | None = None
+    situation: dict[str, Any] | None = Field(default=None, max_length=50)
+    force_create: bool = False
+    justification: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None
+    ) = None
+
+
+class BeneficiaryUpdate(Input):
+    birth_name: Text | None = None
+    usage_name: Text | None = None
+    first_names: Text | None = None
+    birth_date: date | None = None
+    sex: Sex | None = None
+    birth_place: Text | None = None
+    nir: Annotated[str, StringConstraints(max_length=21)] | None = None
+    nir_missing_reason: Text | None = None
+    commune: CommuneCode | None = None
+    address: Address | None = None
+    phone: Annotated[str, StringConstraints(max_length=30)] | None = None
+    email: EmailStr | None = None
+    situation: dict[str, Any] | None = Field(default=None, max_length=50)
+
+
+class BeneficiaryRead(Output):
+    """Fields outside the caller's data categories are absent."""
+
+    id: uuid.UUID
+    categories: list[str]
+    birth_name: str | None = None
+    usage_name: str | None = None
+    first_names: str | None = None
+    birth_date: date | None = None
+    sex: str | None = None
+    birth_place: str | None = None
+    nir: str | None = None
+    nir_missing_reason: str | None = None
+    commune: str | None = None
+    domiciliation_organisation_id: uuid.UUID | None = None
+    address: dict[str, Any] | None = None
+    phone: str | None = None
+    email: str | None = None
+    situation: dict[str, Any] | None = None
+    last_contact_at: datetime | None = None
+
+
+class CommuneRef(Output):
+    code: str
+    name: str
+
+
+class Follower(Output):
+    organisation_id: uuid.UUID
+    organisation_name: str
+    competence: str
+
+
+class Preview(Output):
+    id: uuid.UUID
+    last_name: str
+    first_names: str
+    birth_year: int
+    commune: CommuneRef | None
+    followed_by: list[Follower]
+    attached: bool
+
+
+class PreviewList(Output):
+    items: list[Preview]
+
+
+class CareTeamMemberRead(Output):
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    organisation_name: str
+    competence: str
+    referent_user_id: uuid.UUID | None
+    team_role: str
+    source: str
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+
+
+class CareTeamJoin(Input):
+    competence: Annotated[str, StringConstraints(max_length=40)]
+    justification: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000)
+    ]
+
+
+class CareTeamLeave(Input):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]

@@ -1,0 +1,123 @@
+"""People helped, their care teams, and the audit trail of every access to them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    LargeBinary,
+    String,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlmodel import Field
+
+from api.store.base import Table
+from api.store.scoping import AttachedToPerson, Scoping
+
+
+def _instant(nullable: bool = False) -> Any:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class Beneficiary(Table, table=True):
+    """A person helped. Readable only by organisations attached to them (care team)."""
+
+    __tablename__ = "beneficiary"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="id")
+    __table_args__ = (
+        Index("ix_beneficiary_birth_date", "birth_date"),
+        Index("ix_beneficiary_nir_hash", "nir_hash"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    birth_name: str = Field(max_length=200)
+    usage_name: str | None = Field(default=None, max_length=200)
+    first_names: str = Field(max_length=200)
+    birth_date: date
+    sex: str = Field(max_length=1)
+    birth_place: str | None = Field(default=None, max_length=200)
+    # NIR: AES-GCM ciphertext, and a keyed hash for exact lookup (api.store.nir)
+    nir_cipher: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    nir_hash: str | None = Field(default=None, max_length=64)
+    nir_missing_reason: str | None = Field(default=None, max_length=200)
+    commune_code: str | None = Field(default=None, foreign_key="commune.code", max_length=5)
+    domiciliation_organisation_id: uuid.UUID | None = Field(
+        default=None, foreign_key="organisation.id"
+    )
+    address: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    phone: str | None = Field(default=None, max_length=30)
+    email: str | None = Field(default=None, max_length=320)
+    situation: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    # folded name keys for duplicate detection (api.domain.identity.name_match_keys)
+    match_keys: list[str] = Field(sa_column=Column(ARRAY(String), nullable=False))
+    folded_names: str
+    last_contact_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    merged_into_id: uuid.UUID | None = Field(default=None, foreign_key="beneficiary.id")
+    created_by_organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    version: int = 1
+    created_at: datetime = Field(sa_column=_instant())
+    updated_at: datetime = Field(sa_column=_instant())
+
+
+class CareTeamMembership(Table, table=True):
+    """An organisation following a person for a competence: the unit of sharing."""
+
+    __tablename__ = "care_team_membership"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+    __table_args__ = (
+        Index(
+            "ix_care_team_membership_organisation_id_beneficiary_id",
+            "organisation_id",
+            "beneficiary_id",
+        ),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    competence: str = Field(foreign_key="competence.code", max_length=40)
+    referent_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    team_role: str = Field(max_length=20)
+    source: str = Field(max_length=20)
+    justification: str | None = None
+    started_at: datetime = Field(sa_column=_instant())
+    ended_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    end_reason: str | None = None
+
+
+class AuditEntry(Table, table=True):
+    """Append-only, hash-chained per organisation. No personal values: ids and actions."""
+
+    __tablename__ = "audit_entry"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+    __table_args__ = (
+        Index("ix_audit_entry_beneficiary_id_at", "beneficiary_id", "at"),
+        Index("ix_audit_entry_organisation_id_id", "organisation_id", "id"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
+    at: datetime = Field(sa_column=_instant())
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    actor_user_id: uuid.UUID | None = None
+    actor_client_id: uuid.UUID | None = None
+    acting_agent: str | None = Field(default=None, max_length=200)
+    action: str = Field(max_length=60)
+    resource_type: str = Field(max_length=40)
+    resource_id: str | None = Field(default=None, max_length=64)
+    beneficiary_id: uuid.UUID | None = None
+    purpose: str | None = None
+    request_id: str | None = Field(default=None, max_length=128)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
