@@ -89,6 +89,18 @@ def demo() -> None:
     asyncio.run(run())
 
 
+@app.command("audit-verify")
+def audit_verify() -> None:
+    """Check every organisation's audit hash chain; exit 1 when one is broken."""
+    from api.audit_verify import verify
+    from api.store.db import owner_url
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if asyncio.run(verify(owner_url(settings))):
+        raise typer.Exit(1)
+
+
 @app.command("rotate-keys")
 def rotate_keys() -> None:
     """Add a new signing key: it signs from the next start; older keys keep verifying

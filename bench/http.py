@@ -616,7 +616,11 @@ def _log_message(line: str) -> str:
     record = _parse_log(line)
     if record is None:
         return line
-    return f"[{record.get('level')}] {record.get('logger')}: {record.get('message')}"
+    message = f"[{record.get('level')}] {record.get('logger')}: {record.get('message')}"
+    exception = str(record.get("exception") or "").strip()
+    if exception:  # the traceback's last line: the exception and its message
+        message += f" ({exception.splitlines()[-1]})"
+    return message
 
 
 # --------------------------------------------------------------------------- machine, output

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -316,7 +317,11 @@ def plan_grantees(
 
 
 async def _set_up(
-    base_url: str, password: str, platform_admin: str, args: argparse.Namespace
+    base_url: str,
+    database_url: str,
+    password: str,
+    platform_admin: str,
+    args: argparse.Namespace,
 ) -> SetUp:
     started = time.monotonic()
     api = Api(base_url, password)
@@ -358,6 +363,8 @@ async def _set_up(
 
         await api.token(platform_admin)
         await _bounded([partial(create, g) for g in grantees], SETUP_CONCURRENCY)
+        if args.analyze:  # statistics for the scope builds of the accepts below
+            await _analyze(database_url)
 
         proposals = [(g, body) for g in grantees for body in g.conventions]
         print(f"set-up: proposing {len(proposals)} conventions", file=sys.stderr)
@@ -761,6 +768,11 @@ def report(
     for r in results:
         if r.errors:
             print(f"! {r.scenario}: {r.errors} error(s); statuses {r.statuses}")
+        if not r.requests:
+            print(
+                f"! {r.scenario}: no answer within the {args.duration:g} s run at "
+                f"{args.concurrency} connections (latency above the run, or wrk's 10 s timeout)"
+            )
     print()
     print(
         f"scope building in process (no HTTP), runtime role {role}, service idle; up to "
@@ -768,12 +780,15 @@ def report(
         f"{QUERY_WARMUP_RUNS} warm-up runs; ratio: median / median of SELECT 1 of the same client"
     )
     print(render_timings(timings))
-    if problems:
-        print(f"! service logged {len(problems)} warning/error line(s); first:")
-        for line in problems[:5]:
-            print(f"  {line[:300]}")
     RESULTS_DIR.mkdir(exist_ok=True)
     out = RESULTS_DIR / f"{args.name}-{stamp}.json"
+    if problems:
+        print(f"! service logged {len(problems)} warning/error line(s), by message:")
+        for line, n in Counter(problems).most_common(5):
+            print(f"  {n} x {line[:400]}")
+        kept = out.with_suffix(".service.log")
+        shutil.copyfile(labels["service_log"], kept)
+        print(f"  (service log kept in {kept.relative_to(ROOT)})")
     document = {
         "name": args.name,
         "timestamp": stamp,
@@ -897,7 +912,9 @@ def run(args: argparse.Namespace) -> int:
                 ready_after = service.wait_ready(args.startup_timeout)
                 print(f"service ready after {ready_after:.1f} s; guichet demo", file=sys.stderr)
                 demo_seconds = run_demo(env, args.startup_timeout)
-                setup = asyncio.run(_set_up(service.base_url, DEMO_PASSWORD, PLATFORM_ADMIN, args))
+                setup = asyncio.run(
+                    _set_up(service.base_url, url, DEMO_PASSWORD, PLATFORM_ADMIN, args)
+                )
                 setup.demo_seconds = demo_seconds
                 setup.personas = asyncio.run(_personas(service.base_url, DEMO_PASSWORD))
                 autovacuum = asyncio.run(_analyze(url)) if args.analyze else "not run"
@@ -932,9 +949,10 @@ def run(args: argparse.Namespace) -> int:
             "code": code_label,
             "communes": str(facts.communes),
             "autovacuum": autovacuum,
+            "service_log": str(service.log_path),
         }
         report(args, generator, labels, setup, size, role, results, timings, problems)
-        return 1 if any(r.errors for r in results) else 0
+        return 1 if any(r.errors or not r.requests for r in results) else 0
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

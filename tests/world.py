@@ -64,6 +64,8 @@ class World:
     organisations: dict[str, uuid.UUID]
     conventions: dict[str, uuid.UUID]
     personas: dict[str, Persona] = field(default_factory=dict)
+    #: ids created per test (e.g. the person of the people matrix)
+    extra: dict[str, str] = field(default_factory=dict)
 
     def token(self, keyring: KeyRing, settings: Settings, persona: str) -> str | None:
         p = self.personas[persona]

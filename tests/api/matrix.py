@@ -207,3 +207,73 @@ CASES = [
         body=lambda w: {},
     ),
 ]
+
+
+# People (issue: beneficiaries). The person is created by the CCAS d'Amiens in the test's own
+# transaction; see ``PERSON`` in tests/api/test_authorization_matrix.py.
+def person_path(suffix: str = "") -> Callable[[World], str]:
+    return lambda w: f"/v1/beneficiaries/{w.extra['person']}{suffix}"
+
+
+# the CIAS holds aide_facultative by law on Amiens (member of its EPCI); others do not there
+_CREATORS = {
+    "ccas_rsa_agent": 201,
+    "departement_agent": 422,
+    "ccas_agent": 422,
+    "cias_agent": 201,
+    "association_agent": 422,
+    "client_with_scopes": 403,
+}
+
+PEOPLE_CASES = [
+    Case(
+        "beneficiary create",
+        "POST",
+        lambda w: "/v1/beneficiaries",
+        _CREATORS,
+        403,
+        body=lambda w: {
+            "competence": "aide_facultative",
+            "birth_name": "Martin",
+            "first_names": "Lucie",
+            "birth_date": "1990-06-01",
+            "sex": "F",
+            "commune": "80021",
+        },
+    ),
+    Case("beneficiary read", "GET", person_path(), {"ccas_rsa_agent": 200}, 404),
+    Case(
+        "beneficiary edit",
+        "PATCH",
+        person_path(),
+        {"ccas_rsa_agent": 200},
+        404,
+        body=lambda w: {"phone": "06 12 34 56 78"},
+        headers={"If-Match": '"1"'},
+    ),
+    Case("beneficiary care team", "GET", person_path("/care-team"), {"ccas_rsa_agent": 200}, 404),
+    Case("beneficiary access log", "GET", person_path("/access-log"), {"ccas_rsa_agent": 200}, 404),
+    Case("beneficiaries attached", "GET", lambda w: "/v1/beneficiaries", {}, 200),
+    Case(
+        "beneficiary preview search",
+        "GET",
+        lambda w: "/v1/beneficiaries/search?birth_date=1990-06-01&last_name=x&first_name=y",
+        {
+            "pilotage": 403,
+            "dpo": 403,
+            "org_admin": 403,
+            "platform_admin": 403,
+            "departement_admin": 403,
+            "client_with_scopes": 403,
+            "client_without_scopes": 403,
+        },
+        200,
+    ),
+    Case(
+        "audit trail",
+        "GET",
+        lambda w: "/v1/audit",
+        {"dpo": 200, "org_admin": 200, "departement_admin": 200},
+        403,
+    ),
+]

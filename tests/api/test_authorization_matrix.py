@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.api.matrix import CASES, PERSONAS, Case
+from tests.api.matrix import CASES, PEOPLE_CASES, PERSONAS, Case
 from tests.world import World
 
 
@@ -32,3 +32,29 @@ async def test_matrix(
         assert r.headers["www-authenticate"].startswith("Bearer")
     if expected >= 400:
         assert r.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("case", PEOPLE_CASES, ids=lambda c: c.name)
+async def test_people_matrix(
+    case: Case,
+    persona: str,
+    client: httpx.AsyncClient,
+    world: World,
+    as_persona: Callable[[str], dict[str, str]],
+) -> None:
+    created = await client.post(
+        "/v1/beneficiaries",
+        json={
+            "competence": "aide_facultative",
+            "birth_name": "Personne",
+            "first_names": "Test",
+            "birth_date": "1950-01-01",
+            "sex": "X",
+            "commune": "80021",
+        },
+        headers=as_persona("ccas_rsa_agent"),
+    )
+    assert created.status_code == 201, created.text
+    world.extra["person"] = created.json()["id"]
+    await test_matrix(case, persona, client, world, as_persona)
