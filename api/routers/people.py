@@ -20,9 +20,15 @@ from api.schemas.people import (
     BeneficiaryCreate,
     BeneficiaryRead,
     BeneficiaryUpdate,
+    Budget,
+    BudgetRead,
     CareTeamJoin,
     CareTeamLeave,
     CareTeamMemberRead,
+    Household,
+    HouseholdRead,
+    NoteCreate,
+    NoteRead,
     PreviewList,
 )
 from api.store.repositories.audit import AuditLog
@@ -154,3 +160,41 @@ async def get_access_log(
     return await audit_service.read_access_log(
         ctx.scope, ctx.audit, beneficiary_id, cursor=cursor, limit=limit
     )
+
+
+@router.get("/{beneficiary_id}/household", response_model=HouseholdRead)
+async def get_household(ctx: Ctx, beneficiary_id: uuid.UUID) -> HouseholdRead:
+    """The people living with the person."""
+    return await service.household(ctx, beneficiary_id)
+
+
+@router.put("/{beneficiary_id}/household", response_model=HouseholdRead)
+async def put_household(ctx: Ctx, beneficiary_id: uuid.UUID, body: Household) -> HouseholdRead:
+    """Replace the household composition."""
+    return await service.replace_household(ctx, beneficiary_id, body)
+
+
+@router.get("/{beneficiary_id}/budget", response_model=BudgetRead)
+async def get_budget(ctx: Ctx, beneficiary_id: uuid.UUID) -> BudgetRead:
+    """Monthly resources and charges, with the reste à vivre per person per day."""
+    return await service.budget(ctx, beneficiary_id)
+
+
+@router.put("/{beneficiary_id}/budget", response_model=BudgetRead)
+async def put_budget(ctx: Ctx, beneficiary_id: uuid.UUID, body: Budget) -> BudgetRead:
+    """Replace the monthly resources and charges."""
+    return await service.replace_budget(ctx, beneficiary_id, body)
+
+
+@router.get("/{beneficiary_id}/notes", response_model=list[NoteRead])
+async def get_notes(ctx: Ctx, beneficiary_id: uuid.UUID) -> list[NoteRead]:
+    """Notes the caller may read: its own, its organisation's, and the team's."""
+    return await service.notes(ctx, beneficiary_id)
+
+
+@router.post(
+    "/{beneficiary_id}/notes", response_model=NoteRead, status_code=status.HTTP_201_CREATED
+)
+async def post_note(ctx: Ctx, beneficiary_id: uuid.UUID, body: NoteCreate) -> NoteRead:
+    """Write a note for a competence, private, for the organisation or for the team."""
+    return await service.add_note(ctx, beneficiary_id, body)

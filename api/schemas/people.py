@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import EmailStr, Field, StringConstraints
@@ -126,3 +127,58 @@ class CareTeamJoin(Input):
 
 class CareTeamLeave(Input):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+Relation = Literal["demandeur", "conjoint", "enfant", "autre"]
+
+
+class HouseholdMemberIn(Input):
+    beneficiary_id: uuid.UUID | None = None
+    first_name: Text | None = None
+    birth_date: date | None = None
+    relation: Relation
+
+
+class Household(Input):
+    members: list[HouseholdMemberIn] = Field(max_length=30)
+
+
+class HouseholdRead(Output):
+    members: list[HouseholdMemberIn]
+
+
+Amount = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=12, decimal_places=2)]
+
+
+class BudgetLineIn(Input):
+    type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    monthly_amount: Amount
+
+
+class Budget(Input):
+    resources: list[BudgetLineIn] = Field(default_factory=list, max_length=50)
+    charges: list[BudgetLineIn] = Field(default_factory=list, max_length=50)
+
+
+class BudgetRead(Output):
+    resources: list[BudgetLineIn]
+    charges: list[BudgetLineIn]
+    household_size: int
+    remaining_income_per_person_per_day: Decimal
+
+
+class NoteCreate(Input):
+    competence: Annotated[str, StringConstraints(max_length=40)]
+    visibility: Literal["private", "organisation", "team"]
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+
+
+class NoteRead(Output):
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    organisation_name: str
+    author_user_id: uuid.UUID | None
+    competence: str
+    visibility: str
+    body: str
+    created_at: datetime

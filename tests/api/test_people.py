@@ -283,3 +283,63 @@ async def test_concurrent_patches_with_one_etag_let_exactly_one_win(
     )
     codes = sorted(a.status_code for a in answers)
     assert codes.count(200) == 1 and codes.count(412) == 19
+
+
+async def test_household_and_budget_give_the_reste_a_vivre(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = (await create(client, as_persona)).json()["id"]
+    headers = as_persona("ccas_rsa_agent")
+    members = {"members": [{"relation": "enfant", "first_name": "Léo", "birth_date": "2015-03-01"}]}
+    r = await client.put(f"/v1/beneficiaries/{pid}/household", json=members, headers=headers)
+    assert r.status_code == 200, r.text
+    bad = await client.put(
+        f"/v1/beneficiaries/{pid}/household",
+        json={"members": [{"relation": "enfant"}]},
+        headers=headers,
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/members/0"
+    budget = {
+        "resources": [{"type": "salaire", "monthly_amount": "1500.00"}],
+        "charges": [{"type": "loyer", "monthly_amount": "600.00"}],
+    }
+    r = await client.put(f"/v1/beneficiaries/{pid}/budget", json=budget, headers=headers)
+    assert r.status_code == 200, r.text
+    # (1500 - 600) / 2 people / 30 days
+    assert r.json()["household_size"] == 2
+    assert r.json()["remaining_income_per_person_per_day"] == "15.00"
+    accueil = await client.get(
+        f"/v1/beneficiaries/{pid}/budget", headers=as_persona("ccas_accueil")
+    )
+    assert accueil.status_code == 403
+
+
+async def test_departement_does_not_read_a_ccas_private_note(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = (await create(client, as_persona)).json()["id"]
+    ccas = as_persona("ccas_rsa_agent")
+    for visibility in ("private", "organisation", "team"):
+        r = await client.post(
+            f"/v1/beneficiaries/{pid}/notes",
+            headers=ccas,
+            json={
+                "competence": "aide_facultative",
+                "visibility": visibility,
+                "body": f"note {visibility}",
+            },
+        )
+        assert r.status_code == 201, r.text
+    joined = await client.post(
+        f"/v1/beneficiaries/{pid}/care-team",
+        json={"competence": "rsa", "justification": "ouverture de droits RSA"},
+        headers=as_persona("departement_agent"),
+    )
+    assert joined.status_code == 201
+    seen = await client.get(
+        f"/v1/beneficiaries/{pid}/notes", headers=as_persona("departement_agent")
+    )
+    assert seen.status_code == 200
+    assert seen.json() == []
+    own = await client.get(f"/v1/beneficiaries/{pid}/notes", headers=ccas)
+    assert {n["visibility"] for n in own.json()} == {"private", "organisation", "team"}

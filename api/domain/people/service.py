@@ -11,6 +11,7 @@ from typing import Any
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
+from api.domain.budget import remaining_income_per_person_per_day
 from api.domain.catalogue import DataCategory
 from api.domain.identity import (
     check_birth_date,
@@ -33,10 +34,18 @@ from api.schemas.people import (
     BeneficiaryCreate,
     BeneficiaryRead,
     BeneficiaryUpdate,
+    Budget,
+    BudgetLineIn,
+    BudgetRead,
     CareTeamJoin,
     CareTeamMemberRead,
     CommuneRef,
     Follower,
+    Household,
+    HouseholdMemberIn,
+    HouseholdRead,
+    NoteCreate,
+    NoteRead,
     Preview,
     PreviewList,
 )
@@ -466,3 +475,162 @@ async def leave(ctx: People, person_id: uuid.UUID, membership_id: uuid.UUID, rea
 async def require_visible(ctx: People, person_id: uuid.UUID) -> None:
     """The access log is for the care team: a person the caller cannot see is a 404."""
     await _visible(ctx, person_id)
+
+
+# household, budget, notes -------------------------------------------------------------
+
+
+def _require_category(categories: frozenset[DataCategory], category: DataCategory) -> None:
+    if category not in categories:
+        raise Forbidden(detail=f"Your access to this person does not cover {category.value}.")
+
+
+async def household(ctx: People, person_id: uuid.UUID) -> HouseholdRead:
+    _, categories = await _visible(ctx, person_id)
+    _require_category(categories, DataCategory.HOUSEHOLD)
+    await ctx.audit.record(
+        "household.read", "beneficiary", str(person_id), beneficiary_id=person_id
+    )
+    return HouseholdRead(
+        members=[
+            HouseholdMemberIn(
+                beneficiary_id=m.member_beneficiary_id,
+                first_name=m.first_name,
+                birth_date=m.birth_date,
+                relation=m.relation,
+            )
+            for m in await ctx.store.household(person_id)
+        ]
+    )
+
+
+async def replace_household(ctx: People, person_id: uuid.UUID, body: Household) -> HouseholdRead:
+    _, categories = await _visible(ctx, person_id)
+    _require_category(categories, DataCategory.HOUSEHOLD)
+    errors = [
+        FieldError(f"/members/{i}", "Name a beneficiary_id, or a first_name and birth_date.")
+        for i, m in enumerate(body.members)
+        if m.beneficiary_id is None and not (m.first_name and m.birth_date)
+    ]
+    if errors:
+        raise ValidationFailed(detail=errors[0].detail, errors=errors)
+    await ctx.store.replace_household(
+        person_id,
+        [
+            {
+                "id": uuid.uuid4(),
+                "beneficiary_id": person_id,
+                "member_beneficiary_id": m.beneficiary_id,
+                "first_name": m.first_name,
+                "birth_date": m.birth_date,
+                "relation": m.relation,
+            }
+            for m in body.members
+        ],
+    )
+    await ctx.audit.record(
+        "household.update", "beneficiary", str(person_id), beneficiary_id=person_id
+    )
+    return await household(ctx, person_id)
+
+
+async def budget(ctx: People, person_id: uuid.UUID, *, audit: bool = True) -> BudgetRead:
+    _, categories = await _visible(ctx, person_id)
+    _require_category(categories, DataCategory.RESOURCES)
+    lines = await ctx.store.budget(person_id)
+    resources = [
+        BudgetLineIn(type=line.type, monthly_amount=line.monthly_amount)
+        for line in lines
+        if line.kind == "resource"
+    ]
+    charges = [
+        BudgetLineIn(type=line.type, monthly_amount=line.monthly_amount)
+        for line in lines
+        if line.kind == "charge"
+    ]
+    # the person plus the members of their household
+    size = 1 + sum(1 for m in await ctx.store.household(person_id) if m.relation != "demandeur")
+    if audit:
+        await ctx.audit.record(
+            "budget.read", "beneficiary", str(person_id), beneficiary_id=person_id
+        )
+    return BudgetRead(
+        resources=resources,
+        charges=charges,
+        household_size=size,
+        remaining_income_per_person_per_day=remaining_income_per_person_per_day(
+            [r.monthly_amount for r in resources], [c.monthly_amount for c in charges], size
+        ),
+    )
+
+
+async def replace_budget(ctx: People, person_id: uuid.UUID, body: Budget) -> BudgetRead:
+    _, categories = await _visible(ctx, person_id)
+    _require_category(categories, DataCategory.RESOURCES)
+    await ctx.store.replace_budget(
+        person_id,
+        [
+            {
+                "id": uuid.uuid4(),
+                "beneficiary_id": person_id,
+                "kind": kind,
+                "type": line.type,
+                "monthly_amount": line.monthly_amount,
+            }
+            for kind, lines in (("resource", body.resources), ("charge", body.charges))
+            for line in lines
+        ],
+    )
+    await ctx.audit.record("budget.update", "beneficiary", str(person_id), beneficiary_id=person_id)
+    return await budget(ctx, person_id, audit=False)
+
+
+async def _note_competences(ctx: People, person_id: uuid.UUID, commune: str | None) -> list[str]:
+    """Competences the caller follows the person for and still holds there."""
+    sensitive = {r.code for r in await ctx.orgs.competences() if r.sensitive}
+    return [
+        m.competence
+        for m in await ctx.store.own_memberships([person_id])
+        if commune
+        and ctx.scope.holds(m.competence, commune)
+        and (m.competence not in sensitive or ctx.scope.has_sensitive_clearance)
+    ]
+
+
+async def notes(ctx: People, person_id: uuid.UUID) -> list[NoteRead]:
+    row, categories = await _visible(ctx, person_id)
+    _require_category(categories, DataCategory.NOTES)
+    competences = await _note_competences(ctx, person_id, row.commune_code)
+    await ctx.audit.record("notes.read", "beneficiary", str(person_id), beneficiary_id=person_id)
+    return [
+        NoteRead.model_validate(n, from_attributes=True)
+        for n in await ctx.store.notes(person_id, competences)
+    ]
+
+
+async def add_note(ctx: People, person_id: uuid.UUID, body: NoteCreate) -> NoteRead:
+    row, categories = await _visible(ctx, person_id)
+    _require_category(categories, DataCategory.NOTES)
+    if body.competence not in await _note_competences(ctx, person_id, row.commune_code):
+        raise ValidationFailed(
+            detail="You follow this person for other competences.",
+            errors=[FieldError("/competence", "Not a competence you follow this person for.")],
+        )
+    note_id = uuid.uuid4()
+    await ctx.store.add_note(
+        {
+            "id": note_id,
+            "beneficiary_id": person_id,
+            "organisation_id": ctx.scope.organisation_id,
+            "author_user_id": ctx.scope.principal_id
+            if ctx.scope.principal_kind == "user"
+            else None,
+            "competence": body.competence,
+            "visibility": body.visibility,
+            "body": body.body,
+            "created_at": clock.now(),
+        }
+    )
+    await ctx.audit.record("note.create", "note", str(note_id), beneficiary_id=person_id)
+    created = [n for n in await ctx.store.notes(person_id, [body.competence]) if n.id == note_id]
+    return NoteRead.model_validate(created[0], from_attributes=True)

@@ -8,17 +8,29 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.scope import Scope
-from api.store.tables import Beneficiary, CareTeamMembership, Commune, Convention, Organisation
+from api.store.tables import (
+    Beneficiary,
+    BudgetLine,
+    CareTeamMembership,
+    Commune,
+    Convention,
+    HouseholdMember,
+    Note,
+    Organisation,
+)
 
 _person = Beneficiary.__table__  # type: ignore[attr-defined]
 _team = CareTeamMembership.__table__  # type: ignore[attr-defined]
 _commune = Commune.__table__  # type: ignore[attr-defined]
 _org = Organisation.__table__  # type: ignore[attr-defined]
 _convention = Convention.__table__  # type: ignore[attr-defined]
+_household = HouseholdMember.__table__  # type: ignore[attr-defined]
+_budget = BudgetLine.__table__  # type: ignore[attr-defined]
+_note = Note.__table__  # type: ignore[attr-defined]
 
 AnyRow = Row[tuple[Any, ...]]
 
@@ -147,6 +159,49 @@ class PeopleStore:
         )
         row: AnyRow | None = (await self.session.execute(stmt)).first()
         return row
+
+    # household, budget, notes (the service checks categories; RLS checks attachment) --
+
+    async def household(self, person_id: uuid.UUID) -> list[AnyRow]:
+        stmt = (
+            select(_household)
+            .where(_household.c.beneficiary_id == person_id)
+            .order_by(_household.c.id)
+        )
+        return list((await self.session.execute(stmt)).all())
+
+    async def replace_household(self, person_id: uuid.UUID, members: list[dict[str, Any]]) -> None:
+        await self.session.execute(
+            delete(_household).where(_household.c.beneficiary_id == person_id)
+        )
+        if members:
+            await self.session.execute(insert(_household), members)
+
+    async def budget(self, person_id: uuid.UUID) -> list[AnyRow]:
+        stmt = (
+            select(_budget)
+            .where(_budget.c.beneficiary_id == person_id)
+            .order_by(_budget.c.kind, _budget.c.type)
+        )
+        return list((await self.session.execute(stmt)).all())
+
+    async def replace_budget(self, person_id: uuid.UUID, lines: list[dict[str, Any]]) -> None:
+        await self.session.execute(delete(_budget).where(_budget.c.beneficiary_id == person_id))
+        if lines:
+            await self.session.execute(insert(_budget), lines)
+
+    async def notes(self, person_id: uuid.UUID, competences: Sequence[str]) -> list[AnyRow]:
+        """Notes of the person for competences the caller may read; RLS applies visibility."""
+        stmt = (
+            select(_note, _org.c.name.label("organisation_name"))
+            .join(_org, _org.c.id == _note.c.organisation_id)
+            .where(_note.c.beneficiary_id == person_id, _note.c.competence.in_(list(competences)))
+            .order_by(_note.c.created_at.desc(), _note.c.id)
+        )
+        return list((await self.session.execute(stmt)).all())
+
+    async def add_note(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(_note).values(**values))
 
     async def convention_categories(
         self, convention_ids: Sequence[uuid.UUID]

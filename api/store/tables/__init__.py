@@ -11,7 +11,14 @@ from api.store.tables.partners import (
     OrganisationCommune,
     RefreshToken,
 )
-from api.store.tables.people import AuditEntry, Beneficiary, CareTeamMembership
+from api.store.tables.people import (
+    AuditEntry,
+    Beneficiary,
+    BudgetLine,
+    CareTeamMembership,
+    HouseholdMember,
+    Note,
+)
 from api.store.tables.reference import Commune, Competence, Departement, Epci, Region
 
 check_scoping_declared()
@@ -21,6 +28,7 @@ __all__ = [
     "AppUser",
     "AuditEntry",
     "Beneficiary",
+    "BudgetLine",
     "CareTeamMembership",
     "Commune",
     "Competence",
@@ -28,7 +36,9 @@ __all__ = [
     "ConventionEvent",
     "Departement",
     "Epci",
+    "HouseholdMember",
     "Membership",
+    "Note",
     "Organisation",
     "OrganisationCommune",
     "RefreshToken",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Identity,
     Index,
     LargeBinary,
+    Numeric,
     String,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -121,3 +123,53 @@ class AuditEntry(Table, table=True):
     request_id: str | None = Field(default=None, max_length=128)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class HouseholdMember(Table, table=True):
+    """Someone living with the person: another beneficiary, or a light member."""
+
+    __tablename__ = "household_member"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    member_beneficiary_id: uuid.UUID | None = Field(default=None, foreign_key="beneficiary.id")
+    first_name: str | None = Field(default=None, max_length=200)
+    birth_date: date | None = None
+    relation: str = Field(max_length=20)
+
+
+class BudgetLine(Table, table=True):
+    """A monthly resource or charge of the person's household."""
+
+    __tablename__ = "budget_line"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    kind: str = Field(max_length=10)  # resource | charge
+    type: str = Field(max_length=60)
+    monthly_amount: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))
+
+
+class Note(Table, table=True):
+    """A professional's note: private (author), organisation, or team (members holding the
+    note's competence)."""
+
+    __tablename__ = "note"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    author_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    competence: str = Field(foreign_key="competence.code", max_length=40)
+    visibility: str = Field(max_length=20)
+    body: str
+    created_at: datetime = Field(sa_column=_instant())
