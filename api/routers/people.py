@@ -97,7 +97,7 @@ async def list_beneficiaries(
     )
 
 
-@router.get("/{beneficiary_id}", response_model=BeneficiaryRead, response_model_exclude_unset=True)
+@router.get("/{beneficiary_id:uuid}", response_model=BeneficiaryRead, response_model_exclude_unset=True)
 async def get_beneficiary(
     ctx: Ctx, beneficiary_id: uuid.UUID, response: Response
 ) -> BeneficiaryRead:
@@ -108,7 +108,7 @@ async def get_beneficiary(
 
 
 @router.patch(
-    "/{beneficiary_id}", response_model=BeneficiaryRead, response_model_exclude_unset=True
+    "/{beneficiary_id:uuid}", response_model=BeneficiaryRead, response_model_exclude_unset=True
 )
 async def update_beneficiary(
     ctx: Ctx,
@@ -125,14 +125,14 @@ async def update_beneficiary(
     return person
 
 
-@router.get("/{beneficiary_id}/care-team", response_model=list[CareTeamMemberRead])
+@router.get("/{beneficiary_id:uuid}/care-team", response_model=list[CareTeamMemberRead])
 async def get_care_team(ctx: Ctx, beneficiary_id: uuid.UUID) -> list[CareTeamMemberRead]:
     """The partners following the person, past and present."""
     return await service.care_team(ctx, beneficiary_id)
 
 
 @router.post(
-    "/{beneficiary_id}/care-team", response_model=list[CareTeamMemberRead], status_code=201
+    "/{beneficiary_id:uuid}/care-team", response_model=list[CareTeamMemberRead], status_code=201
 )
 async def join_care_team(
     ctx: Ctx, beneficiary_id: uuid.UUID, body: CareTeamJoin
@@ -142,7 +142,7 @@ async def join_care_team(
 
 
 @router.delete(
-    "/{beneficiary_id}/care-team/{membership_id}", status_code=status.HTTP_204_NO_CONTENT
+    "/{beneficiary_id:uuid}/care-team/{membership_id}", status_code=status.HTTP_204_NO_CONTENT
 )
 async def leave_care_team(
     ctx: Ctx, beneficiary_id: uuid.UUID, membership_id: uuid.UUID, body: CareTeamLeave
@@ -151,7 +151,7 @@ async def leave_care_team(
     await service.leave(ctx, beneficiary_id, membership_id, body.reason)
 
 
-@router.get("/{beneficiary_id}/access-log", response_model=Page[AccessLogItem])
+@router.get("/{beneficiary_id:uuid}/access-log", response_model=Page[AccessLogItem])
 async def get_access_log(
     ctx: Ctx, beneficiary_id: uuid.UUID, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[AccessLogItem]:
@@ -162,38 +162,38 @@ async def get_access_log(
     )
 
 
-@router.get("/{beneficiary_id}/household", response_model=HouseholdRead)
+@router.get("/{beneficiary_id:uuid}/household", response_model=HouseholdRead)
 async def get_household(ctx: Ctx, beneficiary_id: uuid.UUID) -> HouseholdRead:
     """The people living with the person."""
     return await service.household(ctx, beneficiary_id)
 
 
-@router.put("/{beneficiary_id}/household", response_model=HouseholdRead)
+@router.put("/{beneficiary_id:uuid}/household", response_model=HouseholdRead)
 async def put_household(ctx: Ctx, beneficiary_id: uuid.UUID, body: Household) -> HouseholdRead:
     """Replace the household composition."""
     return await service.replace_household(ctx, beneficiary_id, body)
 
 
-@router.get("/{beneficiary_id}/budget", response_model=BudgetRead)
+@router.get("/{beneficiary_id:uuid}/budget", response_model=BudgetRead)
 async def get_budget(ctx: Ctx, beneficiary_id: uuid.UUID) -> BudgetRead:
     """Monthly resources and charges, with the reste à vivre per person per day."""
     return await service.budget(ctx, beneficiary_id)
 
 
-@router.put("/{beneficiary_id}/budget", response_model=BudgetRead)
+@router.put("/{beneficiary_id:uuid}/budget", response_model=BudgetRead)
 async def put_budget(ctx: Ctx, beneficiary_id: uuid.UUID, body: Budget) -> BudgetRead:
     """Replace the monthly resources and charges."""
     return await service.replace_budget(ctx, beneficiary_id, body)
 
 
-@router.get("/{beneficiary_id}/notes", response_model=list[NoteRead])
+@router.get("/{beneficiary_id:uuid}/notes", response_model=list[NoteRead])
 async def get_notes(ctx: Ctx, beneficiary_id: uuid.UUID) -> list[NoteRead]:
     """Notes the caller may read: its own, its organisation's, and the team's."""
     return await service.notes(ctx, beneficiary_id)
 
 
 @router.post(
-    "/{beneficiary_id}/notes", response_model=NoteRead, status_code=status.HTTP_201_CREATED
+    "/{beneficiary_id:uuid}/notes", response_model=NoteRead, status_code=status.HTTP_201_CREATED
 )
 async def post_note(ctx: Ctx, beneficiary_id: uuid.UUID, body: NoteCreate) -> NoteRead:
     """Write a note for a competence, private, for the organisation or for the team."""
