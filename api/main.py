@@ -19,6 +19,7 @@ from api.logging import configure_logging
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.routers import (
+    access_requests,
     audit,
     auth,
     conventions,
@@ -41,6 +42,7 @@ ROUTERS = (
     organisations.router,
     conventions.router,
     people.router,
+    access_requests.router,
     audit.router,
 )
 

@@ -455,6 +455,12 @@ async def _analyze(url: str) -> str:
         await conn.close()
 
 
+def _settle(service: Service) -> None:
+    waited = service.wait_idle()
+    if waited > 2:
+        print(f"  (service busy {waited:.0f} s after the run)", file=sys.stderr)
+
+
 def run_demo(env: dict[str, str], timeout: float) -> float:
     """``guichet demo`` against the service's database; seconds taken."""
     started = time.monotonic()
@@ -934,9 +940,9 @@ def run(args: argparse.Namespace) -> int:
                     SCOPE_SCENARIOS,
                     seconds=args.duration,
                     concurrency=args.concurrency,
-                    settle=service.wait_idle,
+                    settle=lambda: _settle(service),
                 )
-                service.wait_idle()
+                _settle(service)
                 role, size, timings = asyncio.run(
                     _measure_in_process(url, setup.personas, args.query_runs, args.query_budget)
                 )

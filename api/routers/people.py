@@ -97,7 +97,9 @@ async def list_beneficiaries(
     )
 
 
-@router.get("/{beneficiary_id:uuid}", response_model=BeneficiaryRead, response_model_exclude_unset=True)
+@router.get(
+    "/{beneficiary_id:uuid}", response_model=BeneficiaryRead, response_model_exclude_unset=True
+)
 async def get_beneficiary(
     ctx: Ctx, beneficiary_id: uuid.UUID, response: Response
 ) -> BeneficiaryRead:

@@ -182,3 +182,36 @@ class NoteRead(Output):
     visibility: str
     body: str
     created_at: datetime
+
+
+RequestableCategory = Literal["identity", "contact", "household", "resources", "situation", "notes"]
+
+
+def _identity_and_contact() -> list[RequestableCategory]:
+    return ["identity", "contact"]
+
+
+class AccessRequestCreate(Input):
+    competence: Annotated[str, StringConstraints(max_length=40)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000)]
+    categories: list[RequestableCategory] = Field(
+        default_factory=_identity_and_contact, min_length=1, max_length=6
+    )
+
+
+class AccessRequestDecision(Input):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+
+
+class AccessRequestRead(Output):
+    id: uuid.UUID
+    beneficiary_id: uuid.UUID
+    organisation_id: uuid.UUID
+    competence: str
+    reason: str
+    categories: list[str]
+    status: str
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    decision_reason: str | None

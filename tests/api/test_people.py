@@ -170,7 +170,8 @@ async def test_bad_input_names_the_field_and_writes_nothing(
         assert r.status_code == 422, (pointer, r.text)
         assert pointer in [e["pointer"] for e in r.json()["errors"]]
     listed = await client.get("/v1/beneficiaries", headers=as_persona("ccas_rsa_agent"))
-    assert listed.json()["items"] == []
+    # (other tests may have committed people of their own: none is this one)
+    assert [p for p in listed.json()["items"] if p["birth_name"] == "Lefèvre"] == []
 
 
 async def test_patch_needs_if_match_and_refuses_stale(
@@ -343,3 +344,43 @@ async def test_departement_does_not_read_a_ccas_private_note(
     assert seen.json() == []
     own = await client.get(f"/v1/beneficiaries/{pid}/notes", headers=ccas)
     assert {n["visibility"] for n in own.json()} == {"private", "organisation", "team"}
+
+
+async def test_access_request_approved_by_the_team_grants_what_it_named(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = (await create(client, as_persona)).json()["id"]
+    asked = await client.post(
+        f"/v1/beneficiaries/{pid}/access-requests",
+        json={"competence": "aide_facultative", "reason": "demande d'aide au CIAS en cours"},
+        headers=as_persona("cias_agent"),
+    )
+    assert asked.status_code == 201, asked.text
+    request_id = asked.json()["id"]
+    outbox = await client.get(
+        "/v1/access-requests", params={"box": "outbox"}, headers=as_persona("cias_agent")
+    )
+    assert [r["id"] for r in outbox.json()["items"]] == [request_id]
+    # the requester cannot approve its own request; a stranger does not see it
+    own = await client.post(
+        f"/v1/access-requests/{request_id}/approve", json={}, headers=as_persona("cias_agent")
+    )
+    assert own.status_code == 404
+    stranger = await client.post(
+        f"/v1/access-requests/{request_id}/approve", json={}, headers=as_persona("ccas_agent")
+    )
+    assert stranger.status_code == 404
+    inbox = await client.get("/v1/access-requests", headers=as_persona("ccas_rsa_agent"))
+    assert [r["id"] for r in inbox.json()["items"]] == [request_id]
+    approved = await client.post(
+        f"/v1/access-requests/{request_id}/approve", json={}, headers=as_persona("ccas_rsa_agent")
+    )
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    again = await client.post(
+        f"/v1/access-requests/{request_id}/deny", json={}, headers=as_persona("ccas_rsa_agent")
+    )
+    assert again.status_code == 409
+    read = await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("cias_agent"))
+    assert read.status_code == 200
+    assert set(read.json()["categories"]) == {"identity", "contact"}
+    assert "situation" not in read.json()

@@ -78,3 +78,10 @@ def test_never_more_than_the_role_nor_the_attachments(
     assert got <= ROLE_CATEGORIES[role]
     if all(a.source is None for a in attachments):
         assert got == frozenset()
+
+
+def test_access_request_grants_what_it_names_but_never_the_nir() -> None:
+    got = grant(
+        Attachment("rsa", False, "law", requested=frozenset({"identity", "contact", "nir"}))
+    )
+    assert got == {DataCategory.IDENTITY, DataCategory.CONTACT}

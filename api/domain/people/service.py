@@ -279,6 +279,9 @@ async def _visible(ctx: People, person_id: uuid.UUID) -> tuple[Any, frozenset[Da
                 sensitive=m.competence in sensitive,
                 source=holding.source if holding else None,
                 convention_id=holding.convention_id if holding else None,
+                requested=frozenset(m.granted_categories)
+                if m.granted_categories is not None
+                else None,
             )
         )
     conventions = [a.convention_id for a in attachments if a.convention_id]

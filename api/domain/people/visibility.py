@@ -13,6 +13,7 @@ from uuid import UUID
 from api.domain.catalogue import LEGAL_AID_PRESTATIONS, DataCategory
 
 ALL_BUT_NIR = frozenset(c for c in DataCategory if c is not DataCategory.NIR)
+_KNOWN = {c.value for c in DataCategory}
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Attachment:
     #: "law", "convention" or None when the competence is no longer held there
     source: str | None
     convention_id: UUID | None = None
+    #: what an approved access request named; never the NIR
+    requested: frozenset[str] | None = None
 
 
 def granted_categories(
@@ -38,16 +41,17 @@ def granted_categories(
     for a in attachments:
         if a.source is None or (a.sensitive and not sensitive_clearance):
             continue
-        if a.source == "law":
+        if a.requested is not None:
+            granted |= {DataCategory(c) for c in a.requested if c in _KNOWN} - {DataCategory.NIR}
+        elif a.source == "law":
             granted |= ALL_BUT_NIR
             if a.competence in LEGAL_AID_PRESTATIONS:
                 granted.add(DataCategory.NIR)
         elif a.convention_id is not None:
-            known = {c.value for c in DataCategory}
             granted |= {
                 DataCategory(c)
                 for c in convention_categories.get(a.convention_id, ())
-                if c in known
+                if c in _KNOWN
             }
     return frozenset(granted) & role_categories
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.scope import Scope
 from api.store.tables import (
+    AccessRequest,
     Beneficiary,
     BudgetLine,
     CareTeamMembership,
@@ -221,3 +222,51 @@ async def locate_person(session: AsyncSession, person_id: uuid.UUID) -> tuple[bo
     fn = func.person_locator(person_id).table_valued("commune_code")
     row = (await session.execute(select(fn))).first()
     return (row is not None, row.commune_code if row else None)
+
+
+class AccessRequestStore:
+    """Requests the scope's organisation sent (outbox) or may decide (inbox: it is attached)."""
+
+    def __init__(self, session: AsyncSession, scope: Scope) -> None:
+        self.session = session
+        self.scope = scope
+        self._table = AccessRequest.__table__  # type: ignore[attr-defined]
+
+    async def add(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(self._table).values(**values))
+
+    async def get(self, request_id: uuid.UUID, *, for_update: bool = False) -> AnyRow | None:
+        t = self._table
+        stmt = select(t).where(t.c.id == request_id, self._visible())
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).first()
+
+    def _visible(self) -> Any:
+        t = self._table
+        org = self.scope.organisation_id
+        attached = select(_team.c.beneficiary_id).where(
+            _team.c.organisation_id == org, _team.c.ended_at.is_(None)
+        )
+        return (t.c.organisation_id == org) | t.c.beneficiary_id.in_(attached)
+
+    async def box(
+        self, box: str, status: str | None, after: uuid.UUID | None, limit: int
+    ) -> list[AnyRow]:
+        t = self._table
+        org = self.scope.organisation_id
+        stmt = select(t).where(self._visible())
+        stmt = (
+            stmt.where(t.c.organisation_id == org)
+            if box == "outbox"
+            else stmt.where(t.c.organisation_id != org)
+        )
+        if status:
+            stmt = stmt.where(t.c.status == status)
+        if after is not None:
+            stmt = stmt.where(t.c.id > after)
+        return list((await self.session.execute(stmt.order_by(t.c.id).limit(limit + 1))).all())
+
+    async def decide(self, request_id: uuid.UUID, values: dict[str, Any]) -> None:
+        t = self._table
+        await self.session.execute(update(t).where(t.c.id == request_id).values(**values))

@@ -12,6 +12,7 @@ from api.store.tables.partners import (
     RefreshToken,
 )
 from api.store.tables.people import (
+    AccessRequest,
     AuditEntry,
     Beneficiary,
     BudgetLine,
@@ -24,6 +25,7 @@ from api.store.tables.reference import Commune, Competence, Departement, Epci, R
 check_scoping_declared()
 
 __all__ = [
+    "AccessRequest",
     "ApiClient",
     "AppUser",
     "AuditEntry",

@@ -92,6 +92,10 @@ class CareTeamMembership(Table, table=True):
     team_role: str = Field(max_length=20)
     source: str = Field(max_length=20)
     justification: str | None = None
+    # categories an approved access request grants; None: what the holding grants (§7)
+    granted_categories: list[str] | None = Field(
+        default=None, sa_column=Column(ARRAY(String(20)), nullable=True)
+    )
     started_at: datetime = Field(sa_column=_instant())
     ended_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
     end_reason: str | None = None
@@ -173,3 +177,30 @@ class Note(Table, table=True):
     visibility: str = Field(max_length=20)
     body: str
     created_at: datetime = Field(sa_column=_instant())
+
+
+class AccessRequest(Table, table=True):
+    """An organisation asking the person's care team for access, approved or denied by a
+    member; expires after 30 days."""
+
+    __tablename__ = "access_request"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id", index=True)
+    requested_by_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    competence: str = Field(foreign_key="competence.code", max_length=40)
+    reason: str
+    categories: list[str] = Field(sa_column=Column(ARRAY(String(20)), nullable=False))
+    status: str = Field(max_length=20)
+    created_at: datetime = Field(sa_column=_instant())
+    expires_at: datetime = Field(sa_column=_instant())
+    decided_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    decided_by_organisation_id: uuid.UUID | None = Field(
+        default=None, foreign_key="organisation.id"
+    )
+    decided_by_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    decision_reason: str | None = None

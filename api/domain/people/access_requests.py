@@ -1,0 +1,140 @@
+"""Access requests: an organisation that found a person by preview asks their care team for
+access; a member approves (the requester joins the team with the categories asked, never the
+NIR) or denies. Pending requests expire after 30 days."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from api.auth.permissions import Action
+from api.domain import clock
+from api.domain.people.service import People
+from api.problems import FieldError, InvalidTransition, NotFound, ValidationFailed
+from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.people import AccessRequestCreate, AccessRequestRead
+from api.store.repositories.people import AccessRequestStore, locate_person
+
+EXPIRY = timedelta(days=30)
+
+
+def _read(row: Any) -> AccessRequestRead:
+    status = row.status
+    if status == "pending" and row.expires_at <= clock.now():
+        status = "expired"
+    return AccessRequestRead.model_validate({**row._mapping, "status": status})
+
+
+async def ask(
+    ctx: People, requests: AccessRequestStore, person_id: uuid.UUID, body: AccessRequestCreate
+) -> AccessRequestRead:
+    ctx.scope.require(Action.ANSWER_REFERRALS)
+    exists, commune = await locate_person(ctx.store.session, person_id)
+    if not exists:
+        raise NotFound(detail="No such person.")
+    if not commune or not ctx.scope.holds(body.competence, commune):
+        raise ValidationFailed(
+            detail="Your organisation does not hold this competence where the person lives.",
+            errors=[FieldError("/competence", "Not held on the person's commune.")],
+        )
+    now = clock.now()
+    request_id = uuid.uuid4()
+    await requests.add(
+        {
+            "id": request_id,
+            "beneficiary_id": person_id,
+            "organisation_id": ctx.scope.organisation_id,
+            "requested_by_user_id": ctx.scope.principal_id
+            if ctx.scope.principal_kind == "user"
+            else None,
+            "competence": body.competence,
+            "reason": body.reason,
+            "categories": sorted(set(body.categories)),
+            "status": "pending",
+            "created_at": now,
+            "expires_at": now + EXPIRY,
+        }
+    )
+    await ctx.audit.record(
+        "access_request.create",
+        "access_request",
+        str(request_id),
+        beneficiary_id=person_id,
+        purpose=body.reason,
+    )
+    row = await requests.get(request_id)
+    assert row is not None
+    return _read(row)
+
+
+async def listing(
+    ctx: People,
+    requests: AccessRequestStore,
+    box: str,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[AccessRequestRead]:
+    position = decode_cursor(cursor, 1)
+    rows = await requests.box(box, status, uuid.UUID(position[0]) if position else None, limit)
+    page = rows[:limit]
+    return Page[AccessRequestRead](
+        items=[_read(r) for r in page],
+        next_cursor=encode_cursor([str(page[-1].id)]) if len(rows) > limit else None,
+    )
+
+
+async def decide(
+    ctx: People,
+    requests: AccessRequestStore,
+    request_id: uuid.UUID,
+    approve: bool,
+    reason: str | None,
+) -> AccessRequestRead:
+    row = await requests.get(request_id, for_update=True)
+    # only the person's care team decides; the requester sees its request but cannot decide it
+    if row is None or row.organisation_id == ctx.scope.organisation_id:
+        raise NotFound(detail="No such access request in your inbox.")
+    ctx.scope.require(Action.ANSWER_REFERRALS)
+    current = _read(row)
+    if current.status != "pending":
+        raise InvalidTransition(
+            detail=f"This request is {current.status}.", extra={"allowed_actions": []}
+        )
+    now = clock.now()
+    await requests.decide(
+        request_id,
+        {
+            "status": "approved" if approve else "denied",
+            "decided_at": now,
+            "decided_by_organisation_id": ctx.scope.organisation_id,
+            "decided_by_user_id": ctx.scope.principal_id
+            if ctx.scope.principal_kind == "user"
+            else None,
+            "decision_reason": reason,
+        },
+    )
+    if approve:
+        await ctx.store.join(
+            {
+                "id": uuid.uuid4(),
+                "beneficiary_id": row.beneficiary_id,
+                "organisation_id": row.organisation_id,
+                "competence": row.competence,
+                "team_role": "member",
+                "source": "access_request",
+                "granted_categories": list(row.categories),
+                "started_at": now,
+            }
+        )
+    await ctx.audit.record(
+        "access_request.approve" if approve else "access_request.deny",
+        "access_request",
+        str(request_id),
+        beneficiary_id=row.beneficiary_id,
+        purpose=reason,
+    )
+    updated = await requests.get(request_id)
+    assert updated is not None
+    return _read(updated)
