@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.problems import (
@@ -15,6 +16,7 @@ from api.problems import (
     FieldError,
     MethodNotAllowed,
     NotFound,
+    ServiceUnavailable,
     ValidationFailed,
     problem_body,
 )
@@ -60,6 +62,14 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = _validation_errors(exc)
         detail = "; ".join(f"{e.location} {e.pointer}: {e.detail}" for e in errors[:5])
         return problem_response(request, ValidationFailed(detail=detail, errors=errors))
+
+    @app.exception_handler(PoolTimeout)
+    async def on_pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every database connection is busy: a temporary overload, not a bug; say when to retry.
+        busy = ServiceUnavailable(
+            detail="The service is busy; retry shortly.", headers={"Retry-After": "2"}
+        )
+        return problem_response(request, busy)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1363,6 +1363,8 @@ def report(
                 f"! {r.scenario}: the service was still busy {DRAIN_SECONDS} s after the load "
                 "(requests left queued by wrk)"
             )
+    if labels.get("profile_error"):
+        print(f"! in-process profile failed: {labels['profile_error']}")
     if profiles:
         print()
         print(
@@ -1506,21 +1508,34 @@ def _generate_only(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    from api.demo import DEMO_PASSWORD
+def _frozen_source(ref: str | None, workdir: Path) -> tuple[Path, str]:
+    """The code to serve, generate with and profile, fixed for the whole run: ``ref``
+    exported (bench/http.py), or a copy of the working tree's ``api/`` taken now, so that
+    edits made to the tree during a run do not reach half of it."""
+    if ref is not None:
+        return service_source(ref, workdir)
+    _root, label = service_source(None, workdir)
+    target = workdir / "src"
+    shutil.copytree(ROOT / "api", target / "api", ignore=shutil.ignore_patterns("__pycache__"))
+    return target, f"{label}, copied at start"
 
+
+def run(args: argparse.Namespace) -> int:
     if args.generate_only:
         return _generate_only(args)
     workdir = Path(tempfile.mkdtemp(prefix="guichet-bench-dataset-"))
     try:
         generator = choose_generator(args.loadgen, args.wrk_threads, workdir)
         print(f"load generator: {generator.name}", file=sys.stderr)
-        source, code_label = service_source(args.ref, workdir)
+        source, code_label = _frozen_source(args.ref, workdir)
+        sys.path.insert(0, str(source))  # this process imports the same api as it serves
         env = service_env()
         for key in ("GUICHET_BOOTSTRAP_ADMIN_EMAIL", "GUICHET_BOOTSTRAP_ADMIN_PASSWORD"):
             env.pop(key, None)
         nir_key = _new_nir_key()  # the service and the generator share it
         env["GUICHET_NIR_KEY"] = nir_key
+        from api.demo import DEMO_PASSWORD
+
         with _database(env, args.keep) as database_label:
             url = env["DATABASE_URL"]
             gen = generate(url, args.people, args.organisations, args.seed, env=env, source=source)
@@ -1541,20 +1556,25 @@ def run(args: argparse.Namespace) -> int:
                     concurrency=args.concurrency,
                 )
                 after = asyncio.run(_data_size(url, targets.ccas_id, targets.cias_id))
-                profiles = (
-                    asyncio.run(_profile(url, nir_key, targets, explain=True))
-                    if args.profile
-                    else []
-                )
                 problems = service.log_problems()
             finally:
-                service.stop()
+                service.stop()  # its queued requests would weigh on the profile
+            profiles: list[Profile] = []
+            profile_error = None
+            if args.profile:
+                try:
+                    profiles = asyncio.run(_profile(url, nir_key, targets, explain=True))
+                except Exception as error:  # the load figures are kept
+                    profile_error = (
+                        f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+                    )
         labels = {
             "postgres": targets.postgres_version,
             "autovacuum": targets.autovacuum,
             "database": database_label,
             "code": code_label,
             "service_log": str(service.log_path),
+            "profile_error": profile_error or "",
         }
         report(args, generator, labels, gen, before, after, rows, profiles, problems)
         return 1 if any(r.result.errors or not r.result.requests for r in rows) else 0

@@ -19,7 +19,7 @@ from api.auth.permissions import (
     user_actions,
     user_categories,
 )
-from api.auth.scope import PrincipalKind, Scope
+from api.auth.scope import ConventionGrantRef, PrincipalKind, Scope
 from api.auth.tokens import AccessClaims
 from api.domain import clock
 from api.domain.catalogue import OrganisationKind
@@ -128,7 +128,9 @@ async def _scope(
         categories=categories,
         territory=frozenset(holdings.territory),
         law_competences=frozenset(holdings.law_competences),
-        delegated={(c, x): conv for c, x, conv in holdings.delegated},
+        grants=tuple(
+            ConventionGrantRef(conv, comps, communes) for conv, comps, communes in holdings.grants
+        ),
         acting_agent=acting_agent,
         request_id=request_id,
     )

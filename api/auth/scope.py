@@ -9,8 +9,7 @@ fresh each request, so a revoked or expired convention stops granting anything a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from api.auth.permissions import Action, Role
@@ -32,6 +31,13 @@ class HoldingRef:
 
 
 @dataclass(frozen=True)
+class ConventionGrantRef:
+    convention_id: uuid.UUID
+    competences: frozenset[str]
+    communes: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Scope:
     principal_kind: PrincipalKind
     principal_id: uuid.UUID
@@ -45,8 +51,8 @@ class Scope:
     territory: frozenset[str]
     #: competences its kind holds by law (on its whole territory)
     law_competences: frozenset[str]
-    #: (competence, commune) → convention granting it, in force today
-    delegated: Mapping[tuple[str, str], uuid.UUID] = field(default_factory=dict)
+    #: conventions in force today for the organisation: what each grants, where
+    grants: tuple[ConventionGrantRef, ...] = ()
     acting_agent: str | None = None
     request_id: str | None = None
 
@@ -65,9 +71,9 @@ class Scope:
 
     def holding(self, competence: str, commune: str) -> HoldingRef | None:
         """How the organisation holds ``competence`` on ``commune`` today, delegation first."""
-        convention_id = self.delegated.get((competence, commune))
-        if convention_id is not None:
-            return HoldingRef(competence, commune, "convention", convention_id)
+        for grant in self.grants:
+            if competence in grant.competences and commune in grant.communes:
+                return HoldingRef(competence, commune, "convention", grant.convention_id)
         if competence in self.law_competences and commune in self.territory:
             return HoldingRef(competence, commune, "law")
         return None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table as SATable
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -120,6 +121,9 @@ async def load_reference_data(conn: AsyncConnection) -> None:
         for table, rows in _geography():
             await _upsert(conn, table, rows)
         await _mark_loaded(conn, "cog", cog_sum)
+        # fresh statistics: a server whose autovacuum is off would otherwise plan blind
+        for name in ("region", "departement", "epci", "commune"):
+            await conn.execute(text(f"ANALYZE {name}"))
 
     competences = [
         {

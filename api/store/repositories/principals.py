@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Row, String, Uuid, cast, func, literal, null, select, union_all, update
+from sqlalchemy import Row, func, literal, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +31,8 @@ _org_commune = OrgCommune.__table__  # type: ignore[attr-defined]
 class HoldingRows:
     territory: list[str]
     law_competences: list[str]
-    delegated: list[tuple[str, str, uuid.UUID]]
+    #: (convention, competences, communes) of each convention in force for the organisation
+    grants: list[tuple[uuid.UUID, frozenset[str], frozenset[str]]]
 
 
 class PrincipalStore:
@@ -101,30 +102,48 @@ class PrincipalStore:
         return (await self.session.execute(stmt)).first()
 
     async def holdings(self, organisation_id: uuid.UUID, on: date) -> HoldingRows:
-        """Territory, law competences and delegated holdings in one round trip."""
+        """Territory, law competences and conventions in force, in one round trip."""
         kind = select(_org.c.kind).where(_org.c.id == organisation_id).scalar_subquery()
-        holdings = func.convention_holdings(organisation_id, None, None, on).table_valued(
-            "competence", "commune", "convention_id"
+        grants = func.convention_grants(organisation_id, on).table_valued(
+            "convention_id", "competences", "communes"
         )
-        stmt = union_all(
+        stmt = select(
+            func.array(
+                select(_org_commune.c.commune_code)
+                .where(_org_commune.c.organisation_id == organisation_id)
+                .scalar_subquery()
+            ).label("territory"),
+            func.array(
+                select(_competence.c.code)
+                .where(kind == func.any(_competence.c.legal_holder_kinds))
+                .scalar_subquery()
+            ).label("law"),
             select(
-                literal("t").label("row"),
-                cast(null(), String).label("competence"),
-                _org_commune.c.commune_code.label("commune"),
-                cast(null(), Uuid).label("convention_id"),
-            ).where(_org_commune.c.organisation_id == organisation_id),
-            select(
-                literal("l"), _competence.c.code, cast(null(), String), cast(null(), Uuid)
-            ).where(kind == func.any(_competence.c.legal_holder_kinds)),
-            select(
-                literal("c"), holdings.c.competence, holdings.c.commune, holdings.c.convention_id
-            ),
+                func.coalesce(
+                    func.json_agg(
+                        func.json_build_object(
+                            "id",
+                            grants.c.convention_id,
+                            "competences",
+                            grants.c.competences,
+                            "communes",
+                            grants.c.communes,
+                        )
+                    ),
+                    literal_column("'[]'::json"),
+                )
+            )
+            .scalar_subquery()
+            .label("grants"),
         )
-        rows = (await self.session.execute(stmt)).all()
+        row = (await self.session.execute(stmt)).one()
         return HoldingRows(
-            territory=[r.commune for r in rows if r.row == "t"],
-            law_competences=[r.competence for r in rows if r.row == "l"],
-            delegated=[(r.competence, r.commune, r.convention_id) for r in rows if r.row == "c"],
+            territory=list(row.territory),
+            law_competences=list(row.law),
+            grants=[
+                (uuid.UUID(g["id"]), frozenset(g["competences"]), frozenset(g["communes"]))
+                for g in row.grants
+            ],
         )
 
     # refresh tokens ----------------------------------------------------------------------
