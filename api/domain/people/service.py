@@ -263,17 +263,15 @@ async def create(ctx: People, body: BeneficiaryCreate) -> tuple[BeneficiaryRead,
 # reading and editing ----------------------------------------------------------------------
 
 
-async def _visible(ctx: People, person_id: uuid.UUID) -> tuple[Any, frozenset[DataCategory]]:
-    """The record and the categories the caller may read, or 404 when it may read nothing."""
-    row = await ctx.store.get(person_id)
-    if row is None:
-        raise NotFound(detail="No such person.")
-    commune = row.commune_code
+async def _categories_of(ctx: People, rows: list[Any]) -> dict[uuid.UUID, frozenset[DataCategory]]:
+    """What the caller may read of each person, in three queries whatever the number."""
     sensitive = {r.code for r in await ctx.orgs.competences() if r.sensitive}
-    attachments = []
-    for m in await ctx.store.own_memberships([person_id]):
+    attachments: dict[uuid.UUID, list[Attachment]] = {r.id: [] for r in rows}
+    communes = {r.id: r.commune_code for r in rows}
+    for m in await ctx.store.own_memberships(list(attachments)):
+        commune = communes[m.beneficiary_id]
         holding = ctx.scope.holding(m.competence, commune) if commune else None
-        attachments.append(
+        attachments[m.beneficiary_id].append(
             Attachment(
                 competence=m.competence,
                 sensitive=m.competence in sensitive,
@@ -284,15 +282,27 @@ async def _visible(ctx: People, person_id: uuid.UUID) -> tuple[Any, frozenset[Da
                 else None,
             )
         )
-    conventions = [a.convention_id for a in attachments if a.convention_id]
-    categories = granted_categories(
-        attachments,
-        role_categories=ctx.scope.categories,
-        sensitive_clearance=ctx.scope.has_sensitive_clearance,
-        convention_categories=await ctx.store.convention_categories(conventions)
-        if conventions
-        else {},
+    conventions = {
+        a.convention_id for found in attachments.values() for a in found if a.convention_id
+    }
+    convention_categories = (
+        await ctx.store.convention_categories(list(conventions)) if conventions else {}
     )
+    return {
+        person: granted_categories(
+            found,
+            role_categories=ctx.scope.categories,
+            sensitive_clearance=ctx.scope.has_sensitive_clearance,
+            convention_categories=convention_categories,
+        )
+        for person, found in attachments.items()
+    }
+
+
+async def _visible(ctx: People, person_id: uuid.UUID) -> tuple[Any, frozenset[DataCategory]]:
+    """The record and the categories the caller may read, or 404 when it may read nothing."""
+    row = await ctx.store.get(person_id)
+    categories = (await _categories_of(ctx, [row]))[row.id] if row is not None else frozenset()
     if not categories:
         raise NotFound(detail="No such person.")
     return row, categories
@@ -402,13 +412,10 @@ async def attached(
         competence=competence, commune=commune, after=after, limit=limit
     )
     page = rows[:limit]
-    items = []
-    for r in page:
-        try:
-            _, categories = await _visible(ctx, r.id)
-        except NotFound:
-            continue  # attached, but no competence held there any more
-        items.append(_shape(ctx, r, categories & {DataCategory.IDENTITY, DataCategory.CONTACT}))
+    visible = await _categories_of(ctx, page) if page else {}
+    summary = {DataCategory.IDENTITY, DataCategory.CONTACT}
+    # attached, but with no competence held there any more: left out
+    items = [_shape(ctx, r, visible[r.id] & summary) for r in page if visible[r.id]]
     if items:
         await ctx.audit.record("beneficiary.list", "beneficiary", None)
     next_cursor = encode_cursor([str(page[-1].id)]) if len(rows) > limit else None
