@@ -494,7 +494,9 @@ class HoldingsSize:
 
     @property
     def rows(self) -> int:
-        return self.territory + self.law_competences + self.delegated_rows
+        """Rows the holdings query returns: one (territory, law competences and grants as
+        arrays)."""
+        return 1
 
 
 @dataclass
@@ -585,8 +587,8 @@ async def _measure_in_process(
             sizes[name] = HoldingsSize(
                 territory=len(rows.territory),
                 law_competences=len(rows.law_competences),
-                delegated_rows=len(rows.delegated),
-                delegated_pairs=len({(c, x) for c, x, _ in rows.delegated}),
+                delegated_rows=len(rows.grants),
+                delegated_pairs=len({(c, x) for _, cs, xs in rows.grants for c in cs for x in xs}),
                 conventions_in_force=int(conventions),
             )
             # the same statement through asyncpg must give the same rows
@@ -764,7 +766,7 @@ def report(
         print(
             f"persona {name}: {persona.email}, {persona.organisation} ({persona.kind}): "
             f"territory {h.territory} communes, law competences {h.law_competences}, "
-            f"delegated {h.delegated_rows} rows ({h.delegated_pairs} distinct competence x "
+            f"{h.delegated_rows} convention grants ({h.delegated_pairs} distinct competence x "
             f"commune) from {h.conventions_in_force} conventions in force; "
             f"holdings query {h.rows} rows"
         )
