@@ -98,14 +98,8 @@ class AuditLog:
         await self.session.execute(
             select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, _lock_key(org)))
         )
-        prev_hash = (
-            await self.session.execute(
-                select(_entry.c.hash)
-                .where(_entry.c.organisation_id == org)
-                .order_by(_entry.c.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none() or GENESIS
+        # the head of this organisation's chain (the acting one: set per transaction)
+        prev_hash = (await self.session.scalar(select(func.audit_chain_head()))) or GENESIS
         is_user = scope.principal_kind is PrincipalKind.USER
         values: dict[str, Any] = {
             # taken under the lock, so instants follow the chain's order
