@@ -563,7 +563,7 @@ async def _measure_in_process(
     def capture(
         _conn: object, _cursor: object, statement: str, parameters: Any, *_rest: object
     ) -> None:
-        if "convention_holdings" in statement:
+        if "convention_grants" in statement:
             captured["holdings"] = (statement, tuple(parameters))
 
     event.listen(database.app_engine.sync_engine, "before_cursor_execute", capture)
