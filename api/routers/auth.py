@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 from api.auth.deps import CurrentScope
 from api.auth.service import OAuthError, TokenRequest, TokenService
 from api.deps import Session
+from api.domain.organisations import service as organisations
 from api.problems import TooManyRequests
 from api.schemas.common import Output
-from api.schemas.partners import MeRead, OrganisationRef
+from api.schemas.partners import MeRead
 from api.store.repositories.partners import OrganisationStore
 from api.store.repositories.principals import PrincipalStore
 
@@ -98,16 +99,4 @@ async def jwks(request: Request) -> Jwks:
 @router.get("/v1/me", response_model=MeRead, response_model_exclude_none=True)
 async def me(scope: CurrentScope, session: Session) -> MeRead:
     """Who the caller is, for which organisation, with which roles or scopes."""
-    org = await OrganisationStore(session).get(scope.organisation_id)
-    assert org is not None
-    email = None
-    if scope.principal_kind == "user":
-        email = await PrincipalStore(session).email_of(scope.principal_id)
-    return MeRead(
-        kind=scope.principal_kind.value,
-        id=scope.principal_id,
-        email=email,
-        organisation=OrganisationRef(id=org.id, name=org.name, kind=org.kind),
-        roles=sorted(scope.roles),
-        scopes=sorted(scope.client_scopes),
-    )
+    return await organisations.whoami(scope, OrganisationStore(session), PrincipalStore(session))

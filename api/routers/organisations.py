@@ -62,11 +62,9 @@ async def get_organisation(
     session: Session, organisation_id: uuid.UUID, response: Response
 ) -> OrganisationRead:
     """Read one organisation of the directory."""
-    store = OrganisationStore(session)
-    found = await service.get_organisation(store, organisation_id)
-    row = await store.get(organisation_id)
-    assert row is not None
-    response.headers["ETag"] = service.organisation_etag(row.version)
+    found, response.headers["ETag"] = await service.read_organisation(
+        OrganisationStore(session), organisation_id
+    )
     return found
 
 
@@ -83,10 +81,8 @@ async def update_organisation(
     if if_match is None:
         raise PreconditionRequired(detail="Send If-Match with the ETag you read.")
     store = OrganisationStore(session)
-    updated = await service.update_organisation(scope, store, organisation_id, body, if_match)
-    row = await store.get(organisation_id)
-    assert row is not None
-    response.headers["ETag"] = service.organisation_etag(row.version)
+    await service.update_organisation(scope, store, organisation_id, body, if_match)
+    updated, response.headers["ETag"] = await service.read_organisation(store, organisation_id)
     return updated
 
 

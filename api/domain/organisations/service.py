@@ -32,6 +32,7 @@ from api.schemas.partners import (
     HoldingRead,
     MemberCreate,
     MemberRead,
+    MeRead,
     OrganisationCreate,
     OrganisationRead,
     OrganisationRef,
@@ -40,6 +41,7 @@ from api.schemas.partners import (
     TerritorySummary,
 )
 from api.store.repositories.partners import ApiClientStore, MemberStore, OrganisationStore
+from api.store.repositories.principals import PrincipalStore
 
 _K = OrganisationKind
 _SERVICE_AREA_KINDS = {_K.ORGANISME_SOCIAL, _K.ASSOCIATION, _K.ETAT}
@@ -162,10 +164,17 @@ async def create_organisation(
 async def get_organisation(
     store: OrganisationStore, organisation_id: uuid.UUID
 ) -> OrganisationRead:
+    return (await read_organisation(store, organisation_id))[0]
+
+
+async def read_organisation(
+    store: OrganisationStore, organisation_id: uuid.UUID
+) -> tuple[OrganisationRead, str]:
+    """The organisation and its ETag."""
     row = await store.get(organisation_id)
     if row is None:
         raise NotFound(detail="No such organisation.")
-    return organisation_read(row)
+    return organisation_read(row), organisation_etag(row.version)
 
 
 async def list_organisations(
@@ -432,4 +441,20 @@ async def competent(
             )
             for h in holders
         ],
+    )
+
+
+async def whoami(scope: Scope, orgs: OrganisationStore, principals: PrincipalStore) -> MeRead:
+    org = await orgs.get(scope.organisation_id)
+    assert org is not None  # the scope was just built from it
+    email = (
+        await principals.email_of(scope.principal_id) if scope.principal_kind == "user" else None
+    )
+    return MeRead(
+        kind=scope.principal_kind.value,
+        id=scope.principal_id,
+        email=email,
+        organisation=OrganisationRef(id=org.id, name=org.name, kind=org.kind),
+        roles=sorted(scope.roles),
+        scopes=sorted(scope.client_scopes),
     )
