@@ -56,9 +56,20 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        too_large = PayloadTooLarge(detail=f"The request body exceeds {self.max_body_bytes} bytes.")
+        overflow: list[bool] = []  # set by the limited receive once the body passes the limit
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
+            if overflow and not response_started:
+                # Body parsers (forms, JSON) turn any error while reading into their own 400:
+                # whatever the app answers after the limit was passed, the answer is a 413.
+                response_started = True
+                status = too_large.status
+                await self._send_problem(scope, send, request_id, too_large)
+                return
+            if overflow:
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
@@ -70,20 +81,23 @@ class RequestContextMiddleware:
         try:
             declared = _header(scope, b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-                too_large = PayloadTooLarge(
-                    detail=f"The request body exceeds {self.max_body_bytes} bytes."
-                )
-                await self._send_problem(scope, send_with_id, request_id, too_large)
+                overflow.append(True)
+                await send_with_id({"type": "http.response.start", "status": 413})
             else:
-                await self.app(scope, self._limited(receive), send_with_id)
+                await self.app(scope, self._limited(receive, overflow), send_with_id)
         except Exception:
             # Rendered here rather than by Starlette's outermost handler so that the 500 still
             # carries the request id; the log has the traceback, the body never does.
+            if overflow:  # the body was too large: already answered, nothing unexpected
+                if not response_started:
+                    await send_with_id({"type": "http.response.start", "status": 413})
+                return
             log.exception("unexpected error")
             if response_started:
                 raise
             unexpected = InternalError(detail="An unexpected error occurred.")
-            await self._send_problem(scope, send_with_id, request_id, unexpected)
+            status, response_started = unexpected.status, True
+            await self._send_problem(scope, send, request_id, unexpected)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -99,7 +113,7 @@ class RequestContextMiddleware:
             )
             request_id_var.reset(token)
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, overflow: list[bool]) -> Receive:
         received = 0
 
         async def limited_receive() -> Message:
@@ -108,6 +122,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    overflow.append(True)
                     raise PayloadTooLarge(
                         detail=f"The request body exceeds {self.max_body_bytes} bytes."
                     )
@@ -128,6 +143,7 @@ class RequestContextMiddleware:
                 "headers": [
                     (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                     (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode("latin-1")),
                 ],
             }
         )
