@@ -4,7 +4,9 @@ repository filter at all the runtime role still sees only the acting organisatio
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -13,6 +15,8 @@ from api.demo import ORGANISATIONS
 from api.store.base import metadata, scoping_of
 from api.store.context import DbContext, set_db_context
 from tests.world import World
+
+Headers = Callable[[str], dict[str, str]]
 
 
 async def test_every_private_table_has_forced_rls(connection: AsyncConnection) -> None:
@@ -52,3 +56,38 @@ async def test_rls_alone_hides_other_organisations_rows(
     assert await _visible(connection, corbie, "membership") == len(corbie_members)
     assert await _visible(connection, corbie, "api_client") == 0
     assert await _visible(connection, corbie, "refresh_token") == 0
+
+
+async def test_rls_alone_hides_people_of_other_organisations(
+    connection: AsyncConnection, world: World, client: httpx.AsyncClient, as_persona: Headers
+) -> None:
+    """No repository filter at all: a bare SELECT on the person tables as the runtime role."""
+    created = await client.post(
+        "/v1/beneficiaries",
+        json={
+            "competence": "aide_facultative",
+            "birth_name": "Mur",
+            "first_names": "Second",
+            "birth_date": "1970-07-07",
+            "sex": "F",
+            "commune": "80021",
+        },
+        headers=as_persona("ccas_rsa_agent"),
+    )
+    assert created.status_code == 201
+    person = created.json()["id"]
+    ccas, others = world.organisations["ccas_amiens"], ("departement", "cias", "secours_populaire")
+
+    async def visible_rows(org: uuid.UUID, table: str, column: str) -> int:
+        session = AsyncSession(bind=connection)
+        await set_db_context(session, context=DbContext.REQUEST, organisation_id=org)
+        sql = f"SELECT count(*) FROM {table} WHERE {column} = :p"
+        return int(await session.scalar(text(sql), {"p": person}) or 0)
+
+    assert await visible_rows(ccas, "beneficiary", "id") == 1
+    for key in others:
+        org = world.organisations[key]
+        assert await visible_rows(org, "beneficiary", "id") == 0, key
+        assert await visible_rows(org, "care_team_membership", "beneficiary_id") == 0, key
+        # its audit entries stay with their organisation
+        assert await visible_rows(org, "audit_entry", "beneficiary_id") == 0, key
