@@ -66,6 +66,15 @@ class Scope:
             raise Forbidden(detail="Your role does not permit this action.")
 
     @property
+    def user_id(self) -> uuid.UUID | None:
+        """The signed-in person, or None for a machine client."""
+        return self.principal_id if self.principal_kind is PrincipalKind.USER else None
+
+    @property
+    def client_id(self) -> uuid.UUID | None:
+        return None if self.principal_kind is PrincipalKind.USER else self.principal_id
+
+    @property
     def has_sensitive_clearance(self) -> bool:
         return Role.SENSITIVE in self.roles
 

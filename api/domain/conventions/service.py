@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from api.auth.permissions import Action
-from api.auth.scope import PrincipalKind, Scope
+from api.auth.scope import Scope
 from api.domain import clock
 from api.domain.catalogue import CompetenceDef
 from api.domain.conventions.rules import (
@@ -111,10 +111,9 @@ async def _read(
 
 def _actor(scope: Scope) -> dict[str, Any]:
     """Who wrote: the user, or the API client and the agent it declared."""
-    is_user = scope.principal_kind is PrincipalKind.USER
     return {
-        "actor_user_id": scope.principal_id if is_user else None,
-        "actor_client_id": None if is_user else scope.principal_id,
+        "actor_user_id": scope.user_id,
+        "actor_client_id": scope.client_id,
         "acting_agent": scope.acting_agent,
         "actor_organisation_id": scope.organisation_id,
     }

@@ -447,9 +447,7 @@ async def competent(
 async def whoami(scope: Scope, orgs: OrganisationStore, principals: PrincipalStore) -> MeRead:
     org = await orgs.get(scope.organisation_id)
     assert org is not None  # the scope was just built from it
-    email = (
-        await principals.email_of(scope.principal_id) if scope.principal_kind == "user" else None
-    )
+    email = await principals.email_of(scope.user_id) if scope.user_id else None
     return MeRead(
         kind=scope.principal_kind.value,
         id=scope.principal_id,

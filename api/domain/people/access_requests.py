@@ -45,9 +45,7 @@ async def ask(
             "id": request_id,
             "beneficiary_id": person_id,
             "organisation_id": ctx.scope.organisation_id,
-            "requested_by_user_id": ctx.scope.principal_id
-            if ctx.scope.principal_kind == "user"
-            else None,
+            "requested_by_user_id": ctx.scope.user_id,
             "competence": body.competence,
             "reason": body.reason,
             "categories": sorted(set(body.categories)),
@@ -109,9 +107,7 @@ async def decide(
             "status": "approved" if approve else "denied",
             "decided_at": now,
             "decided_by_organisation_id": ctx.scope.organisation_id,
-            "decided_by_user_id": ctx.scope.principal_id
-            if ctx.scope.principal_kind == "user"
-            else None,
+            "decided_by_user_id": ctx.scope.user_id,
             "decision_reason": reason,
         },
     )

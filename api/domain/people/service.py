@@ -632,9 +632,7 @@ async def add_note(ctx: People, person_id: uuid.UUID, body: NoteCreate) -> NoteR
             "id": note_id,
             "beneficiary_id": person_id,
             "organisation_id": ctx.scope.organisation_id,
-            "author_user_id": ctx.scope.principal_id
-            if ctx.scope.principal_kind == "user"
-            else None,
+            "author_user_id": ctx.scope.user_id,
             "competence": body.competence,
             "visibility": body.visibility,
             "body": body.body,

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Row, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from api.auth.scope import PrincipalKind, Scope
+from api.auth.scope import Scope
 from api.domain import clock
 from api.store.tables import AuditEntry, Organisation
 
@@ -100,13 +100,12 @@ class AuditLog:
         )
         # the head of this organisation's chain (the acting one: set per transaction)
         prev_hash = (await self.session.scalar(select(func.audit_chain_head()))) or GENESIS
-        is_user = scope.principal_kind is PrincipalKind.USER
         values: dict[str, Any] = {
             # taken under the lock, so instants follow the chain's order
             "at": clock.now(),
             "organisation_id": org,
-            "actor_user_id": scope.principal_id if is_user else None,
-            "actor_client_id": None if is_user else scope.principal_id,
+            "actor_user_id": scope.user_id,
+            "actor_client_id": scope.client_id,
             "acting_agent": scope.acting_agent,
             "action": action,
             "resource_type": resource_type,
