@@ -30,8 +30,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,19 +52,19 @@ from bench.http import (
     RESULTS_DIR,
     ROOT,
     WARMUP_SECONDS,
-    Interrupted,
     LoadGenerator,
     Measurement,
     Result,
     Scenario,
     Service,
-    _on_sigterm,
     choose_generator,
     create_database,
     fresh_database,
     machine,
     percentile,
     plain_url,
+    run_cli,
+    run_demo,
     service_env,
     service_source,
     to_result,
@@ -234,27 +232,6 @@ def _uuid(rng: random.Random) -> uuid.UUID:
 
 def _elided(name: str) -> str:
     return f"d'{name}" if name[:1].upper() in "AEIOUYÉÈÊÂÎÔH" else f"de {name}"
-
-
-def run_demo(env: dict[str, str], source: Path, timeout: float = 600) -> float:
-    """``guichet demo`` against ``env["DATABASE_URL"]``: migrations, reference data, the Somme
-    demo organisations and users; seconds taken."""
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "demo"],
-        cwd=source,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"guichet demo failed ({done.returncode}):\n{(done.stderr or done.stdout)[-3000:]}"
-        )
-    return time.monotonic() - started
 
 
 def generate(
@@ -1596,16 +1573,7 @@ def _database(env: dict[str, str], keep: bool) -> Iterator[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        return run(args)
-    except (KeyboardInterrupt, Interrupted):
-        print("\ninterrupted: service stopped, clean-up done", file=sys.stderr)
-        return 130
-    except RuntimeError as error:
-        print(f"error: {error}\n(service stopped, clean-up done)", file=sys.stderr)
-        return 2
+    return run_cli(parse_args, run, argv)
 
 
 if __name__ == "__main__":

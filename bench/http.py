@@ -900,17 +900,47 @@ def report(
     print(f"\nwrote {out.relative_to(ROOT)}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_cli(
+    parse: Callable[[Sequence[str] | None], argparse.Namespace],
+    run_bench: Callable[[argparse.Namespace], int],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Shared entry point of the benches: clean stop on Ctrl-C, SIGTERM or a failed step."""
+    args = parse(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return run(args)
+        return run_bench(args)
     except (KeyboardInterrupt, Interrupted):
         print("\ninterrupted: service stopped, clean-up done", file=sys.stderr)
         return 130
     except RuntimeError as error:
         print(f"error: {error}\n(service stopped, clean-up done)", file=sys.stderr)
         return 2
+
+
+def run_demo(env: dict[str, str], cwd: Path, timeout: float = 600) -> float:
+    """``guichet demo`` against ``env["DATABASE_URL"]`` (migrations, reference data, the Somme
+    demo organisations and users), run from ``cwd``; seconds taken."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "demo"],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"guichet demo failed ({done.returncode}):\n{(done.stderr or done.stdout)[-3000:]}"
+        )
+    return time.monotonic() - started
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,7 @@ import argparse
 import asyncio
 import json
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,12 +52,10 @@ from bench.http import (
     SCENARIOS_BY_NAME,
     WARMUP_SECONDS,
     Context,
-    Interrupted,
     LoadGenerator,
     Result,
     Scenario,
     Service,
-    _on_sigterm,
     choose_generator,
     database_facts,
     fresh_database,
@@ -68,6 +64,8 @@ from bench.http import (
     percentile,
     plain_url,
     render_table,
+    run_cli,
+    run_demo,
     service_env,
     service_source,
 )
@@ -459,26 +457,6 @@ def _settle(service: Service) -> None:
     waited = service.wait_idle()
     if waited > 2:
         print(f"  (service busy {waited:.0f} s after the run)", file=sys.stderr)
-
-
-def run_demo(env: dict[str, str], timeout: float) -> float:
-    """``guichet demo`` against the service's database; seconds taken."""
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "demo"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"guichet demo failed ({done.returncode}):\n{(done.stderr or done.stdout)[-3000:]}"
-        )
-    return time.monotonic() - started
 
 
 # --------------------------------------------------------------------------- data size
@@ -919,7 +897,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 ready_after = service.wait_ready(args.startup_timeout)
                 print(f"service ready after {ready_after:.1f} s; guichet demo", file=sys.stderr)
-                demo_seconds = run_demo(env, args.startup_timeout)
+                demo_seconds = run_demo(env, ROOT, args.startup_timeout)
                 setup = asyncio.run(
                     _set_up(service.base_url, url, DEMO_PASSWORD, PLATFORM_ADMIN, args)
                 )
@@ -966,16 +944,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        return run(args)
-    except (KeyboardInterrupt, Interrupted):
-        print("\ninterrupted: service stopped, clean-up done", file=sys.stderr)
-        return 130
-    except RuntimeError as error:
-        print(f"error: {error}\n(service stopped, clean-up done)", file=sys.stderr)
-        return 2
+    return run_cli(parse_args, run, argv)
 
 
 if __name__ == "__main__":
