@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.domain.referrals import (
+from api.domain.referrals.rules import (
     DECLINE_REASONS,
     ORIENTATION_TERMINAL,
     OUTCOMES,

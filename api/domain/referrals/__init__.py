@@ -1,0 +1,1 @@
+"""Orientations and referrals between partners (domain.md §8)."""
