@@ -26,7 +26,9 @@ from api.routers import (
     directory,
     ops,
     organisations,
+    orientations,
     people,
+    referrals,
     territories,
 )
 from api.settings import Settings, get_settings
@@ -43,6 +45,8 @@ ROUTERS = (
     conventions.router,
     people.router,
     access_requests.router,
+    referrals.router,
+    orientations.router,
     audit.router,
 )
 

@@ -48,20 +48,34 @@ class Action(StrEnum):
     ANSWER_REFERRALS = "referrals:answer"
     DECIDE = "decisions:record"
     SYNC_DOSSIERS = "dossiers:sync"
+    # legal-aid dossiers: instructing (create, edit the instruction, submit) is agent work
+    INSTRUCT_DOSSIERS = "dossiers:instruct"
     READ_CHANGES = "changes:read"
+    # information notices and consents: recorded at the desk too (accueil informs people)
+    RECORD_CONSENTS = "consents:record"
+    MERGE_PEOPLE = "people:merge"
+    # the DPO of an organisation in the person's care team (domain.md §11)
+    READ_ACCESS_LOG = "people:access_log"
+    EXPORT_PEOPLE = "people:export"
+    MANAGE_RETENTION = "retention:manage"
 
 
 _A = Action
 _C = DataCategory
-_ACCUEIL = frozenset({_A.PREVIEW_SEARCH, _A.CREATE_PEOPLE, _A.SEND_REFERRALS})
-_AGENT = _ACCUEIL | {_A.ANSWER_REFERRALS, _A.READ_CHANGES}
+_ACCUEIL = frozenset({_A.PREVIEW_SEARCH, _A.CREATE_PEOPLE, _A.SEND_REFERRALS, _A.RECORD_CONSENTS})
+_AGENT = _ACCUEIL | {
+    _A.ANSWER_REFERRALS,
+    _A.READ_CHANGES,
+    _A.MERGE_PEOPLE,
+    _A.INSTRUCT_DOSSIERS,
+}
 
 ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = {
     Role.ACCUEIL: _ACCUEIL,
     Role.AGENT: frozenset(_AGENT),
     Role.DECIDEUR: frozenset(_AGENT | {_A.DECIDE}),
     Role.PILOTAGE: frozenset({_A.READ_STATS}),
-    Role.DPO: frozenset({_A.READ_AUDIT}),
+    Role.DPO: frozenset({_A.READ_AUDIT, _A.READ_ACCESS_LOG, _A.EXPORT_PEOPLE, _A.MANAGE_RETENTION}),
     Role.ADMIN: frozenset(
         {
             _A.EDIT_OWN_ORGANISATION,
@@ -71,6 +85,7 @@ ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = {
             _A.READ_CONVENTIONS,
             _A.MANAGE_CONVENTIONS,
             _A.READ_AUDIT,
+            _A.MANAGE_RETENTION,
         }
     ),
     Role.SENSITIVE: frozenset(),
@@ -104,7 +119,10 @@ ROLE_CATEGORIES: Mapping[Role, frozenset[DataCategory]] = {
 
 SCOPE_ACTIONS: Mapping[ClientScope, frozenset[Action]] = {
     ClientScope.REFERRALS_READ: frozenset({_A.READ_CHANGES}),
-    ClientScope.REFERRALS_WRITE: frozenset({_A.SEND_REFERRALS, _A.ANSWER_REFERRALS}),
+    # a sender's system records the consent its referral rests on
+    ClientScope.REFERRALS_WRITE: frozenset(
+        {_A.SEND_REFERRALS, _A.ANSWER_REFERRALS, _A.RECORD_CONSENTS}
+    ),
     ClientScope.BENEFICIARIES_READ: frozenset({_A.PREVIEW_SEARCH}),
     ClientScope.BENEFICIARIES_WRITE: frozenset({_A.CREATE_PEOPLE}),
     ClientScope.DOSSIERS_SYNC: frozenset({_A.SYNC_DOSSIERS}),

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.routing import APIRoute
 
 from api.auth.deps import CurrentScope
 from api.deps import Session
 from api.domain.audit import service as audit_service
-from api.domain.people import service
+from api.domain.people import consents, export, merge, service, timeline
+from api.domain.people.problems import BeneficiaryMerged
 from api.domain.people.service import People
 from api.problems import PreconditionRequired
 from api.schemas.audit import AccessLogItem
@@ -25,17 +28,49 @@ from api.schemas.people import (
     CareTeamJoin,
     CareTeamLeave,
     CareTeamMemberRead,
+    ConsentCreate,
+    ConsentRead,
+    ConsentWithdrawal,
+    ConsentWithdrawn,
+    ExportRead,
     Household,
     HouseholdRead,
+    MergeRead,
+    MergeRequest,
     NoteCreate,
     NoteRead,
     PreviewList,
+    TimelineItem,
 )
 from api.store.repositories.audit import AuditLog
 from api.store.repositories.partners import OrganisationStore
 from api.store.repositories.people import PeopleStore
 
-router = APIRouter(prefix="/v1/beneficiaries", tags=["beneficiaries"])
+
+
+class _PersonRoute(APIRoute):
+    """A merged record's id answers 301 with ``Location`` naming the same resource under
+    the surviving id (the domain names the survivor; the path is HTTP's business)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except BeneficiaryMerged as moved:
+                if moved.duplicate_id and moved.survivor_id:
+                    path = request.url.path.replace(
+                        str(moved.duplicate_id), str(moved.survivor_id), 1
+                    )
+                    query = f"?{request.url.query}" if request.url.query else ""
+                    moved.headers["Location"] = path + query
+                raise
+
+        return route
+
+
+router = APIRouter(prefix="/v1/beneficiaries", tags=["beneficiaries"], route_class=_PersonRoute)
 
 
 def _people(request: Request, scope: CurrentScope, session: Session) -> People:
@@ -155,10 +190,16 @@ async def leave_care_team(
 
 @router.get("/{beneficiary_id:uuid}/access-log", response_model=Page[AccessLogItem])
 async def get_access_log(
-    ctx: Ctx, beneficiary_id: uuid.UUID, cursor: Cursor = None, limit: Limit = 50
+    ctx: Ctx,
+    beneficiary_id: uuid.UUID,
+    purpose: Annotated[
+        str | None, Query(min_length=3, max_length=500, description="Required of a DPO.")
+    ] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> Page[AccessLogItem]:
     """Who accessed the person's record, when, and why (care team, dpo)."""
-    await service.require_visible(ctx, beneficiary_id)
+    await service.require_access_log(ctx, beneficiary_id, purpose)
     return await audit_service.read_access_log(
         ctx.scope, ctx.audit, beneficiary_id, cursor=cursor, limit=limit
     )
@@ -200,3 +241,56 @@ async def get_notes(ctx: Ctx, beneficiary_id: uuid.UUID) -> list[NoteRead]:
 async def post_note(ctx: Ctx, beneficiary_id: uuid.UUID, body: NoteCreate) -> NoteRead:
     """Write a note for a competence, private, for the organisation or for the team."""
     return await service.add_note(ctx, beneficiary_id, body)
+
+
+@router.get("/{beneficiary_id:uuid}/consents", response_model=list[ConsentRead])
+async def get_consents(ctx: Ctx, beneficiary_id: uuid.UUID) -> list[ConsentRead]:
+    """Information notices and consents recorded for the person."""
+    return await consents.listing(ctx, beneficiary_id)
+
+
+@router.post(
+    "/{beneficiary_id:uuid}/consents",
+    response_model=ConsentRead,
+    status_code=status.HTTP_201_CREATED,
+)
+async def post_consent(ctx: Ctx, beneficiary_id: uuid.UUID, body: ConsentCreate) -> ConsentRead:
+    """Record an information notice given to the person, or their consent to a sharing."""
+    return await consents.record(ctx, beneficiary_id, body)
+
+
+@router.post(
+    "/{beneficiary_id:uuid}/consents/{consent_id}/withdraw", response_model=ConsentWithdrawn
+)
+async def withdraw_consent(
+    ctx: Ctx, beneficiary_id: uuid.UUID, consent_id: uuid.UUID, body: ConsentWithdrawal
+) -> ConsentWithdrawn:
+    """Record the withdrawal of a consent: the open referrals it covered are cancelled."""
+    return await consents.withdraw(ctx, beneficiary_id, consent_id, body.reason)
+
+
+@router.get("/{beneficiary_id:uuid}/timeline", response_model=Page[TimelineItem])
+async def get_timeline(
+    ctx: Ctx, beneficiary_id: uuid.UUID, cursor: Cursor = None, limit: Limit = 50
+) -> Page[TimelineItem]:
+    """What happened in the person's file that the caller may see, newest first."""
+    return await timeline.timeline(ctx, beneficiary_id, cursor=cursor, limit=limit)
+
+
+@router.post("/{beneficiary_id:uuid}/merge", response_model=MergeRead)
+async def merge_beneficiaries(
+    ctx: Ctx, beneficiary_id: uuid.UUID, body: MergeRequest, response: Response
+) -> MergeRead:
+    """Merge a duplicate record into this one; the duplicate's id keeps answering (301)."""
+    merged, response.headers["ETag"] = await merge.merge(ctx, beneficiary_id, body)
+    return merged
+
+
+@router.get("/{beneficiary_id:uuid}/export", response_model=ExportRead)
+async def export_beneficiary(
+    ctx: Ctx,
+    beneficiary_id: uuid.UUID,
+    purpose: Annotated[str, Query(min_length=3, max_length=500)],
+) -> ExportRead:
+    """Everything held about the person, across partners, for their right of access (dpo)."""
+    return await export.export(ctx, beneficiary_id, purpose)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import EmailStr, Field, StringConstraints
 
+from api.schemas.audit import AccessLogItem
 from api.schemas.common import Input, Output
 from api.schemas.partners import CommuneCode
 
@@ -215,3 +216,106 @@ class AccessRequestRead(Output):
     expires_at: datetime
     decided_at: datetime | None
     decision_reason: str | None
+
+
+# information notices and consents -------------------------------------------------------
+
+Purpose = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000)]
+
+
+class ConsentCreate(Input):
+    """An information notice given to the person, or their consent; ``organisation_id``
+    and/or ``competence`` say which sharing it covers (a consent names at least one)."""
+
+    kind: Literal["information", "consent"]
+    organisation_id: uuid.UUID | None = None
+    competence: Annotated[str, StringConstraints(max_length=40)] | None = None
+    purpose: Purpose
+    method: Literal["oral", "ecrit", "numerique"]
+    given_on: date
+
+
+class ConsentWithdrawal(Input):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class ConsentRead(Output):
+    id: uuid.UUID
+    beneficiary_id: uuid.UUID
+    kind: str
+    organisation_id: uuid.UUID | None
+    competence: str | None
+    purpose: str
+    method: str
+    given_on: date
+    withdrawn_on: date | None
+    withdrawal_reason: str | None
+    recorded_by_organisation_id: uuid.UUID
+    recorded_by_user_id: uuid.UUID | None
+    created_at: datetime
+    #: valid now: given, and not withdrawn
+    active: bool
+
+
+class ConsentWithdrawn(ConsentRead):
+    #: open referrals the consent covered, cancelled with the withdrawal
+    cancelled_referrals: list[uuid.UUID]
+
+
+# timeline -------------------------------------------------------------------------------
+
+
+class TimelineItem(Output):
+    """One event of the person's file: ids and codes, never a free-text body."""
+
+    at: datetime
+    #: ``note``, ``care_team.joined``, ``care_team.left``, ``consent.given``,
+    #: ``consent.withdrawn``, ``information.given``, ``information.withdrawn``,
+    #: ``access_request.created``, ``access_request.decided``…
+    type: str
+    #: the record the event is about (note, membership, consent, access request…)
+    id: uuid.UUID
+    #: the organisation that acted
+    organisation_id: uuid.UUID | None = None
+    competence: str | None = None
+    status: str | None = None
+    #: further codes of the event (visibility, team role, method, recipient…)
+    codes: dict[str, str] = Field(default_factory=dict)
+
+
+# merge and right of access --------------------------------------------------------------
+
+
+class MergeRequest(Input):
+    duplicate_id: uuid.UUID
+    justification: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000)
+    ]
+
+
+class MergeRead(Output):
+    beneficiary: BeneficiaryRead
+    duplicate_id: uuid.UUID
+    #: rows re-pointed from the duplicate, per ``table.column``
+    moved: dict[str, int]
+
+
+class ExportRead(Output):
+    """Everything held about the person across partners (right of access, RGPD art. 15)."""
+
+    beneficiary_id: uuid.UUID
+    generated_at: datetime
+    purpose: str
+    #: the record with every field, NIR in clear
+    record: BeneficiaryRead
+    household: list[dict[str, Any]]
+    budget: list[dict[str, Any]]
+    care_team: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
+    consents: list[dict[str, Any]]
+    access_requests: list[dict[str, Any]]
+    #: every access to the person's data, by every organisation, newest first
+    access_log: list[AccessLogItem]
+    #: rows of every other table referring to the person, per ``table.column`` (and
+    #: ``table.column<parent.column`` for rows referring to those rows)
+    other: dict[str, list[dict[str, Any]]]

@@ -20,6 +20,7 @@ from api.domain.identity import (
     normalise_name,
     trigram_similarity,
 )
+from api.domain.people.problems import merged
 from api.domain.people.visibility import FIELD_CATEGORIES, Attachment, granted_categories
 from api.problems import (
     FieldError,
@@ -50,7 +51,7 @@ from api.schemas.people import (
     PreviewList,
 )
 from api.store.nir import NirCipher
-from api.store.repositories.audit import AuditLog
+from api.store.repositories.audit import Access, AuditLog
 from api.store.repositories.partners import OrganisationStore
 from api.store.repositories.people import PeopleStore, locate_person
 
@@ -300,12 +301,39 @@ async def _categories_of(ctx: People, rows: list[Any]) -> dict[uuid.UUID, frozen
 
 
 async def _visible(ctx: People, person_id: uuid.UUID) -> tuple[Any, frozenset[DataCategory]]:
-    """The record and the categories the caller may read, or 404 when it may read nothing."""
+    """The record and the categories the caller may read, or 404 when it may read nothing
+    (301 to the surviving record when this one was merged into a person it may read)."""
     row = await ctx.store.get(person_id)
     categories = (await _categories_of(ctx, [row]))[row.id] if row is not None else frozenset()
     if not categories:
+        await _redirect_if_merged(ctx, person_id, followed_is_enough=False)
         raise NotFound(detail="No such person.")
     return row, categories
+
+
+async def followed(ctx: People, person_id: uuid.UUID, action: Action) -> Any:
+    """The record when the caller's organisation follows the person, whatever the caller's
+    role may read of it (the DPO's ``action``: access log, export); else 404, or 301 when
+    it was merged into a person the caller may read or may take ``action`` on."""
+    row = await ctx.store.get(person_id)
+    if row is None:
+        await _redirect_if_merged(ctx, person_id, followed_is_enough=ctx.scope.permits(action))
+        raise NotFound(detail="No such person.")
+    return row
+
+
+async def _redirect_if_merged(
+    ctx: People, person_id: uuid.UUID, *, followed_is_enough: bool
+) -> None:
+    """A merged record answers with its survivor, to a caller that may read the survivor."""
+    survivor = await ctx.store.merged_into(person_id)
+    if survivor is None:
+        return
+    row = await ctx.store.get(survivor)
+    if row is None:
+        return
+    if followed_is_enough or (await _categories_of(ctx, [row]))[row.id]:
+        raise merged(person_id, survivor)
 
 
 def _shape(ctx: People, row: Any, categories: frozenset[DataCategory]) -> BeneficiaryRead:
@@ -416,8 +444,10 @@ async def attached(
     summary = {DataCategory.IDENTITY, DataCategory.CONTACT}
     # attached, but with no competence held there any more: left out
     items = [_shape(ctx, r, visible[r.id] & summary) for r in page if visible[r.id]]
-    if items:
-        await ctx.audit.record("beneficiary.list", "beneficiary", None)
+    # one entry per person listed: the list shows in each person's access log
+    await ctx.audit.record_many(
+        [Access("beneficiary.list", "beneficiary", str(p.id), beneficiary_id=p.id) for p in items]
+    )
     next_cursor = encode_cursor([str(page[-1].id)]) if len(rows) > limit else None
     return Page[BeneficiaryRead](items=items, next_cursor=next_cursor)
 
@@ -482,9 +512,22 @@ async def leave(ctx: People, person_id: uuid.UUID, membership_id: uuid.UUID, rea
     )
 
 
-async def require_visible(ctx: People, person_id: uuid.UUID) -> None:
-    """The access log is for the care team: a person the caller cannot see is a 404."""
-    await _visible(ctx, person_id)
+async def require_access_log(ctx: People, person_id: uuid.UUID, purpose: str | None) -> None:
+    """The access log is for the care team and for the DPO of an organisation in it, who
+    states a purpose (audited); anyone else: 404."""
+    row = await followed(ctx, person_id, Action.READ_ACCESS_LOG)
+    if (await _categories_of(ctx, [row]))[row.id]:
+        return
+    if not ctx.scope.permits(Action.READ_ACCESS_LOG):
+        raise NotFound(detail="No such person.")
+    if not purpose:
+        raise ValidationFailed(
+            detail="State the purpose of this reading.",
+            errors=[FieldError("/purpose", "Required for a DPO reading.", "query")],
+        )
+    await ctx.audit.record(
+        "access_log.read", "beneficiary", str(person_id), beneficiary_id=person_id, purpose=purpose
+    )
 
 
 # household, budget, notes -------------------------------------------------------------

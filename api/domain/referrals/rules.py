@@ -25,11 +25,13 @@ Choices where domain.md is silent:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import Enum, StrEnum
 from typing import Generic, TypeVar
 
+from api.domain.calendar import add_working_days, working_days_between
 from api.problems import FieldError, Forbidden, InvalidTransition, ValidationFailed
 
 DECLINE_REASONS: frozenset[str] = frozenset(
@@ -317,3 +319,47 @@ def apply_orientation_action(
         None,
         comment,
     )
+
+
+# --- deadlines and what a referral shares ----------------------------------------------------
+
+DEFAULT_RESPONSE_WORKING_DAYS = 10
+#: working days to answer, where a competence's needs cannot wait the default
+RESPONSE_WORKING_DAYS: Mapping[str, int] = {
+    "aide_alimentaire": 3,
+    "violences": 2,
+    "aide_facultative": 5,
+    "domiciliation": 5,
+}
+#: an urgent referral is answered within this many working days at most
+HIGH_URGENCY_WORKING_DAYS = 2
+
+
+def default_response_due_on(competence: str, urgency: str, today: date) -> date:
+    """The deadline when the sender names none: per competence, shortened when urgent."""
+    days = RESPONSE_WORKING_DAYS.get(competence, DEFAULT_RESPONSE_WORKING_DAYS)
+    if urgency == "high":
+        days = min(days, HIGH_URGENCY_WORKING_DAYS)
+    return add_working_days(today, days)
+
+
+def resumed_response_due_on(due: date, paused_on: date, today: date) -> date:
+    """On hold pauses the deadline: resuming pushes it by the working days spent on hold."""
+    return add_working_days(due, max(working_days_between(paused_on, today), 0))
+
+
+def check_shared_categories(
+    shared: Iterable[str], visible: Iterable[str], *, inline: bool
+) -> list[FieldError]:
+    """The recipient sees before accepting what the sender chose, at least ``identity``, and
+    never more than the sender itself may see (an inline identity: identity and contact)."""
+    shared = list(shared)
+    allowed = {"identity", "contact"} if inline else set(visible)
+    errors = [
+        FieldError(f"/shared_categories/{i}", f"You may not share {c}: you do not see it.")
+        for i, c in enumerate(shared)
+        if c not in allowed
+    ]
+    if "identity" not in shared:
+        errors.append(FieldError("/shared_categories", "Must include identity."))
+    return errors

@@ -8,6 +8,10 @@ SELECT, and :func:`verify_chains`, run as the owner, finds any entry changed or 
 the middle of a chain (removing the newest entries of a chain leaves it valid: detecting that
 needs the last hashes kept elsewhere).
 
+The retention purge deletes the oldest entries of a chain (:func:`prune_chains`): the hash
+of the last deleted entry is kept in ``audit_chain_anchor``, and verification starts from it,
+so removing one more old entry by hand is still detected.
+
 Entries hold ids, action names and purposes only, never personal values.
 """
 
@@ -16,19 +20,22 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import Row, delete, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.auth.scope import Scope
 from api.domain import clock
-from api.store.tables import AuditEntry, Organisation
+from api.store.tables import AuditChainAnchor, AuditEntry, Organisation
 
 _entry = AuditEntry.__table__  # type: ignore[attr-defined]
 _org = Organisation.__table__  # type: ignore[attr-defined]
+_anchor = AuditChainAnchor.__table__  # type: ignore[attr-defined]
 
 AnyRow = Row[tuple[Any, ...]]
 
@@ -75,6 +82,32 @@ def _lock_key(organisation_id: uuid.UUID) -> int:
     return int.from_bytes(organisation_id.bytes[:4], "big", signed=True)
 
 
+def _lock(organisation_id: uuid.UUID) -> Any:
+    """The statement taking the organisation's audit lock until the transaction ends."""
+    return select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, _lock_key(organisation_id)))
+
+
+@dataclass(frozen=True)
+class Access:
+    """One access to record (the actor and organisation come from the scope)."""
+
+    action: str
+    resource_type: str
+    resource_id: str | None
+    beneficiary_id: uuid.UUID | None = None
+    purpose: str | None = None
+
+
+def chained(prev_hash: str, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``entries`` with their ``prev_hash`` and ``hash``, each chained to the one before."""
+    rows = []
+    for values in entries:
+        digest = entry_hash(prev_hash, values)
+        rows.append({**values, "prev_hash": prev_hash, "hash": digest})
+        prev_hash = digest
+    return rows
+
+
 class AuditLog:
     """Writes the scope's organisation's entries and reads what the scope may see of them."""
 
@@ -93,47 +126,58 @@ class AuditLog:
     ) -> None:
         """Append one entry in the caller's transaction (it commits or rolls back with the
         access it records). Holds the organisation's audit lock until that transaction ends."""
-        scope = self.scope
-        org = scope.organisation_id
-        await self.session.execute(
-            select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, _lock_key(org)))
+        await self.record_many(
+            [Access(action, resource_type, resource_id, beneficiary_id, purpose)]
         )
+
+    async def record_many(self, accesses: Sequence[Access]) -> None:
+        """Append entries in this order with one INSERT (a list view: one entry per person
+        listed), chained one to the next, under the same lock and transaction as
+        :meth:`record`."""
+        if not accesses:
+            return
+        scope = self.scope
+        await self.session.execute(_lock(scope.organisation_id))
         # the head of this organisation's chain (the acting one: set per transaction)
         prev_hash = (await self.session.scalar(select(func.audit_chain_head()))) or GENESIS
-        values: dict[str, Any] = {
-            # taken under the lock, so instants follow the chain's order
-            "at": clock.now(),
-            "organisation_id": org,
-            "actor_user_id": scope.user_id,
-            "actor_client_id": scope.client_id,
-            "acting_agent": scope.acting_agent,
-            "action": action,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "beneficiary_id": beneficiary_id,
-            "purpose": purpose,
-            "request_id": scope.request_id,
-        }
-        await self.session.execute(
-            _entry.insert().values(
-                **values, prev_hash=prev_hash, hash=entry_hash(prev_hash, values)
-            )
-        )
+        # taken under the lock, so instants follow the chain's order
+        at = clock.now()
+        entries = [
+            {
+                "at": at,
+                "organisation_id": scope.organisation_id,
+                "actor_user_id": scope.user_id,
+                "actor_client_id": scope.client_id,
+                "acting_agent": scope.acting_agent,
+                "action": a.action,
+                "resource_type": a.resource_type,
+                "resource_id": a.resource_id,
+                "beneficiary_id": a.beneficiary_id,
+                "purpose": a.purpose,
+                "request_id": scope.request_id,
+            }
+            for a in accesses
+        ]
+        # a multi-row VALUES list: identities are drawn in list order, the chain's order
+        await self.session.execute(_entry.insert().values(chained(prev_hash, entries)))
 
     async def access_log(
         self, beneficiary_id: uuid.UUID, *, after_id: int | None, limit: int
     ) -> list[AnyRow]:
-        """Entries about the person by every organisation, newest first, with the
-        organisation's name; ``limit + 1`` rows at most. The caller checks attachment first
-        (row-level security shows other organisations' entries to attached ones only)."""
-        stmt = (
-            select(_entry, _org.c.name.label("organisation_name"))
-            .join(_org, _org.c.id == _entry.c.organisation_id)
-            .where(_entry.c.beneficiary_id == beneficiary_id)
+        """Entries about the person (and the records merged into them) by every
+        organisation, newest first, with the organisation's name; ``limit + 1`` rows at most.
+        The caller checks it may read the log first; the database function shows other
+        organisations' entries only to an organisation following the person."""
+        found = (
+            func.person_access_log(beneficiary_id, after_id, limit + 1)
+            .table_valued(*(c.name for c in _entry.columns))
+            .alias("e")
         )
-        if after_id is not None:
-            stmt = stmt.where(_entry.c.id < after_id)
-        stmt = stmt.order_by(_entry.c.id.desc()).limit(limit + 1)
+        stmt = (
+            select(found, _org.c.name.label("organisation_name"))
+            .join(_org, _org.c.id == found.c.organisation_id)
+            .order_by(found.c.id.desc())
+        )
         return list((await self.session.execute(stmt)).all())
 
     async def trail(
@@ -169,10 +213,15 @@ class AuditLog:
 
 
 async def verify_chains(conn: AsyncConnection) -> list[tuple[uuid.UUID, int]]:
-    """Recompute every organisation's chain in id order; for each broken one, the
-    organisation and its first entry whose ``prev_hash`` or ``hash`` does not match.
+    """Recompute every organisation's chain in id order, from its anchor when the purge
+    deleted its oldest entries; for each broken one, the organisation and its first entry
+    whose ``prev_hash`` or ``hash`` does not match.
 
     Run as the owner: the runtime role sees only part of the entries."""
+    anchors = {
+        r.organisation_id: r.hash
+        for r in await conn.execute(select(_anchor.c.organisation_id, _anchor.c.hash))
+    }
     stmt = select(_entry).order_by(_entry.c.organisation_id, _entry.c.id)
     broken: list[tuple[uuid.UUID, int]] = []
     current: uuid.UUID | None = None
@@ -182,7 +231,8 @@ async def verify_chains(conn: AsyncConnection) -> list[tuple[uuid.UUID, int]]:
     async for row in result:
         entry = row._mapping
         if entry["organisation_id"] != current:
-            current, expected, failed = entry["organisation_id"], GENESIS, False
+            current, failed = entry["organisation_id"], False
+            expected = anchors.get(current, GENESIS)
         if failed:
             continue
         if entry["prev_hash"] != expected or entry["hash"] != entry_hash(expected, entry):
@@ -190,3 +240,118 @@ async def verify_chains(conn: AsyncConnection) -> list[tuple[uuid.UUID, int]]:
             failed = True
         expected = entry["hash"]
     return broken
+
+
+# run as the owner: the retention purge (api.domain.people.retention) -----------------------
+
+
+async def append_as_owner(
+    conn: AsyncConnection,
+    organisation_id: uuid.UUID,
+    accesses: Sequence[Access],
+    *,
+    request_id: str,
+) -> None:
+    """Append entries to ``organisation_id``'s chain for an operator job (no actor), under
+    the organisation's audit lock, in the connection's transaction."""
+    if not accesses:
+        return
+    await conn.execute(_lock(organisation_id))
+    prev_hash = await _head(conn, organisation_id)
+    at = clock.now()
+    entries = [
+        {
+            "at": at,
+            "organisation_id": organisation_id,
+            "actor_user_id": None,
+            "actor_client_id": None,
+            "acting_agent": None,
+            "action": a.action,
+            "resource_type": a.resource_type,
+            "resource_id": a.resource_id,
+            "beneficiary_id": a.beneficiary_id,
+            "purpose": a.purpose,
+            "request_id": request_id,
+        }
+        for a in accesses
+    ]
+    await conn.execute(_entry.insert().values(chained(prev_hash, entries)))
+
+
+async def _head(conn: AsyncConnection, organisation_id: uuid.UUID) -> str:
+    newest = await conn.scalar(
+        select(_entry.c.hash)
+        .where(_entry.c.organisation_id == organisation_id)
+        .order_by(_entry.c.id.desc())
+        .limit(1)
+    )
+    if newest is None:
+        newest = await conn.scalar(
+            select(_anchor.c.hash).where(_anchor.c.organisation_id == organisation_id)
+        )
+    return str(newest) if newest else GENESIS
+
+
+async def organisations_with_entries_before(
+    conn: AsyncConnection, now: datetime
+) -> list[tuple[uuid.UUID, datetime]]:
+    """Organisations whose oldest entry is older than their audit retention, with the
+    instant before which entries go (a probe of each chain's first entry)."""
+    oldest = (
+        select(_entry.c.at)
+        .where(_entry.c.organisation_id == _org.c.id)
+        .order_by(_entry.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    cutoff = literal(now, _entry.c.at.type) - func.make_interval(0, _org.c.audit_retention_months)
+    rows = await conn.execute(
+        select(_org.c.id, cutoff.label("cutoff")).where(oldest < cutoff).order_by(_org.c.id)
+    )
+    return [(r.id, r.cutoff) for r in rows]
+
+
+async def prune_chain(
+    conn: AsyncConnection, organisation_id: uuid.UUID, cutoff: datetime, now: datetime
+) -> int:
+    """Delete the organisation's entries older than ``cutoff`` — always a prefix of its
+    chain, up to the first entry to keep — and anchor the chain on the last one deleted.
+    Takes the organisation's audit lock: writers wait, the chain never forks. Returns how
+    many entries went."""
+    await conn.execute(_lock(organisation_id))
+    first_kept = await conn.scalar(
+        select(_entry.c.id)
+        .where(_entry.c.organisation_id == organisation_id, _entry.c.at >= cutoff)
+        .order_by(_entry.c.id)
+        .limit(1)
+    )
+    last_pruned_stmt = select(_entry.c.id, _entry.c.hash).where(
+        _entry.c.organisation_id == organisation_id
+    )
+    if first_kept is not None:
+        last_pruned_stmt = last_pruned_stmt.where(_entry.c.id < first_kept)
+    last_pruned = (
+        await conn.execute(last_pruned_stmt.order_by(_entry.c.id.desc()).limit(1))
+    ).first()
+    if last_pruned is None:
+        return 0
+    deleted = await conn.execute(
+        delete(_entry).where(
+            _entry.c.organisation_id == organisation_id, _entry.c.id <= last_pruned.id
+        )
+    )
+    anchor = {
+        "organisation_id": organisation_id,
+        "entry_id": last_pruned.id,
+        "hash": last_pruned.hash,
+        "pruned_at": now,
+    }
+    await conn.execute(
+        pg_insert(_anchor)
+        .values(**anchor)
+        .on_conflict_do_update(
+            index_elements=[_anchor.c.organisation_id],
+            set_={k: v for k, v in anchor.items() if k != "organisation_id"},
+        )
+    )
+    return int(deleted.rowcount or 0)

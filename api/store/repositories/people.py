@@ -8,16 +8,34 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    Date,
+    Integer,
+    Row,
+    case,
+    cast,
+    delete,
+    exists,
+    extract,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.auth.scope import Scope
+from api.problems import Conflict, NotFound
 from api.store.tables import (
     AccessRequest,
     Beneficiary,
     BudgetLine,
     CareTeamMembership,
     Commune,
+    Consent,
     Convention,
     HouseholdMember,
     Note,
@@ -32,6 +50,8 @@ _convention = Convention.__table__  # type: ignore[attr-defined]
 _household = HouseholdMember.__table__  # type: ignore[attr-defined]
 _budget = BudgetLine.__table__  # type: ignore[attr-defined]
 _note = Note.__table__  # type: ignore[attr-defined]
+_consent = Consent.__table__  # type: ignore[attr-defined]
+_request = AccessRequest.__table__  # type: ignore[attr-defined]
 
 AnyRow = Row[tuple[Any, ...]]
 
@@ -213,6 +233,85 @@ class PeopleStore:
         )
         return {r.id: list(r.data_categories) for r in await self.session.execute(stmt)}
 
+    async def touch_contact(self, person_id: uuid.UUID, at: datetime) -> None:
+        """The person came forward (consent given or withdrawn…): retention restarts."""
+        await self.session.execute(
+            update(_person)
+            .where(_person.c.id == person_id, self._attached())
+            .values(last_contact_at=func.greatest(_person.c.last_contact_at, at))
+        )
+
+    # consents (RLS: attachment) -------------------------------------------------------
+
+    async def consents(self, person_id: uuid.UUID) -> list[AnyRow]:
+        stmt = (
+            select(_consent)
+            .where(_consent.c.beneficiary_id == person_id)
+            .order_by(_consent.c.created_at.desc(), _consent.c.id)
+        )
+        return list((await self.session.execute(stmt)).all())
+
+    async def consent(
+        self, person_id: uuid.UUID, consent_id: uuid.UUID, *, for_update: bool = False
+    ) -> AnyRow | None:
+        stmt = select(_consent).where(
+            _consent.c.id == consent_id, _consent.c.beneficiary_id == person_id
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).first()
+
+    async def add_consent(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(_consent).values(**values))
+
+    async def withdraw_consent(self, consent_id: uuid.UUID, values: dict[str, Any]) -> None:
+        await self.session.execute(
+            update(_consent).where(_consent.c.id == consent_id).values(**values)
+        )
+
+    async def access_requests(self, person_id: uuid.UUID) -> list[AnyRow]:
+        """The person's access requests the scope may see (its own, or all once attached)."""
+        stmt = select(_request).where(_request.c.beneficiary_id == person_id)
+        return list((await self.session.execute(stmt)).all())
+
+    # merges and right of access (SECURITY DEFINER: they reach every table) ---------------
+
+    async def merged_into(self, person_id: uuid.UUID) -> uuid.UUID | None:
+        found: uuid.UUID | None = await self.session.scalar(
+            select(func.person_merged_into(person_id))
+        )
+        return found
+
+    async def merge(
+        self, survivor_id: uuid.UUID, duplicate_id: uuid.UUID, now: datetime
+    ) -> list[AnyRow]:
+        """Re-point every row referring to the duplicate; (table, column, moved) per column."""
+        fn = func.merge_beneficiaries(survivor_id, duplicate_id, now).table_valued(
+            "table_name", "column_name", "moved"
+        )
+        try:
+            return list((await self.session.execute(select(fn))).all())
+        except DBAPIError as error:
+            state = getattr(error.orig, "sqlstate", None)
+            if state == "55000":  # merged or anonymised meanwhile
+                raise Conflict(detail="One of the records was merged meanwhile.") from None
+            if state == "42501":  # no longer followed
+                raise NotFound(detail="No such person.") from None
+            if state in ("23505", "23P01"):  # both records hold a row that must stay unique
+                raise Conflict(
+                    detail="Both records hold records that cannot coexist (e.g. two active "
+                    "orientations for one competence): close one, then merge."
+                ) from None
+            raise
+
+    async def export(self, person_id: uuid.UUID) -> list[AnyRow]:
+        """Every row referring to the person, table by table (JSON), and the rows referring
+        to those; nothing unless the scope's organisation follows the person."""
+        fn = func.person_export(person_id).table_valued(
+            "table_name", "column_name", "via", "rows"
+        )
+        return list((await self.session.execute(select(fn))).all())
+
 
 __all__ = ["PeopleStore"]
 
@@ -270,3 +369,157 @@ class AccessRequestStore:
     async def decide(self, request_id: uuid.UUID, values: dict[str, Any]) -> None:
         t = self._table
         await self.session.execute(update(t).where(t.c.id == request_id).values(**values))
+
+
+# retention (run as the owner by the purge: api.domain.people.retention) ---------------------
+
+# first half of the two-key advisory lock held by a running purge (see api.store.repositories
+# .audit for the other namespaces)
+_PURGE_LOCK = (0x50555247, 0)  # "PURG"
+
+
+class RetentionStore:
+    """The purge's reads and writes, across organisations, on an owner connection."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def lock(self) -> None:
+        """Wait for any other purge to finish; held by the connection until :meth:`unlock`
+        (across the purge's several transactions)."""
+        await self.conn.execute(select(func.pg_advisory_lock(*_PURGE_LOCK)))
+
+    async def unlock(self) -> None:
+        await self.conn.execute(select(func.pg_advisory_unlock(*_PURGE_LOCK)))
+
+    @staticmethod
+    def _expires() -> Any:
+        contact = func.coalesce(_person.c.last_contact_at, _person.c.created_at)
+        return contact + func.make_interval(0, _org.c.retention_months)
+
+    async def detach_expired(self, now: datetime) -> list[AnyRow]:
+        """End the memberships whose organisation's retention has passed since the
+        person's last contact; (membership id, person, organisation) of each."""
+        stmt = (
+            update(_team)
+            .where(
+                _team.c.ended_at.is_(None),
+                _team.c.beneficiary_id == _person.c.id,
+                _team.c.organisation_id == _org.c.id,
+                self._expires() <= now,
+            )
+            .values(ended_at=now, end_reason="retention")
+            .returning(_team.c.id, _team.c.beneficiary_id, _team.c.organisation_id)
+        )
+        return list((await self.conn.execute(stmt)).all())
+
+    async def due_within(self, now: datetime, until: datetime) -> dict[uuid.UUID, int]:
+        """Per organisation, how many of its memberships the purge will end by ``until``."""
+        expires = self._expires()
+        stmt = (
+            select(_team.c.organisation_id, func.count().label("due"))
+            .select_from(_team)
+            .join(_person, _person.c.id == _team.c.beneficiary_id)
+            .join(_org, _org.c.id == _team.c.organisation_id)
+            .where(_team.c.ended_at.is_(None), expires > now, expires <= until)
+            .group_by(_team.c.organisation_id)
+        )
+        return {r.organisation_id: int(r.due) for r in await self.conn.execute(stmt)}
+
+    async def anonymisable(self, now: datetime, quiet_since: datetime) -> list[uuid.UUID]:
+        """People no organisation follows any more, not yet anonymised: the last one left
+        through retention, or nothing happened to their record since ``quiet_since``."""
+        active = exists().where(_team.c.beneficiary_id == _person.c.id, _team.c.ended_at.is_(None))
+        last_left = (
+            select(func.max(_team.c.ended_at))
+            .where(_team.c.beneficiary_id == _person.c.id)
+            .scalar_subquery()
+        )
+        retained = exists().where(
+            _team.c.beneficiary_id == _person.c.id,
+            _team.c.end_reason == "retention",
+            _team.c.ended_at == last_left,
+        )
+        stmt = (
+            select(_person.c.id)
+            .where(
+                _person.c.anonymised_at.is_(None),
+                ~active,
+                or_(
+                    retained,
+                    func.greatest(last_left, _person.c.updated_at) <= quiet_since,
+                ),
+            )
+            .order_by(_person.c.id)
+        )
+        return list((await self.conn.execute(stmt)).scalars())
+
+    async def anonymise(self, ids: Sequence[uuid.UUID], now: datetime) -> list[uuid.UUID]:
+        """Clear identity, contact, NIR, situation and free text; keep ids, the birth year,
+        the commune and the rows statistics count. Skips anyone followed again or already
+        anonymised; returns who was anonymised."""
+        january_first = func.make_date(cast(extract("year", _person.c.birth_date), Integer), 1, 1)
+        active = exists().where(_team.c.beneficiary_id == _person.c.id, _team.c.ended_at.is_(None))
+        done = await self.conn.execute(
+            update(_person)
+            .where(_person.c.id.in_(list(ids)), _person.c.anonymised_at.is_(None), ~active)
+            .values(
+                birth_name="",
+                usage_name=None,
+                first_names="",
+                birth_date=january_first,
+                sex="X",
+                birth_place=None,
+                nir_cipher=None,
+                nir_hash=None,
+                nir_missing_reason=None,
+                address=None,
+                phone=None,
+                email=None,
+                situation=None,
+                match_keys=[],
+                folded_names="",
+                anonymised_at=now,
+                version=_person.c.version + 1,
+                updated_at=now,
+            )
+            .returning(_person.c.id)
+        )
+        person_ids = list(done.scalars())
+        if not person_ids:
+            return []
+        member_year = func.make_date(cast(extract("year", _household.c.birth_date), Integer), 1, 1)
+        await self.conn.execute(
+            update(_household)
+            .where(_household.c.beneficiary_id.in_(person_ids))
+            .values(
+                first_name=None,
+                birth_date=case(
+                    (_household.c.birth_date.is_(None), None), else_=cast(member_year, Date)
+                ),
+            )
+        )
+        await self.conn.execute(delete(_budget).where(_budget.c.beneficiary_id.in_(person_ids)))
+        await self.conn.execute(delete(_note).where(_note.c.beneficiary_id.in_(person_ids)))
+        await self.conn.execute(
+            update(_consent)
+            .where(_consent.c.beneficiary_id.in_(person_ids))
+            .values(purpose="", withdrawal_reason=None)
+        )
+        await self.conn.execute(
+            update(_request)
+            .where(_request.c.beneficiary_id.in_(person_ids))
+            .values(reason="", decision_reason=None)
+        )
+        await self.conn.execute(
+            update(_team)
+            .where(_team.c.beneficiary_id.in_(person_ids))
+            .values(
+                justification=None,
+                end_reason=case(
+                    (_team.c.end_reason.in_(["retention", "merged"]), _team.c.end_reason),
+                    else_=literal(None),
+                ),
+            )
+        )
+        return person_ids

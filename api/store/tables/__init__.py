@@ -1,6 +1,14 @@
 """Every table of the service. Importing this package checks that each declares its scoping."""
 
 from api.store.base import check_scoping_declared, metadata
+from api.store.tables.changes import (
+    ChangeEvent,
+    IdempotencyKey,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from api.store.tables.dossiers import Dossier, DossierEvent, DossierExternalRef
 from api.store.tables.partners import (
     ApiClient,
     AppUser,
@@ -13,14 +21,23 @@ from api.store.tables.partners import (
 )
 from api.store.tables.people import (
     AccessRequest,
+    AuditChainAnchor,
     AuditEntry,
     Beneficiary,
     BudgetLine,
     CareTeamMembership,
+    Consent,
     HouseholdMember,
     Note,
 )
 from api.store.tables.reference import Commune, Competence, Departement, Epci, Region
+from api.store.tables.referrals import (
+    Orientation,
+    OrientationEvent,
+    Referral,
+    ReferralEvent,
+    ReferralMessage,
+)
 
 check_scoping_declared()
 
@@ -28,22 +45,37 @@ __all__ = [
     "AccessRequest",
     "ApiClient",
     "AppUser",
+    "AuditChainAnchor",
     "AuditEntry",
     "Beneficiary",
     "BudgetLine",
     "CareTeamMembership",
+    "ChangeEvent",
     "Commune",
     "Competence",
+    "Consent",
     "Convention",
     "ConventionEvent",
     "Departement",
+    "Dossier",
+    "DossierEvent",
+    "DossierExternalRef",
     "Epci",
     "HouseholdMember",
+    "IdempotencyKey",
     "Membership",
     "Note",
     "Organisation",
     "OrganisationCommune",
+    "Orientation",
+    "OrientationEvent",
+    "Referral",
+    "ReferralEvent",
+    "ReferralMessage",
     "RefreshToken",
     "Region",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "metadata",
 ]

@@ -49,6 +49,8 @@ class Organisation(Table, table=True):
     phone: str | None = None
     address: str | None = None
     retention_months: int = 24
+    # months audit entries are kept (domain.md §11: 12 by default, 6 to 36)
+    audit_retention_months: int = 12
     version: int = 1
     created_at: datetime = Field(sa_column=_instant())
     updated_at: datetime = Field(sa_column=_instant())

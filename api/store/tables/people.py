@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field
 
 from api.store.base import Table
-from api.store.scoping import AttachedToPerson, Scoping
+from api.store.scoping import AttachedToPerson, Internal, Scoping
 
 
 def _instant(nullable: bool = False) -> Any:
@@ -63,6 +63,8 @@ class Beneficiary(Table, table=True):
     folded_names: str
     last_contact_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
     merged_into_id: uuid.UUID | None = Field(default=None, foreign_key="beneficiary.id")
+    # set by the retention purge: identity, contact, NIR and free text are gone (domain.md §11)
+    anonymised_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
     created_by_organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
     version: int = 1
     created_at: datetime = Field(sa_column=_instant())
@@ -99,6 +101,8 @@ class CareTeamMembership(Table, table=True):
     started_at: datetime = Field(sa_column=_instant())
     ended_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
     end_reason: str | None = None
+    # the referral or orientation this membership comes from, ended with it
+    origin_id: uuid.UUID | None = Field(default=None, index=True)
 
 
 class AuditEntry(Table, table=True):
@@ -204,3 +208,41 @@ class AccessRequest(Table, table=True):
     )
     decided_by_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     decision_reason: str | None = None
+
+
+class Consent(Table, table=True):
+    """An information notice given to the person, or their consent to a sharing, scoped to
+    a recipient organisation and/or a competence; withdrawn with a date and a reason."""
+
+    __tablename__ = "consent"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    kind: str = Field(max_length=20)  # information | consent
+    organisation_id: uuid.UUID | None = Field(default=None, foreign_key="organisation.id")
+    competence: str | None = Field(default=None, foreign_key="competence.code", max_length=40)
+    purpose: str
+    method: str = Field(max_length=20)
+    given_on: date
+    withdrawn_on: date | None = None
+    withdrawal_reason: str | None = None
+    recorded_by_organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    recorded_by_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    created_at: datetime = Field(sa_column=_instant())
+
+
+class AuditChainAnchor(Table, table=True):
+    """Where an organisation's audit chain starts once its oldest entries were deleted by the
+    retention purge: the hash of the last deleted entry, which the first kept entry chains to.
+    Read by the owner and by ``audit_chain_head()`` only."""
+
+    __tablename__ = "audit_chain_anchor"
+    __scoping__: ClassVar[Scoping] = Internal()
+
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id", primary_key=True)
+    entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(max_length=64)
+    pruned_at: datetime = Field(sa_column=_instant())

@@ -1,0 +1,84 @@
+"""Merging two records of the same person (domain.md §6): an explicit, justified, audited
+operation that keeps both ids resolvable. Every row referring to the duplicate — in this
+capability's tables and in any table added later — moves to the survivor in the database
+(``merge_beneficiaries``); the duplicate's id then answers 301 towards the survivor."""
+
+from __future__ import annotations
+
+import uuid
+
+from api.auth.permissions import Action
+from api.domain import clock
+from api.domain.catalogue import DataCategory
+from api.domain.people.problems import BeneficiaryMerged
+from api.domain.people.service import People, _visible, read
+from api.problems import Conflict, FieldError, Forbidden, ValidationFailed
+from api.schemas.people import MergeRead, MergeRequest
+from api.store.repositories.audit import Access
+from api.store.repositories.changes import ChangeLog
+
+
+async def merge(ctx: People, survivor_id: uuid.UUID, body: MergeRequest) -> tuple[MergeRead, str]:
+    duplicate_id = body.duplicate_id
+    if duplicate_id == survivor_id:
+        raise ValidationFailed(
+            detail="A record cannot be merged into itself.",
+            errors=[FieldError("/duplicate_id", "Same id as the surviving record.")],
+        )
+    await _visible(ctx, survivor_id)
+    try:
+        await _visible(ctx, duplicate_id)
+    except BeneficiaryMerged as merged:
+        raise Conflict(
+            detail="This record was already merged.",
+            extra={"merged_into": str(merged.survivor_id)},
+        ) from None
+    ctx.scope.require(Action.MERGE_PEOPLE)
+    for person_id in (survivor_id, duplicate_id):
+        _, categories = await _visible(ctx, person_id)
+        if DataCategory.IDENTITY not in categories:
+            raise Forbidden(detail="Merging needs to read both identities.")
+    # the organisations following either person hear of the merge
+    audience = sorted(
+        {
+            m.organisation_id
+            for person_id in (survivor_id, duplicate_id)
+            for m in await ctx.store.team(person_id)
+            if m.ended_at is None
+        }
+    )
+    moved = await ctx.store.merge(survivor_id, duplicate_id, clock.now())
+    await ctx.audit.record_many(
+        [
+            Access(
+                "beneficiary.merge",
+                "beneficiary",
+                str(survivor_id),
+                beneficiary_id=survivor_id,
+                purpose=body.justification,
+            ),
+            Access(
+                "beneficiary.merged",
+                "beneficiary",
+                str(duplicate_id),
+                beneficiary_id=duplicate_id,
+                purpose=body.justification,
+            ),
+        ]
+    )
+    await ChangeLog(ctx.store.session).record(
+        type="beneficiary",
+        resource_id=duplicate_id,
+        action="merged",
+        event="beneficiary.merged",
+        audience=audience,
+    )
+    person, tag = await read(ctx, survivor_id, audit=False)
+    return (
+        MergeRead(
+            beneficiary=person,
+            duplicate_id=duplicate_id,
+            moved={f"{m.table_name}.{m.column_name}": int(m.moved) for m in moved if m.moved},
+        ),
+        tag,
+    )

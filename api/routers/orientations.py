@@ -1,0 +1,85 @@
+"""Orientations: a competent partner decides who should follow a person."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.auth.deps import CurrentScope
+from api.deps import Session
+from api.domain.people.service import People
+from api.domain.referrals import orientations as service
+from api.domain.referrals.orientations import Orientations
+from api.routers.referrals import people_context
+from api.schemas.common import Cursor, Limit, Page
+from api.schemas.referrals import OrientationActionBody, OrientationCreate, OrientationRead
+from api.store.repositories.changes import ChangeLog
+from api.store.repositories.referrals import OrientationStore
+
+router = APIRouter(prefix="/v1/orientations", tags=["orientations"])
+
+
+def _orientations(
+    scope: CurrentScope,
+    session: Session,
+    people: Annotated[People, Depends(people_context)],
+) -> Orientations:
+    return Orientations(
+        scope=scope,
+        store=OrientationStore(session, scope),
+        orgs=people.orgs,
+        people=people,
+        audit=people.audit,
+        changes=ChangeLog(session),
+    )
+
+
+Ctx = Annotated[Orientations, Depends(_orientations)]
+
+
+@router.post("", response_model=OrientationRead, status_code=201)
+async def issue_orientation(
+    ctx: Ctx, body: OrientationCreate, response: Response
+) -> OrientationRead:
+    """Orient a person to the partner competent for them (proposed until it accepts)."""
+    orientation = await service.issue(ctx, body)
+    response.headers["Location"] = f"/v1/orientations/{orientation.id}"
+    return orientation
+
+
+@router.get("", response_model=Page[OrientationRead])
+async def list_orientations(
+    ctx: Ctx,
+    box: Annotated[Literal["inbox", "outbox"] | None, Query()] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    beneficiary_id: uuid.UUID | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[OrientationRead]:
+    """Orientations received, issued, or (without box) all those the caller may see."""
+    return await service.page(
+        ctx, box=box, status=status, beneficiary_id=beneficiary_id, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/{orientation_id:uuid}", response_model=OrientationRead)
+async def get_orientation(ctx: Ctx, orientation_id: uuid.UUID) -> OrientationRead:
+    """An orientation and its events."""
+    return await service.read(ctx, orientation_id)
+
+
+@router.post(
+    "/{orientation_id:uuid}/{action}",
+    response_model=OrientationRead,
+    responses={409: {"description": "invalid-transition, with allowed_actions"}},
+)
+async def act_on_orientation(
+    ctx: Ctx,
+    orientation_id: uuid.UUID,
+    action: Literal["accept", "refuse", "cancel", "end"],
+    body: OrientationActionBody | None = None,
+) -> OrientationRead:
+    """Accept, refuse, cancel or end an orientation (the side the action belongs to only)."""
+    return await service.act(ctx, orientation_id, action, body or OrientationActionBody())

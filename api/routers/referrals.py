@@ -1,0 +1,150 @@
+"""Referrals between partners: send, answer, redirect, exchange messages."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from api.auth.deps import CurrentScope
+from api.deps import Session
+from api.domain.people.service import People
+from api.domain.referrals import service
+from api.domain.referrals.service import Referrals
+from api.schemas.common import Cursor, Limit, Page
+from api.schemas.referrals import (
+    MessageCreate,
+    MessageRead,
+    ReferralActionBody,
+    ReferralCreate,
+    ReferralRead,
+    ReferralSummary,
+)
+from api.store.repositories.audit import AuditLog
+from api.store.repositories.changes import ChangeLog
+from api.store.repositories.partners import OrganisationStore
+from api.store.repositories.people import PeopleStore
+from api.store.repositories.referrals import ReferralStore
+
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+
+
+def people_context(request: Request, scope: CurrentScope, session: Session) -> People:
+    return People(
+        scope=scope,
+        store=PeopleStore(session, scope),
+        orgs=OrganisationStore(session),
+        audit=AuditLog(session, scope),
+        nir=request.app.state.nir_cipher,
+    )
+
+
+def _referrals(
+    scope: CurrentScope,
+    session: Session,
+    people: Annotated[People, Depends(people_context)],
+) -> Referrals:
+    return Referrals(
+        scope=scope,
+        store=ReferralStore(session, scope),
+        orgs=people.orgs,
+        people=people,
+        audit=people.audit,
+        changes=ChangeLog(session),
+    )
+
+
+Ctx = Annotated[Referrals, Depends(_referrals)]
+IfMatch = Annotated[str | None, Header(description="Optional: the ETag you read.")]
+ACTIONS = Literal[
+    "acknowledge",
+    "accept",
+    "decline",
+    "redirect",
+    "withdraw",
+    "start",
+    "hold",
+    "resume",
+    "complete",
+    "not-complete",
+    "cancel",
+]
+
+
+@router.post(
+    "",
+    response_model=ReferralRead,
+    response_model_exclude_unset=True,
+    status_code=201,
+)
+async def send_referral(ctx: Ctx, body: ReferralCreate, response: Response) -> ReferralRead:
+    """Send a referral to the partner competent for the person's commune."""
+    referral, tag = await service.send(ctx, body)
+    response.headers["Location"] = f"/v1/referrals/{referral.id}"
+    response.headers["ETag"] = tag
+    return referral
+
+
+@router.get("", response_model=Page[ReferralSummary])
+async def list_referrals(
+    ctx: Ctx,
+    box: Annotated[Literal["inbox", "outbox"], Query()] = "inbox",
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    competence: Annotated[str | None, Query(max_length=40)] = None,
+    beneficiary_id: uuid.UUID | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[ReferralSummary]:
+    """Referrals received (inbox) or sent (outbox), newest first."""
+    return await service.page(
+        ctx,
+        box=box,
+        status=status,
+        competence=competence,
+        beneficiary_id=beneficiary_id,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get("/{referral_id:uuid}", response_model=ReferralRead, response_model_exclude_unset=True)
+async def get_referral(ctx: Ctx, referral_id: uuid.UUID, response: Response) -> ReferralRead:
+    """A referral, its events, and what the caller may see of the person now."""
+    referral, tag = await service.read(ctx, referral_id)
+    response.headers["ETag"] = tag
+    return referral
+
+
+@router.get("/{referral_id:uuid}/messages", response_model=list[MessageRead])
+async def list_messages(ctx: Ctx, referral_id: uuid.UUID) -> list[MessageRead]:
+    """Messages exchanged on a referral, oldest first."""
+    return await service.messages(ctx, referral_id)
+
+
+@router.post("/{referral_id:uuid}/messages", response_model=MessageRead, status_code=201)
+async def add_message(ctx: Ctx, referral_id: uuid.UUID, body: MessageCreate) -> MessageRead:
+    """Write to the other side of a referral."""
+    return await service.add_message(ctx, referral_id, body)
+
+
+@router.post(
+    "/{referral_id:uuid}/{action}",
+    response_model=ReferralRead,
+    response_model_exclude_unset=True,
+    responses={409: {"description": "invalid-transition, with allowed_actions"}},
+)
+async def act_on_referral(
+    ctx: Ctx,
+    referral_id: uuid.UUID,
+    action: ACTIONS,
+    response: Response,
+    if_match: IfMatch = None,
+    body: ReferralActionBody | None = None,
+) -> ReferralRead:
+    """Move a referral along its life cycle (the side the action belongs to only)."""
+    referral, tag = await service.act(
+        ctx, referral_id, action, body or ReferralActionBody(), if_match
+    )
+    response.headers["ETag"] = tag
+    return referral

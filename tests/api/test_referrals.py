@@ -1,0 +1,372 @@
+"""Referrals between partners: the closed loop of domain.md §8 over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.test_people import create
+from tests.world import World
+
+Headers = Callable[[str], dict[str, str]]
+
+OVERRIDE = {"reason": "urgence", "justification": "Famille sans ressources ce soir."}
+
+
+async def person_of_ccas(client: httpx.AsyncClient, as_persona: Headers, **overrides: Any) -> str:
+    r = await create(client, as_persona, **overrides)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def referral_body(world: World, person: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "beneficiary_id": person,
+        "competence": "aide_alimentaire",
+        "recipient_organisation_id": str(world.organisations["secours_populaire"]),
+        "need": {"code": "colis_alimentaire", "description": "Colis pour 3 personnes."},
+        "shared_categories": ["identity"],
+        "consent_override": OVERRIDE,
+    }
+    body.update(overrides)
+    return body
+
+
+async def send(
+    client: httpx.AsyncClient, as_persona: Headers, world: World, person: str, **overrides: Any
+) -> dict[str, Any]:
+    r = await client.post(
+        "/v1/referrals",
+        json=referral_body(world, person, **overrides),
+        headers=as_persona("ccas_rsa_agent"),
+    )
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == f"/v1/referrals/{r.json()['id']}"
+    return dict(r.json())
+
+
+async def act(
+    client: httpx.AsyncClient, as_persona: Headers, persona: str, rid: str, action: str, **body: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/referrals/{rid}/{action}", json=body, headers=as_persona(persona)
+    )
+
+
+async def test_recipient_sees_shared_categories_before_accepting_and_the_team_view_after(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    referral = await send(client, as_persona, world, pid)
+    assert referral["status"] == "sent"
+    assert referral["recipient"]["id"] == str(world.organisations["secours_populaire"])
+    assert referral["response_due_on"] > "2000-01-01"
+
+    before = await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("association_agent"))
+    assert before.status_code == 200
+    assert before.json()["categories"] == ["identity"]
+    assert "phone" not in before.json()
+
+    read = await client.get(
+        f"/v1/referrals/{referral['id']}", headers=as_persona("association_agent")
+    )
+    assert read.json()["beneficiary"]["categories"] == ["identity"]
+    assert read.json()["allowed_actions"] == ["acknowledge", "accept", "decline", "redirect"]
+
+    accepted = await act(client, as_persona, "association_agent", referral["id"], "accept")
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "accepted"
+    after = await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("association_agent"))
+    # what the convention CONV-AMIENS-SPF-2026 grants
+    assert set(after.json()["categories"]) == {
+        "identity",
+        "contact",
+        "household",
+        "resources",
+        "referrals",
+    }
+    assert after.json()["phone"] == "06 00 00 00 01"
+    team = await client.get(
+        f"/v1/beneficiaries/{pid}/care-team", headers=as_persona("ccas_rsa_agent")
+    )
+    spf = [
+        m
+        for m in team.json()
+        if m["organisation_id"] == str(world.organisations["secours_populaire"])
+        and m["ended_at"] is None
+    ]
+    assert [m["competence"] for m in spf] == ["aide_alimentaire"]
+
+
+async def test_a_third_organisation_gets_404_on_the_referral_its_messages_and_actions(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    rid = (await send(client, as_persona, world, pid))["id"]
+    for method, path in (
+        ("GET", f"/v1/referrals/{rid}"),
+        ("GET", f"/v1/referrals/{rid}/messages"),
+        ("POST", f"/v1/referrals/{rid}/messages"),
+        ("POST", f"/v1/referrals/{rid}/accept"),
+        ("POST", f"/v1/referrals/{rid}/withdraw"),
+    ):
+        body = {"body": "Bonjour"} if path.endswith("messages") else {}
+        r = await client.request(method, path, json=body, headers=as_persona("ccas_agent"))
+        assert r.status_code == 404, (method, path, r.text)
+    for box in ("inbox", "outbox"):
+        listed = await client.get(f"/v1/referrals?box={box}", headers=as_persona("ccas_agent"))
+        assert rid not in [i["id"] for i in listed.json()["items"]]
+    person = await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("ccas_agent"))
+    assert person.status_code == 404
+
+
+async def test_sides_and_states_are_enforced(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    rid = (await send(client, as_persona, world, pid))["id"]
+    # only the recipient accepts; only the sender withdraws
+    r = await act(client, as_persona, "ccas_rsa_agent", rid, "accept")
+    assert r.status_code == 403 and r.json()["code"] == "forbidden"
+    r = await act(client, as_persona, "association_agent", rid, "withdraw")
+    assert r.status_code == 403
+    # not allowed from sent, for anyone
+    r = await act(client, as_persona, "association_agent", rid, "complete", outcome_code="autre")
+    assert r.status_code == 409
+    assert r.json()["code"] == "invalid-transition"
+    assert r.json()["allowed_actions"] == ["acknowledge", "accept", "decline", "redirect"]
+    # a decline needs a code from the shared list
+    r = await act(client, as_persona, "association_agent", rid, "decline")
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/reason_code"
+    r = await act(
+        client, as_persona, "association_agent", rid, "decline", reason_code="pas_de_capacite"
+    )
+    assert r.status_code == 200 and r.json()["status"] == "declined"
+    # terminal: nothing reopens it, and the recipient's access to the person ended
+    r = await act(client, as_persona, "association_agent", rid, "accept")
+    assert r.status_code == 409 and r.json()["allowed_actions"] == []
+    gone = await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("association_agent"))
+    assert gone.status_code == 404
+    events = (
+        await client.get(f"/v1/referrals/{rid}", headers=as_persona("ccas_rsa_agent"))
+    ).json()["events"]
+    assert [(e["from_status"], e["to_status"]) for e in events] == [
+        (None, "sent"),
+        ("sent", "declined"),
+    ]
+    assert events[1]["reason_code"] == "pas_de_capacite"
+
+
+async def test_full_fulfilment_cycle_with_hold_pausing_the_deadline(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    rid = (await send(client, as_persona, world, pid))["id"]
+    spf = "association_agent"
+    for action, body, status in (
+        ("acknowledge", {}, "acknowledged"),
+        ("accept", {}, "accepted"),
+        ("start", {}, "in_progress"),
+        ("hold", {"comment": "En attente de justificatifs"}, "on_hold"),
+        ("resume", {}, "in_progress"),
+        ("complete", {"outcome_code": "aide_accordee"}, "completed"),
+    ):
+        r = await act(client, as_persona, spf, rid, action, **body)
+        assert r.status_code == 200, (action, r.text)
+        assert r.json()["status"] == status
+    sender_view = await client.get(f"/v1/referrals/{rid}", headers=as_persona("ccas_rsa_agent"))
+    assert sender_view.json()["status"] == "completed"
+    assert sender_view.json()["allowed_actions"] == []
+
+
+async def test_bad_input_names_the_field_and_sends_nothing(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    cases = [
+        ({"consent_override": None}, "/consent_id"),
+        ({"shared_categories": ["contact"]}, "/shared_categories"),
+        ({"shared_categories": ["identity", "nir"]}, "/shared_categories/1"),
+        ({"competence": "rsa"}, "/recipient_organisation_id"),
+        ({"response_due_on": "2001-01-01"}, "/response_due_on"),
+        ({"unknown": 1}, "/unknown"),
+        ({"beneficiary_id": None}, "/beneficiary_id"),
+    ]
+    for overrides, pointer in cases:
+        r = await client.post(
+            "/v1/referrals",
+            json=referral_body(world, pid, **overrides),
+            headers=as_persona("ccas_rsa_agent"),
+        )
+        assert r.status_code == 422, (overrides, r.text)
+        assert pointer in [e["pointer"] for e in r.json()["errors"]], (overrides, r.json())
+    outbox = await client.get("/v1/referrals?box=outbox", headers=as_persona("ccas_rsa_agent"))
+    assert [i for i in outbox.json()["items"] if i["beneficiary_id"] == pid] == []
+
+
+async def test_sender_must_see_the_person_and_typing_an_id_grants_nothing(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    r = await client.post(
+        "/v1/referrals",
+        json={**referral_body(world, pid), "recipient_organisation_id": None},
+        headers=as_persona("ccas_agent"),
+    )
+    assert r.status_code == 404
+
+
+async def test_redirect_creates_a_child_the_sender_sees_in_its_chain(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    rid = (await send(client, as_persona, world, pid))["id"]
+    cias = str(world.organisations["cias"])
+    r = await act(
+        client,
+        as_persona,
+        "association_agent",
+        rid,
+        "redirect",
+        recipient_organisation_id=cias,
+        reason_code="pas_de_capacite",
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "redirected"
+    chain = r.json()["chain"]
+    assert [c["recipient"]["id"] for c in chain] == [cias]
+    child = chain[0]["id"]
+    sender = await client.get(f"/v1/referrals/{rid}", headers=as_persona("ccas_rsa_agent"))
+    assert [c["id"] for c in sender.json()["chain"]] == [child]
+    inbox = await client.get("/v1/referrals?box=inbox", headers=as_persona("cias_agent"))
+    assert child in [i["id"] for i in inbox.json()["items"]]
+    # the association's access ended; the CIAS sees what was shared
+    assert (
+        await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("association_agent"))
+    ).status_code == 404
+    cias_view = await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("cias_agent"))
+    assert cias_view.json()["categories"] == ["identity"]
+    # the sender may withdraw the child; the redirecting association may not act on it
+    r = await act(client, as_persona, "association_agent", child, "accept")
+    assert r.status_code == 403
+    r = await act(client, as_persona, "ccas_rsa_agent", child, "withdraw")
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn"
+
+
+async def test_inline_identity_is_matched_or_created_on_acceptance(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    known = await person_of_ccas(client, as_persona, birth_name="Dupont", first_names="Léa")
+    inline = {
+        "birth_name": "DUPONT",
+        "first_names": "Lea",
+        "birth_date": "1975-04-12",
+        "sex": "F",
+        "commune": "80021",
+    }
+    r = await client.post(
+        "/v1/referrals",
+        json={
+            "beneficiary": inline,
+            "competence": "aide_facultative",
+            "recipient_organisation_id": str(world.organisations["ccas_amiens"]),
+            "need": {"code": "aide_energie", "description": "Facture d'électricité impayée."},
+            "shared_categories": ["identity", "contact"],
+            "consent_declared": {"method": "ecrit", "given_on": "2026-01-05"},
+        },
+        headers=as_persona("association_agent"),
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert r.json()["inline_identity"]["birth_name"] == "DUPONT"
+    # the CCAS follows "Dupont Léa" already: a likely duplicate, previews to choose from
+    accept = await act(client, as_persona, "ccas_rsa_agent", rid, "accept")
+    assert accept.status_code == 409 and accept.json()["code"] == "possible-duplicate"
+    assert known in [c["id"] for c in accept.json()["candidates"]]
+    # linking a person who does not match is refused
+    stranger = await person_of_ccas(client, as_persona, birth_name="Autre", first_names="Nom")
+    r = await act(client, as_persona, "ccas_rsa_agent", rid, "accept", beneficiary_id=stranger)
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/beneficiary_id"
+    r = await act(client, as_persona, "ccas_rsa_agent", rid, "accept", beneficiary_id=known)
+    assert r.status_code == 200, r.text
+    assert r.json()["beneficiary_id"] == known
+    assert r.json()["inline_identity"] is None
+
+
+async def test_inline_referral_needs_a_declared_consent_or_an_override(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    r = await client.post(
+        "/v1/referrals",
+        json={
+            "beneficiary": {
+                "birth_name": "Petit",
+                "first_names": "Jean",
+                "birth_date": "1980-02-02",
+                "sex": "M",
+                "commune": "80021",
+            },
+            "competence": "aide_facultative",
+            "need": {"code": "aide_energie", "description": "Facture."},
+        },
+        headers=as_persona("association_agent"),
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["pointer"] == "/consent_declared"
+
+
+async def test_messages_between_both_sides(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    rid = (await send(client, as_persona, world, pid))["id"]
+    r = await client.post(
+        f"/v1/referrals/{rid}/messages",
+        json={"body": "Pouvez-vous la recevoir jeudi ?"},
+        headers=as_persona("ccas_rsa_agent"),
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"/v1/referrals/{rid}/messages",
+        json={"body": "Oui, à 10 h."},
+        headers=as_persona("association_agent"),
+    )
+    assert r.status_code == 201
+    listed = await client.get(f"/v1/referrals/{rid}/messages", headers=as_persona("ccas_rsa_agent"))
+    assert [m["body"] for m in listed.json()] == ["Pouvez-vous la recevoir jeudi ?", "Oui, à 10 h."]
+
+
+async def test_lists_page_newest_first_without_gaps(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    sent = [(await send(client, as_persona, world, pid))["id"] for _ in range(5)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        url = "/v1/referrals?box=outbox&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = (await client.get(url, headers=as_persona("ccas_rsa_agent"))).json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert [i for i in seen if i in sent] == list(reversed(sent))
+    assert len(seen) == len(set(seen))
+
+
+@pytest.mark.parametrize("action", ["withdraw", "cancel"])
+async def test_sender_ends_the_loop_and_the_recipient_loses_access(
+    action: str, client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    rid = (await send(client, as_persona, world, pid))["id"]
+    body = {"comment": "Plus nécessaire"} if action == "cancel" else {}
+    r = await act(client, as_persona, "ccas_rsa_agent", rid, action, **body)
+    assert r.status_code == 200, r.text
+    gone = await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("association_agent"))
+    assert gone.status_code == 404
+    still = await client.get(f"/v1/referrals/{rid}", headers=as_persona("association_agent"))
+    assert still.status_code == 200 and still.json()["beneficiary"] is None
