@@ -52,6 +52,7 @@ USER_PERSONAS = {
 EXTRA_PERSONAS = {
     "ccas_corbie_admin": ("admin.ccas-corbie@somme.demo", "ccas_corbie"),
     "ccas_accueil": ("accueil.ccas-amiens@somme.demo", "ccas_amiens"),
+    "mission_locale_agent": ("agent.mission-locale@somme.demo", "mission_locale"),
 }
 CLIENT_PERSONAS = {
     "client_with_scopes": ("departement", ("dossiers:sync", "changes:read", "referrals:read")),

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.domain.referrals.service import expire_overdue
+from api.store.db import create_engine, owner_connection
 from tests.api.test_people import create
 from tests.world import World
 
@@ -370,3 +376,39 @@ async def test_sender_ends_the_loop_and_the_recipient_loses_access(
     assert gone.status_code == 404
     still = await client.get(f"/v1/referrals/{rid}", headers=as_persona("association_agent"))
     assert still.status_code == 200 and still.json()["beneficiary"] is None
+
+
+async def test_expiry_by_two_workers_at_once_expires_each_overdue_referral_once(
+    committing_client: httpx.AsyncClient,
+    world: World,
+    as_persona: Headers,
+    database_url: URL,
+) -> None:
+    pid = await person_of_ccas(committing_client, as_persona, birth_name="Expire")
+    rid = (await send(committing_client, as_persona, world, pid))["id"]
+    async with owner_connection(database_url) as conn:
+        await conn.execute(
+            text("UPDATE referral SET response_due_on = current_date - 1 WHERE id = :id"),
+            {"id": rid},
+        )
+
+    engine = create_engine(database_url, pool_size=2, max_overflow=0)
+
+    async def one_pass() -> int:
+        async with AsyncSession(engine) as session:
+            expired = await expire_overdue(session)
+            await session.commit()
+            return expired
+
+    try:
+        await asyncio.gather(one_pass(), one_pass())
+    finally:
+        await engine.dispose()
+    read = await committing_client.get(f"/v1/referrals/{rid}", headers=as_persona("ccas_rsa_agent"))
+    assert read.json()["status"] == "expired"
+    assert [e["to_status"] for e in read.json()["events"]] == ["sent", "expired"]
+    assert read.json()["events"][1]["organisation"] is None  # the service itself
+    gone = await committing_client.get(
+        f"/v1/beneficiaries/{pid}", headers=as_persona("association_agent")
+    )
+    assert gone.status_code == 404

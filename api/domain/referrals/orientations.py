@@ -168,10 +168,25 @@ async def issue(ctx: Orientations, body: OrientationCreate) -> OrientationRead:
 
 
 async def _get(ctx: Orientations, orientation_id: uuid.UUID, *, for_update: bool = False) -> Any:
+    """The orientation if the caller is a party, or reads the person's orientations as a
+    member of their care team (404 otherwise); its role must cover orientations (403)."""
     row = await ctx.store.get(orientation_id, for_update=for_update)
     if row is None:
         raise NotFound(detail="No such orientation.")
+    if _side(ctx.scope, row) is None:
+        try:
+            _, categories = await people._visible(ctx.people, row.beneficiary_id)
+        except NotFound:
+            categories = frozenset()
+        if DataCategory.ORIENTATIONS not in categories:
+            raise NotFound(detail="No such orientation.")
+    _require_orientations(ctx.scope)
     return row
+
+
+def _require_orientations(scope: Scope) -> None:
+    if DataCategory.ORIENTATIONS not in scope.categories:
+        raise Forbidden(detail="Your role does not cover orientations.")
 
 
 def _shape(ctx: Orientations, row: Any, events: list[Any]) -> OrientationRead:
@@ -214,11 +229,6 @@ async def read(
     ctx: Orientations, orientation_id: uuid.UUID, *, audit: bool = True
 ) -> OrientationRead:
     row = await _get(ctx, orientation_id)
-    if _side(ctx.scope, row) is None:
-        # the care team's history view: the orientations category of the person
-        _, categories = await people._visible(ctx.people, row.beneficiary_id)
-        if DataCategory.ORIENTATIONS not in categories:
-            raise NotFound(detail="No such orientation.")
     if audit:
         await ctx.audit.record(
             "orientation.read", "orientation", str(row.id), beneficiary_id=row.beneficiary_id
@@ -235,6 +245,7 @@ async def page(
     cursor: str | None,
     limit: int,
 ) -> Page[OrientationRead]:
+    _require_orientations(ctx.scope)
     position = decode_cursor(cursor, 2)
     after = None
     if position:

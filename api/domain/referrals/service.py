@@ -347,10 +347,18 @@ def _side(scope: Scope, row: Any) -> ReferralSide | None:
 
 
 async def _get(ctx: Referrals, referral_id: uuid.UUID, *, for_update: bool = False) -> Any:
+    """The referral if the caller's organisation is a party (404 otherwise), and the caller's
+    role reads referrals (403 otherwise: an admin or a dpo of a party)."""
     row = await ctx.store.get(referral_id, for_update=for_update)
     if row is None:
         raise NotFound(detail="No such referral.")
+    require_referrals(ctx.scope)
     return row
+
+
+def require_referrals(scope: Scope) -> None:
+    if DataCategory.REFERRALS not in scope.categories:
+        raise Forbidden(detail="Your role does not cover referrals.")
 
 
 def summary(row: Any) -> ReferralSummary:
@@ -439,6 +447,7 @@ async def page(
     cursor: str | None,
     limit: int,
 ) -> Page[ReferralSummary]:
+    require_referrals(ctx.scope)
     position = decode_cursor(cursor, 2)
     after = None
     if position:
