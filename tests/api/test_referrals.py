@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -412,3 +414,72 @@ async def test_expiry_by_two_workers_at_once_expires_each_overdue_referral_once(
         f"/v1/beneficiaries/{pid}", headers=as_persona("association_agent")
     )
     assert gone.status_code == 404
+
+
+# the table of domain.md §8 for the two sides that act over HTTP, written out independently
+_SENT, _ACK, _ACC, _PROG, _HOLD = "sent", "acknowledged", "accepted", "in_progress", "on_hold"
+HTTP_TABLE: dict[tuple[str, str], tuple[str, str]] = {
+    (_SENT, "acknowledge"): (_ACK, "recipient"),
+    (_SENT, "accept"): (_ACC, "recipient"),
+    (_ACK, "accept"): (_ACC, "recipient"),
+    (_SENT, "decline"): ("declined", "recipient"),
+    (_ACK, "decline"): ("declined", "recipient"),
+    (_SENT, "withdraw"): ("withdrawn", "sender"),
+    (_ACK, "withdraw"): ("withdrawn", "sender"),
+    (_ACC, "start"): (_PROG, "recipient"),
+    (_ACC, "hold"): (_HOLD, "recipient"),
+    (_PROG, "hold"): (_HOLD, "recipient"),
+    (_HOLD, "resume"): (_PROG, "recipient"),
+    (_PROG, "complete"): ("completed", "recipient"),
+    (_HOLD, "complete"): ("completed", "recipient"),
+    (_ACC, "not-complete"): ("not_completed", "recipient"),
+    (_PROG, "not-complete"): ("not_completed", "recipient"),
+    (_HOLD, "not-complete"): ("not_completed", "recipient"),
+    (_SENT, "cancel"): ("cancelled", "sender"),
+    (_ACK, "cancel"): ("cancelled", "sender"),
+    (_ACC, "cancel"): ("cancelled", "sender"),
+}
+ACTION_BODY: dict[str, dict[str, str]] = {
+    "decline": {"reason_code": "non_eligible"},
+    "hold": {"comment": "Pièces manquantes"},
+    "complete": {"outcome_code": "service_rendu"},
+    "not-complete": {"reason_code": "injoignable"},
+    "cancel": {"comment": "Erreur de saisie"},
+}
+SIDES = {"sender": "ccas_rsa_agent", "recipient": "association_agent"}
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(sorted({a for _, a in HTTP_TABLE})),
+            st.sampled_from(sorted(SIDES)),
+        ),
+        min_size=1,
+        max_size=7,
+    )
+)
+async def test_random_action_sequences_follow_the_table(
+    steps: list[tuple[str, str]],
+    client: httpx.AsyncClient,
+    world: World,
+    as_persona: Headers,
+) -> None:
+    pid = await person_of_ccas(
+        client, as_persona, birth_name="Sequence", force_create=True, justification="essai"
+    )
+    rid = (await send(client, as_persona, world, pid))["id"]
+    status = "sent"
+    for action, side in steps:
+        r = await act(client, as_persona, SIDES[side], rid, action, **ACTION_BODY.get(action, {}))
+        expected = HTTP_TABLE.get((status, action))
+        if expected is None:
+            assert r.status_code == 409, (status, action, side, r.text)
+        elif expected[1] != side:
+            assert r.status_code == 403, (status, action, side, r.text)
+        else:
+            assert r.status_code == 200, (status, action, side, r.text)
+            status = expected[0]
+        current = await client.get(f"/v1/referrals/{rid}", headers=as_persona("ccas_rsa_agent"))
+        assert current.json()["status"] == status
