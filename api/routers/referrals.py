@@ -11,6 +11,7 @@ from api.auth.deps import CurrentScope
 from api.deps import Session
 from api.domain.people.service import People
 from api.domain.referrals import service
+from api.domain.referrals import timeline as _timeline_sources  # noqa: F401 (registers them)
 from api.domain.referrals.service import Referrals
 from api.schemas.common import Cursor, Limit, Page
 from api.schemas.referrals import (

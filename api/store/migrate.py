@@ -43,9 +43,28 @@ async def migrate(settings: Settings, owner: URL) -> None:
         if password:
             # ALTER ROLE takes no bind parameters; quote the literal as PostgreSQL does.
             literal = "'" + password.replace("'", "''") + "'"
-            await conn.execute(text(f"ALTER ROLE {settings.app_role} PASSWORD {literal}"))
+            await conn.execute(
+                text(_retrying(f"ALTER ROLE {settings.app_role} PASSWORD {literal}"))
+            )
         await load_reference_data(conn)
     log.info("database migrated", extra={"revision": head_revision()})
+
+
+def _retrying(statement: str) -> str:
+    """``statement`` on the server-wide role table, retried while another database of the
+    same server changes the role at the same time ("tuple concurrently updated")."""
+    return f"""
+        DO $retry$ BEGIN
+          FOR attempt IN 1..50 LOOP
+            BEGIN
+              {statement};
+              EXIT;
+            EXCEPTION WHEN internal_error THEN
+              PERFORM pg_sleep(0.02 * attempt);
+            END;
+          END LOOP;
+        END $retry$;
+    """
 
 
 def _upgrade(connection: Connection, app_role: str) -> None:

@@ -483,3 +483,75 @@ async def test_random_action_sequences_follow_the_table(
             status = expected[0]
         current = await client.get(f"/v1/referrals/{rid}", headers=as_persona("ccas_rsa_agent"))
         assert current.json()["status"] == status
+
+
+async def test_withdrawing_the_consent_cancels_the_referral_and_ends_the_access(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    spf = str(world.organisations["secours_populaire"])
+    consent = await client.post(
+        f"/v1/beneficiaries/{pid}/consents",
+        json={
+            "kind": "consent",
+            "organisation_id": spf,
+            "purpose": "Orientation vers l'aide alimentaire",
+            "method": "ecrit",
+            "given_on": "2026-11-02",
+        },
+        headers=as_persona("ccas_rsa_agent"),
+    )
+    assert consent.status_code == 201, consent.text
+    cid = consent.json()["id"]
+    # a consent for another recipient does not cover this one
+    r = await client.post(
+        "/v1/referrals",
+        json=referral_body(
+            world,
+            pid,
+            consent_override=None,
+            consent_id=cid,
+            competence="aide_facultative",
+            recipient_organisation_id=str(world.organisations["cias"]),
+        ),
+        headers=as_persona("ccas_rsa_agent"),
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/consent_id"
+    rid = (await send(client, as_persona, world, pid, consent_override=None, consent_id=cid))["id"]
+    assert (await act(client, as_persona, "association_agent", rid, "accept")).status_code == 200
+    seen = await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("association_agent"))
+    assert seen.status_code == 200
+
+    withdrawn = await client.post(
+        f"/v1/beneficiaries/{pid}/consents/{cid}/withdraw",
+        json={"reason": "La personne ne souhaite plus ce partage."},
+        headers=as_persona("ccas_rsa_agent"),
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    read = await client.get(f"/v1/referrals/{rid}", headers=as_persona("ccas_rsa_agent"))
+    assert read.json()["status"] == "cancelled"
+    assert read.json()["events"][-1]["reason_code"] == "consentement_retire"
+    gone = await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("association_agent"))
+    assert gone.status_code == 404
+    # a withdrawn consent covers nothing any more
+    again = await client.post(
+        "/v1/referrals",
+        json=referral_body(world, pid, consent_override=None, consent_id=cid),
+        headers=as_persona("ccas_rsa_agent"),
+    )
+    assert again.status_code == 422
+
+
+async def test_the_timeline_shows_referral_and_orientation_events_to_the_parties(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    rid = (await send(client, as_persona, world, pid))["id"]
+    await act(client, as_persona, "association_agent", rid, "decline", reason_code="doublon")
+    timeline = await client.get(
+        f"/v1/beneficiaries/{pid}/timeline", headers=as_persona("ccas_rsa_agent")
+    )
+    assert timeline.status_code == 200, timeline.text
+    mine = [i for i in timeline.json()["items"] if i["id"] == rid]
+    assert [i["type"] for i in mine] == ["referral.status_changed", "referral.created"]
+    assert mine[0]["status"] == "declined"

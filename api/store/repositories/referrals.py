@@ -111,6 +111,15 @@ class ReferralStore:
         )
         return list((await self.session.execute(stmt)).all())
 
+    async def events_of_person(self, person_id: uuid.UUID) -> list[AnyRow]:
+        """The events of the referrals about a person that the caller is a party of."""
+        stmt = (
+            select(_event, _referral.c.competence)
+            .join(_referral, _referral.c.id == _event.c.referral_id)
+            .where(_referral.c.beneficiary_id == person_id, self._party())
+        )
+        return list((await self.session.execute(stmt)).all())
+
     async def chain(self, referral_id: uuid.UUID) -> list[AnyRow]:
         """The referrals this one was redirected to, transitively, oldest first."""
         links = (

@@ -31,7 +31,22 @@ def upgrade() -> None:
         END $$;
         """
     )
-    op.execute(f"ALTER ROLE {role} NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS")
+    # Roles are shared by every database of the server: two databases migrating at once
+    # (test runs, benches) race on the role's row ("tuple concurrently updated"), so retry.
+    op.execute(
+        f"""
+        DO $$ BEGIN
+          FOR attempt IN 1..50 LOOP
+            BEGIN
+              ALTER ROLE {role} NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+              EXIT;
+            EXCEPTION WHEN internal_error THEN
+              PERFORM pg_sleep(0.02 * attempt);
+            END;
+          END LOOP;
+        END $$;
+        """
+    )
     op.execute(f"GRANT CONNECT ON DATABASE {_current_database()} TO {role}")
     op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
     op.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
