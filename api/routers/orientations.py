@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query
 
 from api.auth.deps import CurrentScope
 from api.deps import Session
 from api.domain.people.service import People
 from api.domain.referrals import orientations as service
 from api.domain.referrals.orientations import Orientations
+from api.idempotency import Idempotent
 from api.routers.referrals import people_context
 from api.schemas.common import Cursor, Limit, Page
 from api.schemas.referrals import OrientationActionBody, OrientationCreate, OrientationRead
@@ -40,13 +41,12 @@ Ctx = Annotated[Orientations, Depends(_orientations)]
 
 
 @router.post("", response_model=OrientationRead, status_code=201)
-async def issue_orientation(
-    ctx: Ctx, body: OrientationCreate, response: Response
-) -> OrientationRead:
+async def issue_orientation(ctx: Ctx, body: OrientationCreate, idem: Idempotent) -> OrientationRead:
     """Orient a person to the partner competent for them (proposed until it accepts)."""
-    orientation = await service.issue(ctx, body)
-    response.headers["Location"] = f"/v1/orientations/{orientation.id}"
-    return orientation
+    return await idem.once(
+        lambda: service.issue(ctx, body),
+        location=lambda orientation: f"/v1/orientations/{orientation.id}",
+    )
 
 
 @router.get("", response_model=Page[OrientationRead])

@@ -13,6 +13,7 @@ from api.domain.people.service import People
 from api.domain.referrals import service
 from api.domain.referrals import timeline as _timeline_sources  # noqa: F401 (registers them)
 from api.domain.referrals.service import Referrals
+from api.idempotency import Idempotent
 from api.schemas.common import Cursor, Limit, Page
 from api.schemas.referrals import (
     MessageCreate,
@@ -79,12 +80,16 @@ ACTIONS = Literal[
     response_model_exclude_unset=True,
     status_code=201,
 )
-async def send_referral(ctx: Ctx, body: ReferralCreate, response: Response) -> ReferralRead:
+async def send_referral(
+    ctx: Ctx, body: ReferralCreate, response: Response, idem: Idempotent
+) -> ReferralRead:
     """Send a referral to the partner competent for the person's commune."""
-    referral, tag = await service.send(ctx, body)
-    response.headers["Location"] = f"/v1/referrals/{referral.id}"
-    response.headers["ETag"] = tag
-    return referral
+
+    async def send() -> ReferralRead:
+        referral, response.headers["ETag"] = await service.send(ctx, body)
+        return referral
+
+    return await idem.once(send, location=lambda referral: f"/v1/referrals/{referral.id}")
 
 
 @router.get("", response_model=Page[ReferralSummary])
@@ -124,9 +129,11 @@ async def list_messages(ctx: Ctx, referral_id: uuid.UUID) -> list[MessageRead]:
 
 
 @router.post("/{referral_id:uuid}/messages", response_model=MessageRead, status_code=201)
-async def add_message(ctx: Ctx, referral_id: uuid.UUID, body: MessageCreate) -> MessageRead:
+async def add_message(
+    ctx: Ctx, referral_id: uuid.UUID, body: MessageCreate, idem: Idempotent
+) -> MessageRead:
     """Write to the other side of a referral."""
-    return await service.add_message(ctx, referral_id, body)
+    return await idem.once(lambda: service.add_message(ctx, referral_id, body))
 
 
 @router.post(

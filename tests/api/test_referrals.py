@@ -555,3 +555,39 @@ async def test_the_timeline_shows_referral_and_orientation_events_to_the_parties
     mine = [i for i in timeline.json()["items"] if i["id"] == rid]
     assert [i["type"] for i in mine] == ["referral.status_changed", "referral.created"]
     assert mine[0]["status"] == "declined"
+
+
+async def test_fifty_concurrent_sends_with_one_key_create_one_referral(
+    live_server: str, database_url: URL, world: World, as_persona: Headers
+) -> None:
+    headers = as_persona("ccas_rsa_agent")
+    async with httpx.AsyncClient(base_url=live_server, timeout=60) as http:
+        created = await http.post(
+            "/v1/beneficiaries",
+            json={
+                "competence": "aide_facultative",
+                "birth_name": "Cinquante",
+                "first_names": "Envois",
+                "birth_date": "1969-09-09",
+                "sex": "F",
+                "commune": "80021",
+            },
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+        pid = created.json()["id"]
+        keyed = {**headers, "Idempotency-Key": f"referral-{pid}"}
+        answers = await asyncio.gather(
+            *(
+                http.post("/v1/referrals", json=referral_body(world, pid), headers=keyed)
+                for _ in range(50)
+            )
+        )
+    assert [a.status_code for a in answers] == [201] * 50, [a.text for a in answers[:3]]
+    assert len({a.content for a in answers}) == 1
+    assert len({a.headers["location"] for a in answers}) == 1
+    async with owner_connection(database_url) as conn:
+        count = await conn.scalar(
+            text("SELECT count(*) FROM referral WHERE beneficiary_id = :p"), {"p": pid}
+        )
+    assert count == 1
