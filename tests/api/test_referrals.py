@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.domain.referrals.service import expire_overdue
 from api.store.db import create_engine, owner_connection
+from api.store.repositories.referrals import anonymise_referrals
 from tests.api.test_people import create
 from tests.world import World
 
@@ -591,3 +594,36 @@ async def test_fifty_concurrent_sends_with_one_key_create_one_referral(
             text("SELECT count(*) FROM referral WHERE beneficiary_id = :p"), {"p": pid}
         )
     assert count == 1
+
+
+async def test_retention_clears_the_free_text_of_referrals_and_keeps_the_codes(
+    committing_client: httpx.AsyncClient,
+    world: World,
+    as_persona: Headers,
+    database_url: URL,
+) -> None:
+    pid = await person_of_ccas(committing_client, as_persona, birth_name="Oubli")
+    rid = (await send(committing_client, as_persona, world, pid, message="Très urgent"))["id"]
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            transaction = await conn.begin()
+            await anonymise_referrals(conn, [uuid.UUID(pid)], datetime.now(UTC))
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT need_code, need_description, message, status FROM referral "
+                        "WHERE id = :id"
+                    ),
+                    {"id": rid},
+                )
+            ).one()
+            await transaction.rollback()
+    finally:
+        await engine.dispose()
+    assert (row.need_code, row.need_description, row.message, row.status) == (
+        "colis_alimentaire",
+        "",
+        None,
+        "sent",
+    )

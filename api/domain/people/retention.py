@@ -10,7 +10,8 @@ the database owner (like migrations), by ``guichet purge`` or the worker.
    retention, or nothing happened to them for :data:`GRACE` (a departure by mistake can be
    undone meanwhile): identity, contact, NIR, situation, household names, budget, notes and
    free texts go; ids, birth year, commune and the rows statistics count stay. Other
-   capabilities clear their own free text by appending to :data:`ANONYMISERS`.
+   capabilities clear their own free text by appending to :data:`ANONYMISERS`, and keep
+   the people they still need (open referrals…) by appending to :data:`KEEPERS`.
 4. **Prune the audit trail**: each organisation's entries older than its
    ``audit_retention_months`` — a prefix of its hash chain, anchored so that
    ``guichet audit-verify`` still checks what remains.
@@ -40,6 +41,7 @@ from api.store.repositories.audit import (
     prune_chain,
 )
 from api.store.repositories.people import RetentionStore
+from api.store.repositories.referrals import anonymise_referrals
 
 WARNING = timedelta(days=30)
 GRACE = timedelta(days=30)
@@ -49,7 +51,12 @@ REQUEST_ID = "retention-purge"
 #: ``(owner connection, person ids, now)``: clears a capability's free text about people
 #: being anonymised, in the purge's transaction
 Anonymiser = Callable[[AsyncConnection, Sequence[uuid.UUID], datetime], Awaitable[None]]
-ANONYMISERS: list[Anonymiser] = []
+ANONYMISERS: list[Anonymiser] = [anonymise_referrals]
+
+#: ``(owner connection, person ids, now)``: those of the ids a capability still needs (an
+#: open referral or orientation attaches its parties without a care team): not anonymised
+Keeper = Callable[[AsyncConnection, Sequence[uuid.UUID], datetime], Awaitable[set[uuid.UUID]]]
+KEEPERS: list[Keeper] = []
 
 
 @dataclass
@@ -153,6 +160,10 @@ async def _anonymise(
     conn: AsyncConnection, store: RetentionStore, now: datetime, report: PurgeReport
 ) -> None:
     due = await store.anonymisable(now, now - GRACE)
+    kept: set[uuid.UUID] = set()
+    for keeper in list(KEEPERS):
+        kept |= await keeper(conn, due, now)
+    due = [p for p in due if p not in kept]
     for start in range(0, len(due), BATCH):
         done = await store.anonymise(due[start : start + BATCH], now)
         if done:

@@ -257,6 +257,8 @@ async def send(ctx: Referrals, body: ReferralCreate) -> tuple[ReferralRead, str]
     )
     if body.beneficiary_id is not None:
         await _open_pending(ctx, referral_id, body.beneficiary_id, recipient, body)
+        # a partner refers someone it has just met: their retention restarts
+        await ctx.people.store.touch_contact(body.beneficiary_id, now)
     await ctx.audit.record(
         "referral.send", "referral", str(referral_id), beneficiary_id=body.beneficiary_id
     )

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, column, func, insert, literal, or_, select, table, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from api.auth.scope import Scope
@@ -377,4 +377,39 @@ async def mark_expired(
         update(_team)
         .where(_team.c.origin_id == referral_id, _team.c.ended_at.is_(None))
         .values(ended_at=at, end_reason="expired")
+    )
+
+
+async def anonymise_referrals(
+    conn: AsyncConnection, person_ids: Sequence[uuid.UUID], now: datetime
+) -> None:
+    """Retention: the free text of referrals and orientations about people being anonymised
+    goes (needs, messages, comments, justifications, inline identities); ids, codes,
+    statuses and dates stay for the statistics. Runs in the purge's owner transaction."""
+    ids = list(person_ids)
+    about = select(_referral.c.id).where(_referral.c.beneficiary_id.in_(ids))
+    await conn.execute(
+        update(_referral)
+        .where(_referral.c.beneficiary_id.in_(ids))
+        .values(
+            need_description="",
+            message=None,
+            inline_identity=None,
+            consent_override_justification=None,
+            consent_declared=None,
+            updated_at=now,
+        )
+    )
+    await conn.execute(update(_message).where(_message.c.referral_id.in_(about)).values(body=""))
+    await conn.execute(update(_event).where(_event.c.referral_id.in_(about)).values(comment=None))
+    oriented = select(_orientation.c.id).where(_orientation.c.beneficiary_id.in_(ids))
+    await conn.execute(
+        update(_orientation)
+        .where(_orientation.c.beneficiary_id.in_(ids))
+        .values(reason="", updated_at=now)
+    )
+    await conn.execute(
+        update(_orientation_event)
+        .where(_orientation_event.c.orientation_id.in_(oriented))
+        .values(comment=None)
     )
