@@ -1,4 +1,5 @@
-"""``guichet audit-verify``: check every organisation's audit hash chain as the owner."""
+"""``guichet audit-verify``: check every organisation's audit hash chain as the owner, from
+its anchor when the retention purge deleted its oldest entries."""
 
 from __future__ import annotations
 

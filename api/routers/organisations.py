@@ -11,6 +11,7 @@ from api.auth.deps import CurrentScope
 from api.deps import Session
 from api.domain.catalogue import OrganisationKind
 from api.domain.organisations import service
+from api.idempotency import Idempotent
 from api.problems import PreconditionRequired
 from api.schemas.common import Cursor, Limit, Page
 from api.schemas.partners import (
@@ -24,7 +25,10 @@ from api.schemas.partners import (
     OrganisationCreate,
     OrganisationRead,
     OrganisationUpdate,
+    RetentionRead,
+    RetentionUpdate,
 )
+from api.store.repositories.audit import AuditLog
 from api.store.repositories.partners import ApiClientStore, MemberStore, OrganisationStore
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"])
@@ -34,12 +38,13 @@ CommuneQuery = Annotated[str | None, Query(pattern=r"^(\d{5}|2[AB]\d{3})$")]
 
 @router.post("", response_model=OrganisationRead, status_code=status.HTTP_201_CREATED)
 async def create_organisation(
-    scope: CurrentScope, session: Session, body: OrganisationCreate, response: Response
+    scope: CurrentScope, session: Session, body: OrganisationCreate, idem: Idempotent
 ) -> OrganisationRead:
     """Register a partner organisation (platform operator)."""
-    created = await service.create_organisation(scope, OrganisationStore(session), body)
-    response.headers["Location"] = f"/v1/organisations/{created.id}"
-    return created
+    return await idem.once(
+        lambda: service.create_organisation(scope, OrganisationStore(session), body),
+        location=lambda created: f"/v1/organisations/{created.id}",
+    )
 
 
 @router.get("", response_model=Page[OrganisationRead])
@@ -86,6 +91,35 @@ async def update_organisation(
     return updated
 
 
+@router.get("/{organisation_id}/retention", response_model=RetentionRead)
+async def get_retention(
+    scope: CurrentScope, session: Session, organisation_id: uuid.UUID, response: Response
+) -> RetentionRead:
+    """How long the organisation keeps people's data and its audit trail (its dpo, admin)."""
+    found, response.headers["ETag"] = await service.read_retention(
+        scope, OrganisationStore(session), organisation_id
+    )
+    return found
+
+
+@router.patch("/{organisation_id}/retention", response_model=RetentionRead)
+async def update_retention(
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    body: RetentionUpdate,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> RetentionRead:
+    """Set the retention periods, in months from 6 to 36 (If-Match with the ETag read)."""
+    if if_match is None:
+        raise PreconditionRequired(detail="Send If-Match with the ETag you read.")
+    updated, response.headers["ETag"] = await service.set_retention(
+        scope, OrganisationStore(session), AuditLog(session, scope), organisation_id, body, if_match
+    )
+    return updated
+
+
 @router.get("/{organisation_id}/members", response_model=list[MemberRead])
 async def list_members(
     scope: CurrentScope, session: Session, organisation_id: uuid.UUID
@@ -100,11 +134,17 @@ async def list_members(
     "/{organisation_id}/members", response_model=MemberRead, status_code=status.HTTP_201_CREATED
 )
 async def add_member(
-    scope: CurrentScope, session: Session, organisation_id: uuid.UUID, body: MemberCreate
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    body: MemberCreate,
+    idem: Idempotent,
 ) -> MemberRead:
     """Add a person to the organisation with roles (creating the user if new)."""
-    return await service.add_member(
-        scope, OrganisationStore(session), MemberStore(session, scope), organisation_id, body
+    return await idem.once(
+        lambda: service.add_member(
+            scope, OrganisationStore(session), MemberStore(session, scope), organisation_id, body
+        )
     )
 
 
@@ -143,11 +183,21 @@ async def remove_member(
     status_code=status.HTTP_201_CREATED,
 )
 async def create_api_client(
-    scope: CurrentScope, session: Session, organisation_id: uuid.UUID, body: ApiClientCreate
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    body: ApiClientCreate,
+    idem: Idempotent,
 ) -> ApiClientCreated:
     """Create a machine client; its secret is shown once."""
-    return await service.create_api_client(
-        scope, OrganisationStore(session), ApiClientStore(session, scope), organisation_id, body
+    return await idem.once(
+        lambda: service.create_api_client(
+            scope,
+            OrganisationStore(session),
+            ApiClientStore(session, scope),
+            organisation_id,
+            body,
+        )
     )
 
 

@@ -16,6 +16,7 @@ from api.domain.audit import service as audit_service
 from api.domain.people import consents, export, merge, service, timeline
 from api.domain.people.problems import BeneficiaryMerged
 from api.domain.people.service import People
+from api.idempotency import Idempotent
 from api.problems import PreconditionRequired
 from api.schemas.audit import AccessLogItem
 from api.schemas.common import Cursor, Limit, Page
@@ -45,7 +46,6 @@ from api.schemas.people import (
 from api.store.repositories.audit import AuditLog
 from api.store.repositories.partners import OrganisationStore
 from api.store.repositories.people import PeopleStore
-
 
 
 class _PersonRoute(APIRoute):
@@ -95,13 +95,15 @@ CommuneQuery = Annotated[str | None, Query(pattern=r"^(\d{5}|2[AB]\d{3})$")]
     responses={409: {"description": "possible-duplicate, with candidates"}},
 )
 async def create_beneficiary(
-    ctx: Ctx, body: BeneficiaryCreate, response: Response
+    ctx: Ctx, body: BeneficiaryCreate, response: Response, idem: Idempotent
 ) -> BeneficiaryRead:
     """Record a person; the organisation joins their care team for the competence."""
-    created, tag = await service.create(ctx, body)
-    response.headers["Location"] = f"/v1/beneficiaries/{created.id}"
-    response.headers["ETag"] = tag
-    return created
+
+    async def create() -> BeneficiaryRead:
+        created, response.headers["ETag"] = await service.create(ctx, body)
+        return created
+
+    return await idem.once(create, location=lambda created: f"/v1/beneficiaries/{created.id}")
 
 
 @router.get("/search", response_model=PreviewList)
@@ -172,10 +174,10 @@ async def get_care_team(ctx: Ctx, beneficiary_id: uuid.UUID) -> list[CareTeamMem
     "/{beneficiary_id:uuid}/care-team", response_model=list[CareTeamMemberRead], status_code=201
 )
 async def join_care_team(
-    ctx: Ctx, beneficiary_id: uuid.UUID, body: CareTeamJoin
+    ctx: Ctx, beneficiary_id: uuid.UUID, body: CareTeamJoin, idem: Idempotent
 ) -> list[CareTeamMemberRead]:
     """Join the care team directly as legal holder of the competence (justified, audited)."""
-    return await service.break_glass(ctx, beneficiary_id, body)
+    return await idem.once(lambda: service.break_glass(ctx, beneficiary_id, body))
 
 
 @router.delete(
@@ -238,9 +240,11 @@ async def get_notes(ctx: Ctx, beneficiary_id: uuid.UUID) -> list[NoteRead]:
 @router.post(
     "/{beneficiary_id:uuid}/notes", response_model=NoteRead, status_code=status.HTTP_201_CREATED
 )
-async def post_note(ctx: Ctx, beneficiary_id: uuid.UUID, body: NoteCreate) -> NoteRead:
+async def post_note(
+    ctx: Ctx, beneficiary_id: uuid.UUID, body: NoteCreate, idem: Idempotent
+) -> NoteRead:
     """Write a note for a competence, private, for the organisation or for the team."""
-    return await service.add_note(ctx, beneficiary_id, body)
+    return await idem.once(lambda: service.add_note(ctx, beneficiary_id, body))
 
 
 @router.get("/{beneficiary_id:uuid}/consents", response_model=list[ConsentRead])
@@ -254,9 +258,11 @@ async def get_consents(ctx: Ctx, beneficiary_id: uuid.UUID) -> list[ConsentRead]
     response_model=ConsentRead,
     status_code=status.HTTP_201_CREATED,
 )
-async def post_consent(ctx: Ctx, beneficiary_id: uuid.UUID, body: ConsentCreate) -> ConsentRead:
+async def post_consent(
+    ctx: Ctx, beneficiary_id: uuid.UUID, body: ConsentCreate, idem: Idempotent
+) -> ConsentRead:
     """Record an information notice given to the person, or their consent to a sharing."""
-    return await consents.record(ctx, beneficiary_id, body)
+    return await idem.once(lambda: consents.record(ctx, beneficiary_id, body))
 
 
 @router.post(

@@ -70,6 +70,22 @@ class OrganisationRef(Output):
     kind: OrganisationKind
 
 
+RetentionMonths = Annotated[int, Field(ge=6, le=36)]
+
+
+class RetentionUpdate(Input):
+    """How long the organisation keeps people's data after their last contact, and its
+    audit entries (domain.md §11: 24 and 12 months by default, 6 to 36)."""
+
+    retention_months: RetentionMonths | None = None
+    audit_retention_months: RetentionMonths | None = None
+
+
+class RetentionRead(Output):
+    retention_months: int
+    audit_retention_months: int
+
+
 class MemberCreate(Input):
     email: EmailStr
     full_name: Name

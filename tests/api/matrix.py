@@ -307,4 +307,29 @@ PEOPLE_CASES = [
         {"dpo": 200, "org_admin": 200, "departement_admin": 200},
         403,
     ),
+    # consents, timeline, export (more in tests/api/test_people_matrix.py)
+    Case("beneficiary consents", "GET", person_path("/consents"), {"ccas_rsa_agent": 200}, 404),
+    Case(
+        "beneficiary consent record",
+        "POST",
+        person_path("/consents"),
+        {"ccas_rsa_agent": 201},
+        404,
+        body=lambda w: {
+            "kind": "consent",
+            "competence": "aide_facultative",
+            "purpose": "aide facultative",
+            "method": "oral",
+            "given_on": "2026-01-02",
+        },
+    ),
+    Case("beneficiary timeline", "GET", person_path("/timeline"), {"ccas_rsa_agent": 200}, 404),
+    Case(
+        "beneficiary export",
+        "GET",
+        person_path("/export?purpose=droit%20d%27acces"),
+        # the CCAS follows the person: its agent and admin are no DPO
+        {"ccas_rsa_agent": 403, "org_admin": 403},
+        404,
+    ),
 ]

@@ -37,9 +37,12 @@ from api.schemas.partners import (
     OrganisationRead,
     OrganisationRef,
     OrganisationUpdate,
+    RetentionRead,
+    RetentionUpdate,
     ServiceArea,
     TerritorySummary,
 )
+from api.store.repositories.audit import AuditLog
 from api.store.repositories.partners import ApiClientStore, MemberStore, OrganisationStore
 from api.store.repositories.principals import PrincipalStore
 
@@ -231,6 +234,50 @@ async def update_organisation(
     ):
         raise PreconditionFailed(detail="The organisation changed since you read it.")
     return await get_organisation(store, organisation_id)
+
+
+# retention (domain.md §11): the organisation's DPO or admin --------------------------------
+
+
+def _require_retention_manager(scope: Scope, organisation_id: uuid.UUID) -> None:
+    if scope.organisation_id != organisation_id:
+        raise Forbidden(detail="Only this organisation's DPO or admin sets its retention.")
+    scope.require(Action.MANAGE_RETENTION)
+
+
+async def read_retention(
+    scope: Scope, store: OrganisationStore, organisation_id: uuid.UUID
+) -> tuple[RetentionRead, str]:
+    """The retention settings and the organisation's ETag."""
+    _require_retention_manager(scope, organisation_id)
+    row = await store.get(organisation_id)
+    if row is None:
+        raise NotFound(detail="No such organisation.")
+    return RetentionRead.model_validate(row), organisation_etag(row.version)
+
+
+async def set_retention(
+    scope: Scope,
+    store: OrganisationStore,
+    audit: AuditLog,
+    organisation_id: uuid.UUID,
+    body: RetentionUpdate,
+    if_match: str,
+) -> tuple[RetentionRead, str]:
+    _require_retention_manager(scope, organisation_id)
+    current = await store.get(organisation_id)
+    if current is None:
+        raise NotFound(detail="No such organisation.")
+    if if_match != organisation_etag(current.version):
+        raise PreconditionFailed(detail="The organisation changed since you read it.")
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if (
+        await store.update(organisation_id, current.version, {**changes, "updated_at": clock.now()})
+        is None
+    ):
+        raise PreconditionFailed(detail="The organisation changed since you read it.")
+    await audit.record("organisation.retention_update", "organisation", str(organisation_id))
+    return await read_retention(scope, store, organisation_id)
 
 
 # members and API clients ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from api.domain.people.service import People
 from api.problems import FieldError, InvalidTransition, NotFound, ValidationFailed
 from api.schemas.common import Page, decode_cursor, encode_cursor
 from api.schemas.people import AccessRequestCreate, AccessRequestRead
+from api.store.repositories.changes import ChangeLog
 from api.store.repositories.people import AccessRequestStore, locate_person
 
 EXPIRY = timedelta(days=30)
@@ -60,6 +61,15 @@ async def ask(
         str(request_id),
         beneficiary_id=person_id,
         purpose=body.reason,
+    )
+    changes = ChangeLog(ctx.store.session)
+    await changes.record(
+        type="access_request",
+        resource_id=request_id,
+        action="created",
+        event="access_request.created",
+        audience=[ctx.scope.organisation_id, *await changes.care_team(person_id)],
+        status="pending",
     )
     row = await requests.get(request_id)
     assert row is not None
@@ -130,6 +140,15 @@ async def decide(
         str(request_id),
         beneficiary_id=row.beneficiary_id,
         purpose=reason,
+    )
+    changes = ChangeLog(ctx.store.session)
+    await changes.record(
+        type="access_request",
+        resource_id=request_id,
+        action="status_changed",
+        event="access_request.decided",
+        audience=[row.organisation_id, *await changes.care_team(row.beneficiary_id)],
+        status="approved" if approve else "denied",
     )
     updated = await requests.get(request_id)
     assert updated is not None

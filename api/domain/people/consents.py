@@ -85,9 +85,7 @@ async def record(ctx: People, person_id: uuid.UUID, body: ConsentCreate) -> Cons
         }
     )
     await ctx.store.touch_contact(person_id, now)
-    await ctx.audit.record(
-        "consent.create", "consent", str(consent_id), beneficiary_id=person_id
-    )
+    await ctx.audit.record("consent.create", "consent", str(consent_id), beneficiary_id=person_id)
     row = await ctx.store.consent(person_id, consent_id)
     assert row is not None
     return _read(row)

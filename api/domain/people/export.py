@@ -56,7 +56,10 @@ async def export(ctx: People, person_id: uuid.UUID, purpose: str) -> ExportRead:
             other[f"{key}<{found.via}" if found.via else key] = rows
     access_log = await _whole_access_log(ctx, person_id)
     await ctx.audit.record(
-        "beneficiary.export", "beneficiary", str(person_id), beneficiary_id=person_id,
+        "beneficiary.export",
+        "beneficiary",
+        str(person_id),
+        beneficiary_id=person_id,
         purpose=purpose,
     )
     return ExportRead(
@@ -68,4 +71,3 @@ async def export(ctx: People, person_id: uuid.UUID, purpose: str) -> ExportRead:
         other=other,
         **sections,
     )
-

@@ -25,19 +25,17 @@ async def merge(ctx: People, survivor_id: uuid.UUID, body: MergeRequest) -> tupl
             detail="A record cannot be merged into itself.",
             errors=[FieldError("/duplicate_id", "Same id as the surviving record.")],
         )
-    await _visible(ctx, survivor_id)
+    _, survivor_categories = await _visible(ctx, survivor_id)
     try:
-        await _visible(ctx, duplicate_id)
+        _, duplicate_categories = await _visible(ctx, duplicate_id)
     except BeneficiaryMerged as merged:
         raise Conflict(
             detail="This record was already merged.",
             extra={"merged_into": str(merged.survivor_id)},
         ) from None
     ctx.scope.require(Action.MERGE_PEOPLE)
-    for person_id in (survivor_id, duplicate_id):
-        _, categories = await _visible(ctx, person_id)
-        if DataCategory.IDENTITY not in categories:
-            raise Forbidden(detail="Merging needs to read both identities.")
+    if DataCategory.IDENTITY not in survivor_categories & duplicate_categories:
+        raise Forbidden(detail="Merging needs to read both identities.")
     # the organisations following either person hear of the merge
     audience = sorted(
         {

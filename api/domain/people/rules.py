@@ -14,7 +14,11 @@ from api.problems import FieldError
 
 
 def consent_errors(
-    *, kind: str, organisation_id: uuid.UUID | None, competence: str | None, given_on: date,
+    *,
+    kind: str,
+    organisation_id: uuid.UUID | None,
+    competence: str | None,
+    given_on: date,
     today: date,
 ) -> list[FieldError]:
     """What is wrong with a consent or information notice, field by field."""

@@ -460,9 +460,14 @@ async def care_team(ctx: People, person_id: uuid.UUID) -> list[CareTeamMemberRea
     await ctx.audit.record(
         "care_team.read", "beneficiary", str(person_id), beneficiary_id=person_id
     )
+    sensitive = {r.code for r in await ctx.orgs.competences() if r.sensitive}
+    # a sensitive follow-up (ase, violences) shows only to the cleared users of the
+    # organisation holding it: that someone is followed for it is itself sensitive (§4)
     return [
         CareTeamMemberRead.model_validate(r, from_attributes=True)
         for r in await ctx.store.team(person_id)
+        if r.competence not in sensitive
+        or (r.organisation_id == ctx.scope.organisation_id and ctx.scope.has_sensitive_clearance)
     ]
 
 

@@ -105,9 +105,7 @@ async def consents(q: TimelineQuery) -> list[Event]:
     """Information notices and consents given and withdrawn."""
     events = []
     for c in await PeopleStore(q.session, q.scope).consents(q.person_id):
-        codes = _codes(
-            kind=c.kind, method=c.method, recipient_organisation_id=c.organisation_id
-        )
+        codes = _codes(kind=c.kind, method=c.method, recipient_organisation_id=c.organisation_id)
         events.append(
             Event(
                 at=c.created_at,

@@ -307,9 +307,7 @@ class PeopleStore:
     async def export(self, person_id: uuid.UUID) -> list[AnyRow]:
         """Every row referring to the person, table by table (JSON), and the rows referring
         to those; nothing unless the scope's organisation follows the person."""
-        fn = func.person_export(person_id).table_valued(
-            "table_name", "column_name", "via", "rows"
-        )
+        fn = func.person_export(person_id).table_valued("table_name", "column_name", "via", "rows")
         return list((await self.session.execute(select(fn))).all())
 
 
@@ -430,15 +428,23 @@ class RetentionStore:
         """People no organisation follows any more, not yet anonymised: the last one left
         through retention, or nothing happened to their record since ``quiet_since``."""
         active = exists().where(_team.c.beneficiary_id == _person.c.id, _team.c.ended_at.is_(None))
+        any_ = _team.alias("any_membership")
         last_left = (
-            select(func.max(_team.c.ended_at))
-            .where(_team.c.beneficiary_id == _person.c.id)
+            select(func.max(any_.c.ended_at))
+            .where(any_.c.beneficiary_id == _person.c.id)
+            .correlate(_person)
             .scalar_subquery()
         )
-        retained = exists().where(
-            _team.c.beneficiary_id == _person.c.id,
-            _team.c.end_reason == "retention",
-            _team.c.ended_at == last_left,
+        last = _team.alias("last_membership")
+        retained = (
+            select(last.c.id)
+            .where(
+                last.c.beneficiary_id == _person.c.id,
+                last.c.end_reason == "retention",
+                last.c.ended_at == last_left,
+            )
+            .correlate(_person)
+            .exists()
         )
         stmt = (
             select(_person.c.id)
