@@ -9,6 +9,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from api.auth.deps import current_scope
+from api.idempotency import idempotency
 from api.main import ROUTERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +46,24 @@ def test_every_non_public_route_depends_on_the_scope() -> None:
             if key not in PUBLIC_ROUTES:
                 assert _depends_on_scope(route.dependant), f"{method} {route.path} has no scope"
     assert seen >= PUBLIC_ROUTES, "a public route listed here no longer exists"
+
+
+def _depends_on_idempotency(dependant: Dependant) -> bool:
+    return any(
+        d.call is idempotency or _depends_on_idempotency(d) for d in dependant.dependencies
+    )
+
+
+def test_every_creating_post_takes_an_idempotency_key() -> None:
+    creating = [
+        route
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and "POST" in route.methods and route.status_code == 201
+    ]
+    assert creating, "no creating route found"
+    missing = [r.path for r in creating if not _depends_on_idempotency(r.dependant)]
+    assert missing == [], "creating POST routes without api.idempotency.Idempotent"
 
 
 def _imports(path: Path) -> set[str]:

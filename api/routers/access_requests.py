@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 from api.auth.deps import CurrentScope
 from api.deps import Session
 from api.domain.people import access_requests as service
+from api.idempotency import Idempotent
 from api.routers.people import Ctx
 from api.schemas.common import Cursor, Limit, Page
 from api.schemas.people import AccessRequestCreate, AccessRequestDecision, AccessRequestRead
@@ -31,10 +32,14 @@ Requests = Annotated[AccessRequestStore, Depends(_requests)]
     status_code=status.HTTP_201_CREATED,
 )
 async def ask_access(
-    ctx: Ctx, requests: Requests, beneficiary_id: uuid.UUID, body: AccessRequestCreate
+    ctx: Ctx,
+    requests: Requests,
+    beneficiary_id: uuid.UUID,
+    body: AccessRequestCreate,
+    idem: Idempotent,
 ) -> AccessRequestRead:
     """Ask the person's care team for access, for a competence you hold where they live."""
-    return await service.ask(ctx, requests, beneficiary_id, body)
+    return await idem.once(lambda: service.ask(ctx, requests, beneficiary_id, body))
 
 
 @router.get("/access-requests", response_model=Page[AccessRequestRead])

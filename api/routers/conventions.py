@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, status
 
 from api.auth.deps import CurrentScope
 from api.deps import Session
 from api.domain.conventions import service
 from api.domain.conventions.rules import ConventionAction
+from api.idempotency import Idempotent
 from api.schemas.common import Cursor, Limit, Page
 from api.schemas.partners import ConventionActionBody, ConventionCreate, ConventionRead
 from api.store.repositories.partners import ConventionStore, OrganisationStore
@@ -23,14 +24,15 @@ Action = Literal["accept", "withdraw", "suspend", "resume", "revoke"]
 
 @router.post("", response_model=ConventionRead, status_code=status.HTTP_201_CREATED)
 async def propose_convention(
-    scope: CurrentScope, session: Session, body: ConventionCreate, response: Response
+    scope: CurrentScope, session: Session, body: ConventionCreate, idem: Idempotent
 ) -> ConventionRead:
     """Propose a delegation of competences on communes to another partner (grantor's admin)."""
-    created = await service.propose(
-        scope, OrganisationStore(session), ConventionStore(session, scope), body
+    return await idem.once(
+        lambda: service.propose(
+            scope, OrganisationStore(session), ConventionStore(session, scope), body
+        ),
+        location=lambda created: f"/v1/conventions/{created.id}",
     )
-    response.headers["Location"] = f"/v1/conventions/{created.id}"
-    return created
 
 
 @router.get("", response_model=Page[ConventionRead])

@@ -31,6 +31,7 @@ from api.schemas.partners import (
     ConventionRead,
     OrganisationRef,
 )
+from api.store.repositories.changes import ChangeLog
 from api.store.repositories.partners import ConventionStore, OrganisationStore
 
 
@@ -189,6 +190,14 @@ async def propose(
             "reason": None,
         }
     )
+    await ChangeLog(store.session).record(
+        type="convention",
+        resource_id=row.id,
+        action="created",
+        event="convention.status_changed",
+        audience=[row.grantor_id, row.grantee_id],
+        status=str(ConventionStatus.PROPOSED),
+    )
     return (await _read(scope, orgs, store, [row]))[0]
 
 
@@ -262,5 +271,13 @@ async def act(
             **_actor(scope),
             "reason": reason,
         }
+    )
+    await ChangeLog(store.session).record(
+        type="convention",
+        resource_id=row.id,
+        action="status_changed",
+        event="convention.status_changed",
+        audience=[row.grantor_id, row.grantee_id],
+        status=str(target),
     )
     return (await _read(scope, orgs, store, [updated]))[0]

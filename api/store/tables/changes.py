@@ -61,7 +61,9 @@ class WebhookSubscription(Table, table=True):
     __tablename__ = "webhook_subscription"
     __scoping__: ClassVar[Scoping] = OwnedByOrganisation()
     __table_args__ = (
-        Index("ix_webhook_subscription_organisation_id_created_at", "organisation_id", "created_at"),
+        Index(
+            "ix_webhook_subscription_organisation_id_created_at", "organisation_id", "created_at"
+        ),
     )
 
     id: uuid.UUID = Field(primary_key=True)
@@ -94,9 +96,7 @@ class WebhookDelivery(Table, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     subscription_id: uuid.UUID = Field(
-        sa_column=Column(
-            ForeignKey("webhook_subscription.id", ondelete="CASCADE"), nullable=False
-        )
+        sa_column=Column(ForeignKey("webhook_subscription.id", ondelete="CASCADE"), nullable=False)
     )
     organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
     event_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

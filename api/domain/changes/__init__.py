@@ -1,0 +1,1 @@
+"""The change feed: what a partner may learn has changed, ids only."""

@@ -1,0 +1,40 @@
+"""The change feed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.auth.deps import CurrentScope
+from api.deps import Session
+from api.domain.changes import service
+from api.schemas.changes import ChangePage
+from api.schemas.common import Limit
+from api.store.repositories.changes import ChangeFeed
+
+router = APIRouter(prefix="/v1/changes", tags=["changes"])
+
+
+@router.get("", response_model=ChangePage)
+async def list_changes(
+    scope: CurrentScope,
+    session: Session,
+    after: Annotated[
+        str | None,
+        Query(max_length=512, description="A cursor from a previous answer; omit to start."),
+    ] = None,
+    types: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Comma list of referral, orientation, dossier, beneficiary, "
+            "convention, access_request.",
+        ),
+    ] = None,
+    limit: Limit = 50,
+) -> ChangePage:
+    """Changes to records the caller's organisation may see now, in order, ids only."""
+    return await service.feed(
+        scope, ChangeFeed(session, scope), after=after, types=types, limit=limit
+    )

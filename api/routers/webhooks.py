@@ -1,0 +1,88 @@
+"""Webhook subscriptions of the caller's organisation and their delivery log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from api.auth.deps import CurrentScope
+from api.deps import Session
+from api.domain.webhooks import service
+from api.domain.webhooks.service import Hooks
+from api.idempotency import Idempotent
+from api.schemas.common import Cursor, Limit, Page
+from api.schemas.webhooks import (
+    DeliveryStatus,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDeliveryRead,
+    WebhookRead,
+    WebhookTestQueued,
+)
+from api.store.repositories.audit import AuditLog
+from api.store.repositories.webhooks import WebhookStore
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+def _hooks(request: Request, scope: CurrentScope, session: Session) -> Hooks:
+    return Hooks(
+        scope=scope,
+        store=WebhookStore(session, scope),
+        audit=AuditLog(session, scope),
+        sealer=request.app.state.sealer,
+        allow_private=request.app.state.settings.webhook_allow_private,
+    )
+
+
+Ctx = Annotated[Hooks, Depends(_hooks)]
+
+
+@router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED)
+async def create_webhook(ctx: Ctx, body: WebhookCreate, idem: Idempotent) -> WebhookCreated:
+    """Subscribe an https endpoint to event types; the signing secret is shown once."""
+    return await idem.once(
+        lambda: service.create(ctx, body), location=lambda created: f"/v1/webhooks/{created.id}"
+    )
+
+
+@router.get("", response_model=Page[WebhookRead])
+async def list_webhooks(ctx: Ctx, cursor: Cursor = None, limit: Limit = 50) -> Page[WebhookRead]:
+    """The organisation's webhook subscriptions."""
+    return await service.listing(ctx, cursor=cursor, limit=limit)
+
+
+@router.get("/{webhook_id}", response_model=WebhookRead)
+async def get_webhook(ctx: Ctx, webhook_id: uuid.UUID) -> WebhookRead:
+    """Read one subscription (never its secret)."""
+    return await service.get(ctx, webhook_id)
+
+
+@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_webhook(ctx: Ctx, webhook_id: uuid.UUID) -> None:
+    """Delete a subscription: its queued messages are dropped."""
+    await service.remove(ctx, webhook_id)
+
+
+@router.get("/{webhook_id}/deliveries", response_model=Page[WebhookDeliveryRead])
+async def list_deliveries(
+    ctx: Ctx,
+    webhook_id: uuid.UUID,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[WebhookDeliveryRead]:
+    """Messages to this subscription, newest first, with every attempt made."""
+    return await service.deliveries(ctx, webhook_id, status=status, cursor=cursor, limit=limit)
+
+
+@router.post(
+    "/{webhook_id}/test",
+    response_model=WebhookTestQueued,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+async def test_webhook(ctx: Ctx, webhook_id: uuid.UUID) -> WebhookTestQueued:
+    """Queue a signed webhook.test message to this subscription."""
+    return await service.send_test(ctx, webhook_id)
