@@ -579,7 +579,7 @@ async def _load(
         # Foreign keys are checked by row triggers, most of the COPY time: as a superuser,
         # skip them while loading (the rows are consistent by construction) and check every
         # reference afterwards in one anti-join per foreign key.
-        report.triggers_skipped = await _skip_triggers(conn)
+        report.triggers_skipped = await skip_triggers(conn)
         await conn.copy_records_to_table(
             "beneficiary",
             records=person_rows,
@@ -660,7 +660,7 @@ async def _load(
         if report.triggers_skipped:
             await conn.execute("RESET session_replication_role")
             tables = ["beneficiary", "care_team_membership", "household_member", "note"]
-            orphans = await _orphans(conn, tables)
+            orphans = await foreign_key_orphans(conn, tables)
             if orphans:
                 raise RuntimeError(f"generated rows break foreign keys: {orphans}")
             lap("foreign keys checked")
@@ -668,7 +668,7 @@ async def _load(
         await conn.close()
 
 
-async def _skip_triggers(conn: asyncpg.Connection) -> bool:
+async def skip_triggers(conn: asyncpg.Connection) -> bool:
     try:
         await conn.execute("SET session_replication_role = replica")
     except asyncpg.InsufficientPrivilegeError:
@@ -676,7 +676,7 @@ async def _skip_triggers(conn: asyncpg.Connection) -> bool:
     return True
 
 
-async def _orphans(conn: asyncpg.Connection, tables: Sequence[str]) -> dict[str, int]:
+async def foreign_key_orphans(conn: asyncpg.Connection, tables: Sequence[str]) -> dict[str, int]:
     """Rows of ``tables`` whose foreign key points nowhere, by constraint (empty: none)."""
     constraints = await conn.fetch(
         "SELECT c.conname, c.conrelid::regclass::text AS child, c.confrelid::regclass::text "
@@ -798,7 +798,7 @@ class Targets:
     autovacuum: str
 
 
-async def _targets(url: str, seed: int) -> Targets:
+async def find_targets(url: str, seed: int) -> Targets:
     conn = await asyncpg.connect(plain_url(url))
     try:
         await conn.execute("SELECT setseed($1)", (seed % 1000) / 1000)
@@ -856,7 +856,7 @@ BASELINE_PK = "asyncpg_pk_read"
 HEALTHZ = "healthz"
 
 
-async def _raw_pk_reads(
+async def raw_pk_reads(
     url: str, ids: Sequence[uuid.UUID], seconds: float, concurrency: int
 ) -> Measurement:
     """Closed loop: ``concurrency`` asyncpg connections (owner), each reading the next id by
@@ -906,7 +906,7 @@ async def _raw_pk_reads(
     )
 
 
-async def _sign_in(base_url: str, email: str, password: str) -> str:
+async def sign_in(base_url: str, email: str, password: str) -> str:
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         response = await client.post(
             "/v1/auth/token",
@@ -928,7 +928,7 @@ class Row:
     drained_s: float | None = None  # time the service took to go idle after the measure
 
 
-async def _probe(
+async def probe_alone(
     base_url: str, paths: Sequence[str], headers: dict[str, str]
 ) -> tuple[float, dict[str, int]]:
     """Median latency of a few requests sent one after the other (no queueing), statuses."""
@@ -1001,9 +1001,9 @@ def measure(
     for index, (scenario, paths, persona) in enumerate(plans):
         if index == 1:  # the baseline, right after healthz
             print(f"{BASELINE_PK}: warm-up {WARMUP_SECONDS:.0f} s", file=sys.stderr)
-            asyncio.run(_raw_pk_reads(url, targets.read_ids, WARMUP_SECONDS, concurrency))
+            asyncio.run(raw_pk_reads(url, targets.read_ids, WARMUP_SECONDS, concurrency))
             print(f"{BASELINE_PK}: measuring {seconds:g} s", file=sys.stderr)
-            raw = asyncio.run(_raw_pk_reads(url, targets.read_ids, seconds, concurrency))
+            raw = asyncio.run(raw_pk_reads(url, targets.read_ids, seconds, concurrency))
             pk = Scenario(
                 BASELINE_PK,
                 f"asyncpg SELECT * FROM beneficiary WHERE id = $1, {concurrency} owner "
@@ -1014,9 +1014,9 @@ def measure(
             order.append(BASELINE_PK)
         headers = {}
         if persona is not None:  # 15-minute tokens: one taken right before each scenario
-            token = asyncio.run(_sign_in(service.base_url, persona, password))
+            token = asyncio.run(sign_in(service.base_url, persona, password))
             headers["Authorization"] = f"Bearer {token}"
-        alone, statuses = asyncio.run(_probe(service.base_url, paths, headers))
+        alone, statuses = asyncio.run(probe_alone(service.base_url, paths, headers))
         probes[scenario.name] = alone
         print(
             f"{scenario.name}: one request at a time: {alone:.1f} ms (median of "
@@ -1195,7 +1195,7 @@ async def _profile(url: str, nir_key: str, targets: Targets, explain: bool) -> l
                     "ms_in_request": round(sum(same), 2),
                 }
                 if explain:
-                    entry["plan"] = await _explain(raw, org, user, s)
+                    entry["plan"] = await explain_statement(raw, org, user, s)
                 slowest.append(entry)
             profiles.append(
                 Profile(
@@ -1212,7 +1212,7 @@ async def _profile(url: str, nir_key: str, targets: Targets, explain: bool) -> l
     return profiles
 
 
-async def _explain(
+async def explain_statement(
     raw: asyncpg.Connection, org: uuid.UUID, user: uuid.UUID, s: Statement
 ) -> list[str]:
     async with raw.transaction():
@@ -1469,13 +1469,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _new_nir_key() -> str:
+def new_nir_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
 def _generate_only(args: argparse.Namespace) -> int:
     env = service_env()
-    env["GUICHET_NIR_KEY"] = env.get("GUICHET_NIR_KEY") or _new_nir_key()
+    env["GUICHET_NIR_KEY"] = env.get("GUICHET_NIR_KEY") or new_nir_key()
     gen = generate(
         args.generate_only, args.people, args.organisations, args.seed, env=env, source=ROOT
     )
@@ -1485,7 +1485,7 @@ def _generate_only(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frozen_source(ref: str | None, workdir: Path) -> tuple[Path, str]:
+def frozen_source(ref: str | None, workdir: Path) -> tuple[Path, str]:
     """The code to serve, generate with and profile, fixed for the whole run: ``ref``
     exported (bench/http.py), or a copy of the working tree's ``api/`` taken now, so that
     edits made to the tree during a run do not reach half of it."""
@@ -1504,20 +1504,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         generator = choose_generator(args.loadgen, args.wrk_threads, workdir)
         print(f"load generator: {generator.name}", file=sys.stderr)
-        source, code_label = _frozen_source(args.ref, workdir)
+        source, code_label = frozen_source(args.ref, workdir)
         sys.path.insert(0, str(source))  # this process imports the same api as it serves
         env = service_env()
         for key in ("GUICHET_BOOTSTRAP_ADMIN_EMAIL", "GUICHET_BOOTSTRAP_ADMIN_PASSWORD"):
             env.pop(key, None)
-        nir_key = _new_nir_key()  # the service and the generator share it
+        nir_key = new_nir_key()  # the service and the generator share it
         env["GUICHET_NIR_KEY"] = nir_key
         from api.demo import DEMO_PASSWORD
 
-        with _database(env, args.keep) as database_label:
+        with bench_database(env, args.keep) as database_label:
             url = env["DATABASE_URL"]
             gen = generate(url, args.people, args.organisations, args.seed, env=env, source=source)
             print(f"generated in {gen.seconds:.1f} s", file=sys.stderr)
-            targets = asyncio.run(_targets(url, args.seed))
+            targets = asyncio.run(find_targets(url, args.seed))
             before = asyncio.run(_data_size(url, targets.ccas_id, targets.cias_id))
             service = Service(env, args.workers, workdir / "service.log", source)
             try:
@@ -1560,7 +1560,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _database(env: dict[str, str], keep: bool) -> Iterator[str]:
+def bench_database(env: dict[str, str], keep: bool) -> Iterator[str]:
     """``fresh_database`` (bench/http.py), or with ``keep`` a new database left in place."""
     if not keep:
         with fresh_database(env) as label:

@@ -53,6 +53,7 @@ EXTRA_PERSONAS = {
     "ccas_corbie_admin": ("admin.ccas-corbie@somme.demo", "ccas_corbie"),
     "ccas_accueil": ("accueil.ccas-amiens@somme.demo", "ccas_amiens"),
     "mission_locale_agent": ("agent.mission-locale@somme.demo", "mission_locale"),
+    "departement_sensitive": ("sensible.cd80@somme.demo", "departement"),
 }
 CLIENT_PERSONAS = {
     "client_with_scopes": ("departement", ("dossiers:sync", "changes:read", "referrals:read")),

@@ -28,6 +28,9 @@ OVERRIDE = {"reason": "urgence", "justification": "Famille sans ressources ce so
 
 
 async def person_of_ccas(client: httpx.AsyncClient, as_persona: Headers, **overrides: Any) -> str:
+    """A person the CCAS d'Amiens follows (created even if a namesake was committed by
+    another test of the run: these tests are not about duplicates)."""
+    overrides = {"force_create": True, "justification": "essai", **overrides}
     r = await create(client, as_persona, **overrides)
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
@@ -389,7 +392,9 @@ async def test_expiry_by_two_workers_at_once_expires_each_overdue_referral_once(
     as_persona: Headers,
     database_url: URL,
 ) -> None:
-    pid = await person_of_ccas(committing_client, as_persona, birth_name="Expire")
+    pid = await person_of_ccas(
+        committing_client, as_persona, birth_name="Expire", birth_date="1981-01-01"
+    )
     rid = (await send(committing_client, as_persona, world, pid))["id"]
     async with owner_connection(database_url) as conn:
         await conn.execute(
@@ -469,9 +474,7 @@ async def test_random_action_sequences_follow_the_table(
     world: World,
     as_persona: Headers,
 ) -> None:
-    pid = await person_of_ccas(
-        client, as_persona, birth_name="Sequence", force_create=True, justification="essai"
-    )
+    pid = await person_of_ccas(client, as_persona, birth_name="Sequence")
     rid = (await send(client, as_persona, world, pid))["id"]
     status = "sent"
     for action, side in steps:
@@ -602,7 +605,9 @@ async def test_retention_clears_the_free_text_of_referrals_and_keeps_the_codes(
     as_persona: Headers,
     database_url: URL,
 ) -> None:
-    pid = await person_of_ccas(committing_client, as_persona, birth_name="Oubli")
+    pid = await person_of_ccas(
+        committing_client, as_persona, birth_name="Oubli", birth_date="1982-02-02"
+    )
     rid = (await send(committing_client, as_persona, world, pid, message="Très urgent"))["id"]
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     try:
@@ -627,3 +632,38 @@ async def test_retention_clears_the_free_text_of_referrals_and_keeps_the_codes(
         None,
         "sent",
     )
+
+
+async def test_a_sensitive_referral_is_invisible_without_the_clearance(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    r = await create(
+        client,
+        as_persona,
+        persona="departement_sensitive",
+        competence="violences",
+        force_create=True,
+        justification="essai",
+    )
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    ccas = str(world.organisations["ccas_amiens"])
+    body = referral_body(world, pid, competence="violences", recipient_organisation_id=ccas)
+    refused = await client.post("/v1/referrals", json=body, headers=as_persona("departement_agent"))
+    assert refused.status_code == 403
+    sent = await client.post(
+        "/v1/referrals", json=body, headers=as_persona("departement_sensitive")
+    )
+    assert sent.status_code == 201, sent.text
+    rid = sent.json()["id"]
+    # the recipient's agent has no clearance: neither the referral nor the person shows
+    assert (
+        await client.get(f"/v1/referrals/{rid}", headers=as_persona("ccas_rsa_agent"))
+    ).status_code == 404
+    inbox = await client.get("/v1/referrals?box=inbox", headers=as_persona("ccas_rsa_agent"))
+    assert rid not in [i["id"] for i in inbox.json()["items"]]
+    assert (
+        await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("ccas_rsa_agent"))
+    ).status_code == 404
+    outbox = await client.get("/v1/referrals?box=outbox", headers=as_persona("departement_agent"))
+    assert rid not in [i["id"] for i in outbox.json()["items"]]

@@ -352,10 +352,18 @@ async def _get(ctx: Referrals, referral_id: uuid.UUID, *, for_update: bool = Fal
     """The referral if the caller's organisation is a party (404 otherwise), and the caller's
     role reads referrals (403 otherwise: an admin or a dpo of a party)."""
     row = await ctx.store.get(referral_id, for_update=for_update)
-    if row is None:
+    if row is None or row.competence in await _hidden_competences(ctx):
         raise NotFound(detail="No such referral.")
     require_referrals(ctx.scope)
     return row
+
+
+async def _hidden_competences(ctx: Referrals) -> set[str]:
+    """Sensitive competences (ase, violences) a caller without the clearance never sees a
+    referral of, even as a party's member."""
+    if ctx.scope.has_sensitive_clearance:
+        return set()
+    return {r.code for r in await ctx.orgs.competences() if r.sensitive}
 
 
 def require_referrals(scope: Scope) -> None:
@@ -465,6 +473,7 @@ async def page(
         status=status,
         competence=competence,
         beneficiary_id=beneficiary_id,
+        hidden=await _hidden_competences(ctx),
         after=after,
         limit=limit,
     )

@@ -146,10 +146,12 @@ class ReferralStore:
         status: str | None,
         competence: str | None,
         beneficiary_id: uuid.UUID | None,
+        hidden: set[str],
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[AnyRow]:
-        """Newest first, keyset on (created_at, id) along the inbox or outbox index."""
+        """Newest first, keyset on (created_at, id) along the inbox or outbox index;
+        referrals of the ``hidden`` competences left out."""
         org = self.scope.organisation_id
         r = _referral.c
         side = r.recipient_organisation_id if box == "inbox" else r.sender_organisation_id
@@ -160,6 +162,8 @@ class ReferralStore:
             stmt = stmt.where(r.competence == competence)
         if beneficiary_id:
             stmt = stmt.where(r.beneficiary_id == beneficiary_id)
+        if hidden:
+            stmt = stmt.where(r.competence.not_in(sorted(hidden)))
         if after is not None:
             stmt = stmt.where(tuple_(r.created_at, r.id) < tuple_(literal(after[0]), after[1]))
         stmt = stmt.order_by(r.created_at.desc(), r.id.desc()).limit(limit + 1)

@@ -32,6 +32,17 @@ class Referral(Table, table=True):
     __table_args__ = (
         Index("ix_referral_inbox", "recipient_organisation_id", "created_at", "id"),
         Index("ix_referral_outbox", "sender_organisation_id", "created_at", "id"),
+        # a box filtered on a status, read in order (migration 0015)
+        Index(
+            "ix_referral_inbox_status", "recipient_organisation_id", "status", "created_at", "id"
+        ),
+        Index("ix_referral_outbox_status", "sender_organisation_id", "status", "created_at", "id"),
+        # the chain of redirections (ReferralStore.chain)
+        Index(
+            "ix_referral_parent_referral_id",
+            "parent_referral_id",
+            postgresql_where=text("parent_referral_id IS NOT NULL"),
+        ),
         Index(
             "ix_referral_due",
             "response_due_on",
