@@ -89,6 +89,29 @@ def demo() -> None:
     asyncio.run(run())
 
 
+@app.command()
+def worker(
+    once: bool = typer.Option(False, help="Run one pass of every job that is due, then exit."),
+    concurrency: int = typer.Option(8, min=1, max=256, help="Webhook messages sent at once."),
+    poll: float = typer.Option(1.0, min=0.05, help="Seconds between polls of an idle queue."),
+    timeout: float = typer.Option(10.0, min=1.0, max=60.0, help="Seconds per webhook attempt."),
+) -> None:
+    """Run background work: webhook delivery and periodic jobs (several workers may run)."""
+    from api.worker import run
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(
+        run(
+            settings,
+            once=once,
+            concurrency=concurrency,
+            poll_seconds=poll,
+            timeout_seconds=timeout,
+        )
+    )
+
+
 @app.command("audit-verify")
 def audit_verify() -> None:
     """Check every organisation's audit hash chain; exit 1 when one is broken."""
@@ -99,6 +122,21 @@ def audit_verify() -> None:
     configure_logging(settings.log_level)
     if asyncio.run(verify(owner_url(settings))):
         raise typer.Exit(1)
+
+
+@app.command()
+def purge() -> None:
+    """Apply retention (detach, anonymise, prune the audit trail); print the report as JSON
+    (ids and counts only)."""
+    import json
+
+    from api.domain.people.retention import purge as run_purge
+    from api.store.db import owner_url
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    report = asyncio.run(run_purge(owner_url(settings)))
+    typer.echo(json.dumps(report.as_dict(), indent=2))
 
 
 @app.command("rotate-keys")

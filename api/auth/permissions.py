@@ -51,6 +51,7 @@ class Action(StrEnum):
     # legal-aid dossiers: instructing (create, edit the instruction, submit) is agent work
     INSTRUCT_DOSSIERS = "dossiers:instruct"
     READ_CHANGES = "changes:read"
+    MANAGE_WEBHOOKS = "webhooks:manage"
     # information notices and consents: recorded at the desk too (accueil informs people)
     RECORD_CONSENTS = "consents:record"
     MERGE_PEOPLE = "people:merge"
@@ -84,6 +85,7 @@ ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = {
             _A.MANAGE_API_CLIENTS,
             _A.READ_CONVENTIONS,
             _A.MANAGE_CONVENTIONS,
+            _A.MANAGE_WEBHOOKS,
             _A.READ_AUDIT,
             _A.MANAGE_RETENTION,
         }
