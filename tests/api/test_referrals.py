@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.domain.referrals.service import expire_overdue
 from api.store.db import create_engine, owner_connection
 from api.store.repositories.referrals import anonymise_referrals
+from tests.api.feed_support import read_all, until
 from tests.api.test_people import create
 from tests.world import World
 
@@ -667,3 +668,30 @@ async def test_a_sensitive_referral_is_invisible_without_the_clearance(
     ).status_code == 404
     outbox = await client.get("/v1/referrals?box=outbox", headers=as_persona("departement_agent"))
     assert rid not in [i["id"] for i in outbox.json()["items"]]
+
+
+async def test_the_feed_announces_a_referral_to_its_parties_only(
+    committing_client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    c = committing_client
+    ccas, spf, corbie = (
+        as_persona("ccas_rsa_agent"),
+        as_persona("association_agent"),
+        as_persona("ccas_agent"),
+    )
+    starts = {}
+    for name, headers in (("ccas", ccas), ("spf", spf), ("corbie", corbie)):
+        starts[name] = (await read_all(c, headers, None, types="referral"))[1]
+    pid = await person_of_ccas(c, as_persona, birth_name="Flux", birth_date="1983-03-03")
+    rid = (await send(c, as_persona, world, pid))["id"]
+    assert (await act(c, as_persona, "association_agent", rid, "acknowledge")).status_code == 200
+
+    async def seen_by(headers: dict[str, str], start: str | None) -> list[str] | None:
+        items, _ = await read_all(c, headers, start, types="referral")
+        actions = [i["action"] for i in items if i["id"] == rid]
+        return actions if len(actions) == 2 else None
+
+    assert await until(lambda: seen_by(ccas, starts["ccas"])) == ["created", "status_changed"]
+    assert await until(lambda: seen_by(spf, starts["spf"])) == ["created", "status_changed"]
+    others, _ = await read_all(c, corbie, starts["corbie"], types="referral")
+    assert rid not in [i["id"] for i in others]
