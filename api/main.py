@@ -15,6 +15,7 @@ from api.auth.throttle import LoginThrottle
 from api.auth.tokens import ExternalIssuer, ExternalIssuerVerifier
 from api.deps import reject_unknown_query_parameters
 from api.errors import install_error_handlers
+from api.idempotency import install_idempotency
 from api.logging import configure_logging
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
@@ -22,14 +23,18 @@ from api.routers import (
     access_requests,
     audit,
     auth,
+    changes,
     conventions,
     directory,
+    dossiers,
     ops,
     organisations,
     orientations,
     people,
     referrals,
+    sync,
     territories,
+    webhooks,
 )
 from api.settings import Settings, get_settings
 from api.store.db import Database, pool_status
@@ -47,6 +52,10 @@ ROUTERS = (
     access_requests.router,
     referrals.router,
     orientations.router,
+    dossiers.router,
+    sync.router,
+    changes.router,
+    webhooks.router,
     audit.router,
 )
 
@@ -95,6 +104,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.expected_revision = head_revision()
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
+    install_idempotency(app)
     install_openapi(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -1,0 +1,20 @@
+"""Batch synchronisation from partners' information systems (API clients)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from api.domain.dossiers import sync
+from api.idempotency import Idempotent
+from api.routers.dossiers import Ctx
+from api.schemas.dossiers import SyncBatch, SyncReport
+
+router = APIRouter(prefix="/v1/sync", tags=["sync"])
+
+
+@router.post("/dossiers", response_model=SyncReport)
+async def sync_dossiers(
+    ctx: Ctx, batch: SyncBatch, request: Request, idem: Idempotent
+) -> SyncReport:
+    """Upsert up to 1,000 dossiers by external reference, with a report per item."""
+    return await idem.once(lambda: sync.sync(ctx, batch, instance=request.url.path))
