@@ -47,8 +47,8 @@ def run(args: list[str]) -> None:
 
 def test(args: list[str]) -> None:
     setup()
-    sh(str(BIN / "ruff"), "check", "api", "tests", "bench")
-    sh(str(BIN / "ruff"), "format", "--check", "api", "tests", "bench")
+    sh(str(BIN / "ruff"), "check", "api", "tests", "bench", "examples")
+    sh(str(BIN / "ruff"), "format", "--check", "api", "tests", "bench", "examples")
     sh(str(BIN / "mypy"))
     sh(str(BIN / "guichet"), "openapi", "--check")
     sh(str(BIN / "pytest"), *args)

@@ -49,9 +49,7 @@ def test_every_non_public_route_depends_on_the_scope() -> None:
 
 
 def _depends_on_idempotency(dependant: Dependant) -> bool:
-    return any(
-        d.call is idempotency or _depends_on_idempotency(d) for d in dependant.dependencies
-    )
+    return any(d.call is idempotency or _depends_on_idempotency(d) for d in dependant.dependencies)
 
 
 def test_every_creating_post_takes_an_idempotency_key() -> None:

@@ -22,6 +22,8 @@ EVENT_TYPES = frozenset(
         "orientation.status_changed",
         "dossier.created",
         "dossier.status_changed",
+        # an instruction edited without a status change: the département's system follows it
+        "dossier.updated",
         "convention.status_changed",
         "access_request.created",
         "access_request.decided",
