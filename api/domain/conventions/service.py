@@ -24,7 +24,7 @@ from api.domain.conventions.rules import (
     validate_period,
 )
 from api.problems import FieldError, NotFound, ValidationFailed
-from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.common import Page, decode_keyset, encode_cursor
 from api.schemas.partners import (
     ConventionCreate,
     ConventionEventRead,
@@ -220,14 +220,8 @@ async def list_conventions(
     cursor: str | None,
     limit: int,
 ) -> Page[ConventionRead]:
-    position = decode_cursor(cursor, 2)
-    try:
-        after = [datetime.fromisoformat(position[0]), uuid.UUID(position[1])] if position else None
-    except (TypeError, ValueError):
-        raise ValidationFailed(
-            detail="The cursor is not one this service issued.",
-            errors=[FieldError("/cursor", "Invalid cursor.", "query")],
-        ) from None
+    position = decode_keyset(cursor, datetime.fromisoformat, uuid.UUID)
+    after = list(position) if position else None
     rows = await store.page(side=side, status=status, after=after, limit=limit)
     page = rows[:limit]
     next_cursor = (

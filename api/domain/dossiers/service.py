@@ -40,7 +40,7 @@ from api.problems import (
     PreconditionFailed,
     ValidationFailed,
 )
-from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.common import Page, decode_keyset, encode_cursor
 from api.schemas.dossiers import (
     DecideBody,
     DecisionRead,
@@ -247,14 +247,8 @@ async def page(
     cursor: str | None,
     limit: int,
 ) -> Page[DossierSummary]:
-    position = decode_cursor(cursor, 1)
-    try:
-        after = uuid.UUID(position[0]) if position else None
-    except (TypeError, ValueError):
-        raise ValidationFailed(
-            detail="The cursor is not one this service issued.",
-            errors=[FieldError("/cursor", "Invalid cursor.", "query")],
-        ) from None
+    position = decode_keyset(cursor, uuid.UUID)
+    after = position[0] if position else None
     rows = await ctx.store.page(
         prestation=prestation,
         status=str(status) if status else None,

@@ -30,7 +30,7 @@ from api.problems import (
     PreconditionFailed,
     ValidationFailed,
 )
-from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.common import Page, decode_keyset, encode_cursor
 from api.schemas.people import (
     BeneficiaryCreate,
     BeneficiaryRead,
@@ -428,14 +428,8 @@ async def update(
 async def attached(
     ctx: People, *, competence: str | None, commune: str | None, cursor: str | None, limit: int
 ) -> Page[BeneficiaryRead]:
-    position = decode_cursor(cursor, 1)
-    try:
-        after = uuid.UUID(position[0]) if position else None
-    except (TypeError, ValueError):
-        raise ValidationFailed(
-            detail="The cursor is not one this service issued.",
-            errors=[FieldError("/cursor", "Invalid cursor.", "query")],
-        ) from None
+    position = decode_keyset(cursor, uuid.UUID)
+    after = position[0] if position else None
     rows = await ctx.store.attached_page(
         competence=competence, commune=commune, after=after, limit=limit
     )

@@ -25,8 +25,7 @@ from api.domain.clock import PARIS
 from api.domain.people import rules
 from api.domain.people.rules import Event
 from api.domain.people.service import People, _note_competences, _visible
-from api.problems import FieldError, ValidationFailed
-from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.common import Page, decode_keyset, encode_cursor
 from api.schemas.people import TimelineItem
 from api.store.repositories.people import PeopleStore
 
@@ -173,16 +172,8 @@ def source(fn: Source) -> Source:
 
 
 def _position(cursor: str | None) -> tuple[datetime, str, str] | None:
-    position = decode_cursor(cursor, 3)
-    if position is None:
-        return None
-    try:
-        return (datetime.fromisoformat(position[0]), str(position[1]), str(position[2]))
-    except (TypeError, ValueError):
-        raise ValidationFailed(
-            detail="The cursor is not one this service issued.",
-            errors=[FieldError("/cursor", "Invalid cursor.", "query")],
-        ) from None
+    position = decode_keyset(cursor, datetime.fromisoformat, str, str)
+    return (position[0], position[1], position[2]) if position else None
 
 
 async def timeline(

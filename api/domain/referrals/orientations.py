@@ -30,7 +30,7 @@ from api.domain.referrals.rules import (
 )
 from api.domain.referrals.service import org_ref, resolve_partner
 from api.problems import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
-from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.common import Page, decode_keyset, encode_cursor
 from api.schemas.referrals import (
     OrientationActionBody,
     OrientationCreate,
@@ -246,16 +246,7 @@ async def page(
     limit: int,
 ) -> Page[OrientationRead]:
     _require_orientations(ctx.scope)
-    position = decode_cursor(cursor, 2)
-    after = None
-    if position:
-        try:
-            after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
-        except (TypeError, ValueError):
-            raise ValidationFailed(
-                detail="The cursor is not one this service issued.",
-                errors=[FieldError("/cursor", "Invalid cursor.", "query")],
-            ) from None
+    after = decode_keyset(cursor, datetime.fromisoformat, uuid.UUID)
     if box is None and beneficiary_id is not None:
         # the person's history: only for whoever may read their orientations
         _, categories = await people._visible(ctx.people, beneficiary_id)

@@ -34,7 +34,7 @@ from api.domain.referrals.rules import (
     resumed_response_due_on,
 )
 from api.problems import FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.common import Page, decode_keyset, encode_cursor
 from api.schemas.partners import OrganisationRef
 from api.schemas.people import BeneficiaryCreate, BeneficiaryRead
 from api.schemas.referrals import (
@@ -458,16 +458,7 @@ async def page(
     limit: int,
 ) -> Page[ReferralSummary]:
     require_referrals(ctx.scope)
-    position = decode_cursor(cursor, 2)
-    after = None
-    if position:
-        try:
-            after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
-        except (TypeError, ValueError):
-            raise ValidationFailed(
-                detail="The cursor is not one this service issued.",
-                errors=[FieldError("/cursor", "Invalid cursor.", "query")],
-            ) from None
+    after = decode_keyset(cursor, datetime.fromisoformat, uuid.UUID)
     rows = await ctx.store.page(
         box=box,
         status=status,

@@ -14,7 +14,7 @@ from api.domain import clock
 from api.domain.webhooks.network import UnsafeEndpoint, new_secret, resolve
 from api.domain.webhooks.rules import TEST_EVENT, event_patterns_errors, parse_endpoint
 from api.problems import Conflict, FieldError, NotFound, ValidationFailed
-from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.common import Page, decode_keyset, encode_cursor
 from api.schemas.webhooks import (
     WebhookAttemptRead,
     WebhookCreate,
@@ -180,13 +180,5 @@ def _encode(row: Any) -> str:
 
 
 def _position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    position = decode_cursor(cursor, 2)
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(position[0]), uuid.UUID(position[1])
-    except (TypeError, ValueError):
-        raise ValidationFailed(
-            detail="The cursor is not one this service issued.",
-            errors=[FieldError("/cursor", "Invalid cursor.", "query")],
-        ) from None
+    position = decode_keyset(cursor, datetime.fromisoformat, uuid.UUID)
+    return (position[0], position[1]) if position else None
