@@ -669,6 +669,54 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise Interrupted("SIGTERM")
 
 
+def add_load_options(
+    parser: argparse.ArgumentParser, *, name: str, duration: float = 10, ref: bool = True
+) -> None:
+    """The options every HTTP scenario shares: load shape, load generator, server, output."""
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=duration,
+        help=f"measured seconds per scenario ({duration:g})",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        help="open connections, closed loop (wrk, and the asyncpg baselines) (32)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (1)")
+    parser.add_argument(
+        "--loadgen",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="wrk if installed (auto), or force one",
+    )
+    parser.add_argument(
+        "--wrk-threads",
+        type=int,
+        default=1,
+        help="wrk threads (1: leaves the cores to the service and PostgreSQL)",
+    )
+    if ref:
+        parser.add_argument(
+            "--ref",
+            help="serve this git revision (exported with git archive) instead of the work tree",
+        )
+    parser.add_argument("--name", default=name, help=f"results file prefix ({name})")
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=300,
+        help="seconds to wait for /readyz (migrations and COG load on a fresh database) (300)",
+    )
+
+
+def check_load_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.duration <= 0 or args.concurrency < 1 or args.workers < 1:
+        parser.error("--duration, --concurrency and --workers must be positive")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.http",
@@ -686,45 +734,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="use the service's embedded PostgreSQL, in a temporary data dir",
     )
-    parser.add_argument(
-        "--duration", type=float, default=10, help="measured seconds per scenario (10)"
-    )
-    parser.add_argument(
-        "--concurrency", type=int, default=32, help="open connections, closed loop (32)"
-    )
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (1)")
+    add_load_options(parser, name="http")
     parser.add_argument(
         "--scenarios",
         default="all",
         help=f"comma list of {', '.join(SCENARIOS_BY_NAME)}, or all (default); "
         f"'{BASELINE}' always runs first as the baseline",
     )
-    parser.add_argument(
-        "--loadgen",
-        choices=("auto", "wrk", "python"),
-        default="auto",
-        help="wrk if installed (auto), or force one",
-    )
-    parser.add_argument(
-        "--wrk-threads",
-        type=int,
-        default=1,
-        help="wrk threads (1: leaves the cores to the service and PostgreSQL)",
-    )
-    parser.add_argument(
-        "--ref",
-        help="serve this git revision (exported with git archive) instead of the working tree",
-    )
-    parser.add_argument("--name", default="http", help="results file prefix (http)")
-    parser.add_argument(
-        "--startup-timeout",
-        type=float,
-        default=300,
-        help="seconds to wait for /readyz (migrations and COG load on a fresh database)",
-    )
     args = parser.parse_args(argv)
-    if args.duration <= 0 or args.concurrency < 1 or args.workers < 1:
-        parser.error("--duration, --concurrency and --workers must be positive")
+    check_load_options(parser, args)
     if args.scenarios == "all":
         names = list(SCENARIOS_BY_NAME)
     else:

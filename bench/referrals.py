@@ -94,6 +94,8 @@ from bench.http import (
     Scenario,
     Service,
     Wrk,
+    add_load_options,
+    check_load_options,
     choose_generator,
     machine,
     percentile,
@@ -1646,37 +1648,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="keep the generated database instead of dropping it (its name is printed)",
     )
     parser.add_argument(
-        "--duration", type=float, default=5, help="measured seconds per scenario (5)"
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=32,
-        help="wrk connections and asyncpg connections of the baseline (32)",
-    )
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (1)")
-    parser.add_argument(
         "--no-profile",
         dest="profile",
         action="store_false",
         help="skip the in-process profile and EXPLAIN ANALYZE of the requests",
     )
-    parser.add_argument(
-        "--loadgen", choices=("auto", "wrk", "python"), default="auto", help="wrk if installed"
-    )
-    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (1)")
-    parser.add_argument(
-        "--ref", help="serve (and generate with) this git revision, not the work tree"
-    )
-    parser.add_argument("--name", default="referrals", help="results file prefix (referrals)")
-    parser.add_argument(
-        "--startup-timeout", type=float, default=300, help="seconds to wait for /readyz (300)"
-    )
+    add_load_options(parser, name="referrals", duration=5)
     args = parser.parse_args(argv)
     if args.referrals < 1 or args.people < 1 or args.organisations < 3 or args.senders < 1:
         parser.error("--referrals, --people, --senders must be >= 1 and --organisations >= 3")
-    if args.duration <= 0 or args.concurrency < 1 or args.workers < 1:
-        parser.error("--duration, --concurrency and --workers must be positive")
+    check_load_options(parser, args)
     return args
 
 

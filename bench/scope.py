@@ -56,6 +56,8 @@ from bench.http import (
     Result,
     Scenario,
     Service,
+    add_load_options,
+    check_load_options,
     choose_generator,
     database_facts,
     fresh_database,
@@ -818,13 +820,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "of building the scope measured in process. Uses a fresh throw-away database.",
     )
     parser.add_argument(
-        "--duration", type=float, default=10, help="measured seconds per scenario (10)"
-    )
-    parser.add_argument(
-        "--concurrency", type=int, default=32, help="open connections, closed loop (32)"
-    )
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (1)")
-    parser.add_argument(
         "--associations",
         type=int,
         default=150,
@@ -861,20 +856,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="skip the ANALYZE of the database after the set-up (planner statistics then "
         "depend on autovacuum having run)",
     )
-    parser.add_argument(
-        "--loadgen",
-        choices=("auto", "wrk", "python"),
-        default="auto",
-        help="wrk if installed (auto), or force one",
-    )
-    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (1)")
-    parser.add_argument("--name", default="scope", help="results file prefix (scope)")
-    parser.add_argument(
-        "--startup-timeout", type=float, default=300, help="seconds to wait for /readyz (300)"
-    )
+    add_load_options(parser, name="scope", ref=False)
     args = parser.parse_args(argv)
-    if args.duration <= 0 or args.concurrency < 1 or args.workers < 1 or args.query_runs < 1:
-        parser.error("--duration, --concurrency, --workers and --query-runs must be positive")
+    check_load_options(parser, args)
+    if args.query_runs < 1:
+        parser.error("--query-runs must be positive")
     if min(args.associations, args.ccas) < 0 or args.heavy_conventions < 1:
         parser.error("--associations and --ccas must be >= 0, --heavy-conventions >= 1")
     return args
