@@ -695,3 +695,42 @@ async def test_the_feed_announces_a_referral_to_its_parties_only(
     assert await until(lambda: seen_by(spf, starts["spf"])) == ["created", "status_changed"]
     others, _ = await read_all(c, corbie, starts["corbie"], types="referral")
     assert rid not in [i["id"] for i in others]
+
+
+async def test_a_redirect_stays_within_what_the_person_agreed_to(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    pid = await person_of_ccas(client, as_persona)
+    consent = await client.post(
+        f"/v1/beneficiaries/{pid}/consents",
+        json={
+            "kind": "consent",
+            "organisation_id": str(world.organisations["secours_populaire"]),
+            "purpose": "Aide alimentaire",
+            "method": "oral",
+            "given_on": "2026-11-02",
+        },
+        headers=as_persona("ccas_rsa_agent"),
+    )
+    assert consent.status_code == 201, consent.text
+    rid = (
+        await send(
+            client, as_persona, world, pid, consent_override=None, consent_id=consent.json()["id"]
+        )
+    )["id"]
+    r = await act(
+        client,
+        as_persona,
+        "association_agent",
+        rid,
+        "redirect",
+        recipient_organisation_id=str(world.organisations["cias"]),
+        comment="Plus de capacité",
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["pointer"] == "/recipient_organisation_id"
+    still = await client.get(f"/v1/referrals/{rid}", headers=as_persona("association_agent"))
+    assert still.json()["status"] == "sent"
+    assert (
+        await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("cias_agent"))
+    ).status_code == 404

@@ -645,6 +645,19 @@ async def _redirect(ctx: Referrals, row: Any, body: ReferralActionBody) -> uuid.
         excluded={scope.organisation_id, row.sender_organisation_id},
         pointer="/recipient_organisation_id",
     )
+    if (
+        row.consent_id is not None
+        and row.beneficiary_id is not None
+        and not await ctx.store.consent_covers(
+            row.consent_id, row.beneficiary_id, recipient, row.competence
+        )
+    ):
+        # the person agreed to a sharing with the first recipient, not with this one
+        raise ValidationFailed(
+            detail="The person's consent does not cover this partner: decline, and let the "
+            "sender refer again with a consent that does.",
+            errors=[FieldError("/recipient_organisation_id", "Not covered by the consent.")],
+        )
     now = clock.now()
     child_id = uuid.uuid4()
     copied = {
