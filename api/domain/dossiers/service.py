@@ -293,7 +293,7 @@ async def _refs_taken(
 
 async def create(ctx: Dossiers, body: DossierCreate) -> tuple[DossierRead, str]:
     scope = ctx.scope
-    person, _ = await people._visible(ctx.people, body.beneficiary_id)
+    person, _ = await people.visible_person(ctx.people, body.beneficiary_id)
     scope.require(Action.INSTRUCT_DOSSIERS)
     catalogue = {r.code for r in await ctx.orgs.competences()}
     commune = person.commune_code

@@ -68,7 +68,7 @@ from api.domain.identity import (
     name_match_keys,
     trigram_similarity,
 )
-from api.domain.people.service import SIMILAR_NAMES, _folded_names
+from api.domain.people.service import SIMILAR_NAMES, folded_names
 from api.problems import (
     Conflict,
     DomainError,
@@ -347,7 +347,7 @@ def _identity(ctx: Dossiers, item: SyncItem) -> _Identity:
     return _Identity(
         nir_hash=ctx.people.nir.lookup_hash(nir) if nir else None,
         keys=name_match_keys(*names) if person.birth_name and person.first_names else frozenset(),
-        folded=_folded_names(*names),
+        folded=folded_names(*names),
     )
 
 
@@ -759,7 +759,7 @@ def _person_row(
         "match_keys": sorted(
             name_match_keys(person.birth_name, person.usage_name, person.first_names)
         ),
-        "folded_names": _folded_names(person.birth_name, person.usage_name, person.first_names),
+        "folded_names": folded_names(person.birth_name, person.usage_name, person.first_names),
         "last_contact_at": now,
         "created_by_organisation_id": ctx.scope.organisation_id,
         "version": 1,

@@ -11,7 +11,7 @@ from typing import Any
 from api.auth.permissions import Action
 from api.domain import clock
 from api.domain.people import rules
-from api.domain.people.service import People, _visible
+from api.domain.people.service import People, visible_person
 from api.problems import FieldError, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from api.schemas.people import ConsentCreate, ConsentRead, ConsentWithdrawn
 
@@ -40,7 +40,7 @@ def _shown(ctx: People, row: Any, sensitive: frozenset[str]) -> bool:
 
 
 async def listing(ctx: People, person_id: uuid.UUID) -> list[ConsentRead]:
-    await _visible(ctx, person_id)
+    await visible_person(ctx, person_id)
     sensitive = await _sensitive(ctx)
     rows = [r for r in await ctx.store.consents(person_id) if _shown(ctx, r, sensitive)]
     await ctx.audit.record("consents.read", "beneficiary", str(person_id), beneficiary_id=person_id)
@@ -48,7 +48,7 @@ async def listing(ctx: People, person_id: uuid.UUID) -> list[ConsentRead]:
 
 
 async def record(ctx: People, person_id: uuid.UUID, body: ConsentCreate) -> ConsentRead:
-    await _visible(ctx, person_id)
+    await visible_person(ctx, person_id)
     scope = ctx.scope
     scope.require(Action.RECORD_CONSENTS)
     errors = rules.consent_errors(
@@ -97,7 +97,7 @@ async def withdraw(
     # imported here: the referrals capability reads consents and may import this package
     from api.domain.referrals.service import cancel_for_withdrawn_consent
 
-    await _visible(ctx, person_id)
+    await visible_person(ctx, person_id)
     row = await ctx.store.consent(person_id, consent_id, for_update=True)
     if row is None or not _shown(ctx, row, await _sensitive(ctx)):
         raise NotFound(detail="No such consent for this person.")

@@ -11,7 +11,7 @@ from api.auth.permissions import Action
 from api.domain import clock
 from api.domain.catalogue import DataCategory
 from api.domain.people.problems import BeneficiaryMerged
-from api.domain.people.service import People, _visible, read
+from api.domain.people.service import People, read, visible_person
 from api.problems import Conflict, FieldError, Forbidden, ValidationFailed
 from api.schemas.people import MergeRead, MergeRequest
 from api.store.repositories.audit import Access
@@ -25,9 +25,9 @@ async def merge(ctx: People, survivor_id: uuid.UUID, body: MergeRequest) -> tupl
             detail="A record cannot be merged into itself.",
             errors=[FieldError("/duplicate_id", "Same id as the surviving record.")],
         )
-    _, survivor_categories = await _visible(ctx, survivor_id)
+    _, survivor_categories = await visible_person(ctx, survivor_id)
     try:
-        _, duplicate_categories = await _visible(ctx, duplicate_id)
+        _, duplicate_categories = await visible_person(ctx, duplicate_id)
     except BeneficiaryMerged as merged:
         raise Conflict(
             detail="This record was already merged.",

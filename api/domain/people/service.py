@@ -75,7 +75,7 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _folded_names(birth_name: str, usage_name: str | None, first_names: str) -> str:
+def folded_names(birth_name: str, usage_name: str | None, first_names: str) -> str:
     return " ".join(normalise_name(n) for n in (birth_name, usage_name or "", first_names) if n)
 
 
@@ -112,7 +112,7 @@ async def _previews(ctx: People, rows: list[Any]) -> list[Preview]:
     return previews
 
 
-def _is_likely_match(row: Any, keys: frozenset[str], folded: str) -> bool:
+def is_likely_match(row: Any, keys: frozenset[str], folded: str) -> bool:
     return bool(
         row.nir_match
         or keys & set(row.match_keys)
@@ -191,12 +191,12 @@ async def create(ctx: People, body: BeneficiaryCreate) -> tuple[BeneficiaryRead,
         raise Forbidden(detail="This competence needs the sensitive clearance.")
 
     keys = name_match_keys(body.birth_name, body.usage_name, body.first_names)
-    folded = _folded_names(body.birth_name, body.usage_name, body.first_names)
+    folded = folded_names(body.birth_name, body.usage_name, body.first_names)
     nir_hash = ctx.nir.lookup_hash(nir) if nir else None
     likely = [
         r
         for r in await ctx.store.candidates(nir_hash, body.birth_date)
-        if _is_likely_match(r, keys, folded)
+        if is_likely_match(r, keys, folded)
     ]
     same_nir = any(r.nir_match for r in likely)
     if likely and (same_nir or not body.force_create):
@@ -300,7 +300,7 @@ async def _categories_of(ctx: People, rows: list[Any]) -> dict[uuid.UUID, frozen
     }
 
 
-async def _visible(ctx: People, person_id: uuid.UUID) -> tuple[Any, frozenset[DataCategory]]:
+async def visible_person(ctx: People, person_id: uuid.UUID) -> tuple[Any, frozenset[DataCategory]]:
     """The record and the categories the caller may read, or 404 when it may read nothing
     (301 to the surviving record when this one was merged into a person it may read)."""
     row = await ctx.store.get(person_id)
@@ -361,7 +361,7 @@ def _shape(ctx: People, row: Any, categories: frozenset[DataCategory]) -> Benefi
 async def read(
     ctx: People, person_id: uuid.UUID, *, audit: bool = True
 ) -> tuple[BeneficiaryRead, str]:
-    row, categories = await _visible(ctx, person_id)
+    row, categories = await visible_person(ctx, person_id)
     if audit:
         await ctx.audit.record(
             "beneficiary.read", "beneficiary", str(person_id), beneficiary_id=person_id
@@ -372,7 +372,7 @@ async def read(
 async def update(
     ctx: People, person_id: uuid.UUID, body: BeneficiaryUpdate, if_match: str
 ) -> tuple[BeneficiaryRead, str]:
-    row, categories = await _visible(ctx, person_id)
+    row, categories = await visible_person(ctx, person_id)
     changes = body.model_dump(exclude_unset=True)
     forbidden = [
         FieldError(f"/{name}", f"Your access does not cover {FIELD_CATEGORIES[name].value}.")
@@ -415,7 +415,7 @@ async def update(
         usage = values.get("usage_name", row.usage_name)
         first = values.get("first_names", row.first_names)
         values["match_keys"] = sorted(name_match_keys(birth, usage, first))
-        values["folded_names"] = _folded_names(birth, usage, first)
+        values["folded_names"] = folded_names(birth, usage, first)
     values["updated_at"] = clock.now()
     if not await ctx.store.update(person_id, row.version, values):
         raise PreconditionFailed(detail="The person changed since you read it.")
@@ -450,7 +450,7 @@ async def attached(
 
 
 async def care_team(ctx: People, person_id: uuid.UUID) -> list[CareTeamMemberRead]:
-    await _visible(ctx, person_id)
+    await visible_person(ctx, person_id)
     await ctx.audit.record(
         "care_team.read", "beneficiary", str(person_id), beneficiary_id=person_id
     )
@@ -502,7 +502,7 @@ async def break_glass(
 
 
 async def leave(ctx: People, person_id: uuid.UUID, membership_id: uuid.UUID, reason: str) -> None:
-    await _visible(ctx, person_id)
+    await visible_person(ctx, person_id)
     left = await ctx.store.leave(membership_id, clock.now(), reason)
     if left is None or left.beneficiary_id != person_id:
         raise NotFound(detail="No such membership of your organisation.")
@@ -538,7 +538,7 @@ def _require_category(categories: frozenset[DataCategory], category: DataCategor
 
 
 async def household(ctx: People, person_id: uuid.UUID) -> HouseholdRead:
-    _, categories = await _visible(ctx, person_id)
+    _, categories = await visible_person(ctx, person_id)
     _require_category(categories, DataCategory.HOUSEHOLD)
     await ctx.audit.record(
         "household.read", "beneficiary", str(person_id), beneficiary_id=person_id
@@ -557,7 +557,7 @@ async def household(ctx: People, person_id: uuid.UUID) -> HouseholdRead:
 
 
 async def replace_household(ctx: People, person_id: uuid.UUID, body: Household) -> HouseholdRead:
-    _, categories = await _visible(ctx, person_id)
+    _, categories = await visible_person(ctx, person_id)
     _require_category(categories, DataCategory.HOUSEHOLD)
     errors = [
         FieldError(f"/members/{i}", "Name a beneficiary_id, or a first_name and birth_date.")
@@ -587,7 +587,7 @@ async def replace_household(ctx: People, person_id: uuid.UUID, body: Household) 
 
 
 async def budget(ctx: People, person_id: uuid.UUID, *, audit: bool = True) -> BudgetRead:
-    _, categories = await _visible(ctx, person_id)
+    _, categories = await visible_person(ctx, person_id)
     _require_category(categories, DataCategory.RESOURCES)
     lines = await ctx.store.budget(person_id)
     resources = [
@@ -617,7 +617,7 @@ async def budget(ctx: People, person_id: uuid.UUID, *, audit: bool = True) -> Bu
 
 
 async def replace_budget(ctx: People, person_id: uuid.UUID, body: Budget) -> BudgetRead:
-    _, categories = await _visible(ctx, person_id)
+    _, categories = await visible_person(ctx, person_id)
     _require_category(categories, DataCategory.RESOURCES)
     await ctx.store.replace_budget(
         person_id,
@@ -637,7 +637,7 @@ async def replace_budget(ctx: People, person_id: uuid.UUID, body: Budget) -> Bud
     return await budget(ctx, person_id, audit=False)
 
 
-async def _note_competences(ctx: People, person_id: uuid.UUID, commune: str | None) -> list[str]:
+async def note_competences(ctx: People, person_id: uuid.UUID, commune: str | None) -> list[str]:
     """Competences the caller follows the person for and still holds there."""
     sensitive = {r.code for r in await ctx.orgs.competences() if r.sensitive}
     return [
@@ -650,9 +650,9 @@ async def _note_competences(ctx: People, person_id: uuid.UUID, commune: str | No
 
 
 async def notes(ctx: People, person_id: uuid.UUID) -> list[NoteRead]:
-    row, categories = await _visible(ctx, person_id)
+    row, categories = await visible_person(ctx, person_id)
     _require_category(categories, DataCategory.NOTES)
-    competences = await _note_competences(ctx, person_id, row.commune_code)
+    competences = await note_competences(ctx, person_id, row.commune_code)
     await ctx.audit.record("notes.read", "beneficiary", str(person_id), beneficiary_id=person_id)
     return [
         NoteRead.model_validate(n, from_attributes=True)
@@ -661,9 +661,9 @@ async def notes(ctx: People, person_id: uuid.UUID) -> list[NoteRead]:
 
 
 async def add_note(ctx: People, person_id: uuid.UUID, body: NoteCreate) -> NoteRead:
-    row, categories = await _visible(ctx, person_id)
+    row, categories = await visible_person(ctx, person_id)
     _require_category(categories, DataCategory.NOTES)
-    if body.competence not in await _note_competences(ctx, person_id, row.commune_code):
+    if body.competence not in await note_competences(ctx, person_id, row.commune_code):
         raise ValidationFailed(
             detail="You follow this person for other competences.",
             errors=[FieldError("/competence", "Not a competence you follow this person for.")],

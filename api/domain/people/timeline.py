@@ -24,7 +24,7 @@ from api.domain.catalogue import DataCategory
 from api.domain.clock import PARIS
 from api.domain.people import rules
 from api.domain.people.rules import Event
-from api.domain.people.service import People, _note_competences, _visible
+from api.domain.people.service import People, note_competences, visible_person
 from api.schemas.common import Page, decode_keyset, encode_cursor
 from api.schemas.people import TimelineItem
 from api.store.repositories.people import PeopleStore
@@ -180,14 +180,14 @@ async def timeline(
     ctx: People, person_id: uuid.UUID, *, cursor: str | None, limit: int
 ) -> Page[TimelineItem]:
     before = _position(cursor)
-    row, categories = await _visible(ctx, person_id)
+    row, categories = await visible_person(ctx, person_id)
     sensitive = frozenset(r.code for r in await ctx.orgs.competences() if r.sensitive)
     query = TimelineQuery(
         session=ctx.store.session,
         scope=ctx.scope,
         person_id=person_id,
         categories=categories,
-        competences=frozenset(await _note_competences(ctx, person_id, row.commune_code)),
+        competences=frozenset(await note_competences(ctx, person_id, row.commune_code)),
         sensitive=sensitive,
     )
     events = [

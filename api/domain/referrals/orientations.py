@@ -79,7 +79,7 @@ def _actor(scope: Scope) -> dict[str, Any]:
 async def issue(ctx: Orientations, body: OrientationCreate) -> OrientationRead:
     scope = ctx.scope
     scope.require(Action.SEND_REFERRALS)
-    person, _ = await people._visible(ctx.people, body.beneficiary_id)
+    person, _ = await people.visible_person(ctx.people, body.beneficiary_id)
     commune = person.commune_code
     errors: list[FieldError] = []
     catalogue = {r.code: r for r in await ctx.orgs.competences()}
@@ -175,7 +175,7 @@ async def _get(ctx: Orientations, orientation_id: uuid.UUID, *, for_update: bool
         raise NotFound(detail="No such orientation.")
     if _side(ctx.scope, row) is None:
         try:
-            _, categories = await people._visible(ctx.people, row.beneficiary_id)
+            _, categories = await people.visible_person(ctx.people, row.beneficiary_id)
         except NotFound:
             categories = frozenset()
         if DataCategory.ORIENTATIONS not in categories:
@@ -249,7 +249,7 @@ async def page(
     after = decode_keyset(cursor, datetime.fromisoformat, uuid.UUID)
     if box is None and beneficiary_id is not None:
         # the person's history: only for whoever may read their orientations
-        _, categories = await people._visible(ctx.people, beneficiary_id)
+        _, categories = await people.visible_person(ctx.people, beneficiary_id)
         if DataCategory.ORIENTATIONS not in categories:
             raise Forbidden(detail="Your access to this person does not cover orientations.")
     rows = await ctx.store.page(
@@ -282,7 +282,7 @@ async def act(
     verb = OrientationAction(action)
     if side is OrientationSide.TARGET:
         scope.require(Action.ANSWER_REFERRALS)
-        commune = (await people._visible(ctx.people, row.beneficiary_id))[0].commune_code
+        commune = (await people.visible_person(ctx.people, row.beneficiary_id))[0].commune_code
         if verb is OrientationAction.ACCEPT and not scope.holds(row.competence, commune):
             raise Forbidden(
                 detail=f"Your organisation no longer holds {row.competence} on this commune."

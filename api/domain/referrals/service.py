@@ -176,7 +176,7 @@ async def send(ctx: Referrals, body: ReferralCreate) -> tuple[ReferralRead, str]
     errors: list[FieldError] = []
     visible: frozenset[DataCategory] = frozenset()
     if body.beneficiary_id is not None:
-        person, visible = await people._visible(ctx.people, body.beneficiary_id)
+        person, visible = await people.visible_person(ctx.people, body.beneficiary_id)
         commune = await _person_commune(ctx, person)
         if commune is None:
             raise ValidationFailed(
@@ -594,11 +594,11 @@ async def _accept(ctx: Referrals, row: Any, body: ReferralActionBody) -> uuid.UU
 async def _link_inline(ctx: Referrals, row: Any, body: ReferralActionBody) -> uuid.UUID:
     identity = InlineIdentity.model_validate(row.inline_identity)
     keys = name_match_keys(identity.birth_name, identity.usage_name, identity.first_names)
-    folded = people._folded_names(identity.birth_name, identity.usage_name, identity.first_names)
+    folded = people.folded_names(identity.birth_name, identity.usage_name, identity.first_names)
     likely = [
         r
         for r in await ctx.people.store.candidates(None, identity.birth_date)
-        if people._is_likely_match(r, keys, folded)
+        if people.is_likely_match(r, keys, folded)
     ]
     if body.beneficiary_id is not None:
         if body.beneficiary_id not in {r.id for r in likely}:
