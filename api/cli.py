@@ -51,7 +51,7 @@ def demo() -> None:
     from pydantic import SecretStr
 
     from api.auth.bootstrap import bootstrap_platform_admin
-    from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, load_demo
+    from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, load_demo, load_demo_files
     from api.main import create_app
     from api.store.db import Database
     from api.store.migrate import migrate as run_migrations
@@ -72,9 +72,9 @@ def demo() -> None:
         try:
             await run_migrations(settings, database.owner_url)
             await bootstrap_platform_admin(settings, database.owner_url)
-            result = await load_demo(
-                create_app(settings, database=database), platform_admin_email=admin_email
-            )
+            app = create_app(settings, database=database)
+            result = await load_demo(app, platform_admin_email=admin_email)
+            files = await load_demo_files(app, result)
         finally:
             await database.dispose()
         typer.echo("\nDemo territory: the Somme (80). Every demo user's password: " + DEMO_PASSWORD)
@@ -85,6 +85,12 @@ def demo() -> None:
             typer.echo(f"  API client {name}: client_id={client_id} client_secret={secret}")
         if not result.clients:
             typer.echo("  (API clients exist already; their secrets were printed when created)")
+        if files:
+            typer.echo(
+                "\nSample case files on Amiens (a referral, an orientation, an RSA dossier):"
+            )
+            for line in files:
+                typer.echo(f"  {line}")
 
     asyncio.run(run())
 
