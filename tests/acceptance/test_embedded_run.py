@@ -3,7 +3,9 @@ service starts its embedded PostgreSQL, migrates, loads the reference data and s
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from pathlib import Path
 
 import httpx
@@ -27,6 +29,16 @@ def test_serves_real_geography_on_the_embedded_database(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
     finally:
         output = stop_server(proc)
+        _stop_postgres(tmp_path / "data" / "pg")
     assert (tmp_path / "data" / "pg" / "PG_VERSION").exists()
     # the access log names routes, never query strings or bodies
     assert '"route": "/v1/territories/communes/{code}"' in output
+
+
+def _stop_postgres(data: Path) -> None:
+    """The embedded server outlives the service that started it (by design, for the next
+    start); a test leaves nothing running: a fast shutdown of its postmaster."""
+    pid_file = data / "postmaster.pid"
+    if pid_file.exists():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid_file.read_text().splitlines()[0]), signal.SIGINT)
