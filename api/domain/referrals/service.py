@@ -49,7 +49,7 @@ from api.schemas.referrals import (
     ReferralRead,
     ReferralSummary,
 )
-from api.store.repositories.audit import AuditLog
+from api.store.repositories.audit import Access, AuditLog
 from api.store.repositories.changes import ChangeLog
 from api.store.repositories.partners import OrganisationStore
 from api.store.repositories.referrals import ReferralStore, mark_expired, overdue_referrals
@@ -259,17 +259,18 @@ async def send(ctx: Referrals, body: ReferralCreate) -> tuple[ReferralRead, str]
         await _open_pending(ctx, referral_id, body.beneficiary_id, recipient, body)
         # a partner refers someone it has just met: their retention restarts
         await ctx.people.store.touch_contact(body.beneficiary_id, now)
-    await ctx.audit.record(
-        "referral.send", "referral", str(referral_id), beneficiary_id=body.beneficiary_id
-    )
+    accesses = [Access("referral.send", "referral", str(referral_id), body.beneficiary_id)]
     if body.consent_override is not None:
-        await ctx.audit.record(
-            "referral.consent_override",
-            "referral",
-            str(referral_id),
-            beneficiary_id=body.beneficiary_id,
-            purpose=f"{body.consent_override.reason}: {body.consent_override.justification}",
+        accesses.append(
+            Access(
+                "referral.consent_override",
+                "referral",
+                str(referral_id),
+                body.beneficiary_id,
+                purpose=f"{body.consent_override.reason}: {body.consent_override.justification}",
+            )
         )
+    await ctx.audit.record_many(accesses)
     await ctx.changes.record(
         type="referral",
         resource_id=referral_id,

@@ -65,6 +65,8 @@ class OrganisationStore:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # the catalogue, read once per request (several rules of one use case consult it)
+        self._competences: list[AnyRow] | None = None
 
     async def insert(self, values: dict[str, Any], communes: Sequence[str]) -> AnyRow:
         row = (await self.session.execute(insert(_org).values(**values).returning(*_org.c))).one()
@@ -161,7 +163,9 @@ class OrganisationStore:
         return list((await self.session.execute(stmt)).scalars())
 
     async def competences(self) -> list[AnyRow]:
-        return list((await self.session.execute(select(_competence))).all())
+        if self._competences is None:
+            self._competences = list((await self.session.execute(select(_competence))).all())
+        return self._competences
 
     # holdings and the "qui fait quoi" directory ---------------------------------------
 
