@@ -49,7 +49,6 @@ import httpx
 
 from bench.http import (
     ADMIN_URL,
-    RESULTS_DIR,
     ROOT,
     WARMUP_SECONDS,
     LoadGenerator,
@@ -67,6 +66,7 @@ from bench.http import (
     plain_url,
     run_cli,
     run_demo,
+    save_results,
     service_env,
     service_source,
     to_result,
@@ -1362,48 +1362,34 @@ def report(
                 )
                 for line in key_plan_lines(s.get("plan", [])):
                     print(f"      {line[:200]}")
-    RESULTS_DIR.mkdir(exist_ok=True)
-    out = RESULTS_DIR / f"{args.name}-{stamp}.json"
-    if problems:
-        print(f"! service logged {len(problems)} warning/error line(s), by message:")
-        for line, n in Counter(problems).most_common(5):
-            print(f"  {n} x {line[:400]}")
-        kept = out.with_suffix(".service.log")
-        shutil.copyfile(labels["service_log"], kept)
-        print(f"  (service log kept in {kept.relative_to(ROOT)})")
-    document = {
-        "name": args.name,
-        "timestamp": stamp,
-        "machine": {**host, "postgres": labels["postgres"], "autovacuum": labels["autovacuum"]},
-        "database": labels["database"],
-        "code": labels["code"],
-        "config": {
-            "load_generator": generator.name,
-            "concurrency": args.concurrency,
-            "workers": args.workers,
-            "duration_s": args.duration,
-            "warmup_s": WARMUP_SECONDS,
+    save_results(
+        args,
+        stamp,
+        labels=labels,
+        machine={**host, "postgres": labels["postgres"], "autovacuum": labels["autovacuum"]},
+        load_generator=generator.name,
+        problems=problems,
+        config={
             "people": args.people,
             "organisations": args.organisations,
             "seed": args.seed,
         },
-        "generation": asdict(gen),
-        "data_before": asdict(before),
-        "data_after": asdict(after),
-        "results": [
-            {
-                **asdict(row.result),
-                "rps_to_pk": row.rps_to_pk,
-                "p50_to_pk": row.p50_to_pk,
-                "rps_to_healthz": row.rps_to_healthz,
-            }
-            for row in rows
-        ],
-        "profiles": [asdict(p) for p in profiles],
-        "service_log_problems": list(problems[:50]),
-    }
-    out.write_text(json.dumps(document, indent=2, default=str) + "\n")
-    print(f"\nwrote {out.relative_to(ROOT)}")
+        sections={
+            "generation": asdict(gen),
+            "data_before": asdict(before),
+            "data_after": asdict(after),
+            "results": [
+                {
+                    **asdict(row.result),
+                    "rps_to_pk": row.rps_to_pk,
+                    "p50_to_pk": row.p50_to_pk,
+                    "rps_to_healthz": row.rps_to_healthz,
+                }
+                for row in rows
+            ],
+            "profiles": [asdict(p) for p in profiles],
+        },
+    )
 
 
 # --------------------------------------------------------------------------- main

@@ -669,6 +669,51 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise Interrupted("SIGTERM")
 
 
+def save_results(
+    args: argparse.Namespace,
+    stamp: str,
+    *,
+    labels: Mapping[str, Any],
+    machine: Mapping[str, Any],
+    load_generator: str,
+    problems: Sequence[str],
+    config: Mapping[str, Any],
+    sections: Mapping[str, Any],
+) -> Path:
+    """Say what the service logged as warnings or errors (keeping its log beside the
+    results), then write the run's JSON document: machine, code, load shape plus the
+    scenario's ``config``, its ``sections``, and the logged problems."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = RESULTS_DIR / f"{args.name}-{stamp}.json"
+    if problems:
+        print(f"! service logged {len(problems)} warning/error line(s), by message:")
+        for line, n in Counter(problems).most_common(5):
+            print(f"  {n} x {line[:400]}")
+        kept = out.with_suffix(".service.log")
+        shutil.copyfile(labels["service_log"], kept)
+        print(f"  (service log kept in {kept.relative_to(ROOT)})")
+    document = {
+        "name": args.name,
+        "timestamp": stamp,
+        "machine": dict(machine),
+        "database": labels["database"],
+        "code": labels["code"],
+        "config": {
+            "load_generator": load_generator,
+            "concurrency": args.concurrency,
+            "workers": args.workers,
+            "duration_s": args.duration,
+            "warmup_s": WARMUP_SECONDS,
+            **config,
+        },
+        **sections,
+        "service_log_problems": list(problems[:50]),
+    }
+    out.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    print(f"\nwrote {out.relative_to(ROOT)}")
+    return out
+
+
 def add_load_options(
     parser: argparse.ArgumentParser, *, name: str, duration: float = 10, ref: bool = True
 ) -> None:

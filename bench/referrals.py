@@ -84,8 +84,6 @@ from bench.dataset import (
     skip_triggers,
 )
 from bench.http import (
-    RESULTS_DIR,
-    ROOT,
     WARMUP_SECONDS,
     WRK_SCRIPT,
     LoadGenerator,
@@ -101,6 +99,7 @@ from bench.http import (
     percentile,
     plain_url,
     run_cli,
+    save_results,
     service_env,
     to_result,
 )
@@ -1559,57 +1558,43 @@ def report(
                 print("  statements of the request, in order (ms):")
                 for ms, sql in p.timeline:
                     print(f"    {ms:6.1f}  {sql[:110]}")
-    RESULTS_DIR.mkdir(exist_ok=True)
-    out = RESULTS_DIR / f"{args.name}-{stamp}.json"
-    if problems:
-        print(f"! service logged {len(problems)} warning/error line(s), by message:")
-        for line, n in Counter(problems).most_common(5):
-            print(f"  {n} x {line[:400]}")
-        kept = out.with_suffix(".service.log")
-        shutil.copyfile(labels["service_log"], kept)
-        print(f"  (service log kept in {kept.relative_to(ROOT)})")
-    document = {
-        "name": args.name,
-        "timestamp": stamp,
-        "machine": {**host, "postgres": labels["postgres"], "autovacuum": labels["autovacuum"]},
-        "database": labels["database"],
-        "code": labels["code"],
-        "config": {
-            "load_generator": generator.name,
-            "concurrency": args.concurrency,
-            "workers": args.workers,
-            "duration_s": args.duration,
-            "warmup_s": WARMUP_SECONDS,
+    save_results(
+        args,
+        stamp,
+        labels=labels,
+        machine={**host, "postgres": labels["postgres"], "autovacuum": labels["autovacuum"]},
+        load_generator=generator.name,
+        problems=problems,
+        config={
             "referrals": args.referrals,
             "people": args.people,
             "organisations": args.organisations,
             "senders": args.senders,
             "seed": args.seed,
         },
-        "generation": {"population": asdict(population), "referrals": asdict(gen)},
-        "data_before": asdict(before),
-        "data_after": asdict(after),
-        "deep_cursor_depths": depths,
-        "senders": [
-            {"organisation": s.name, "email": s.email, "people": len(s.people)}
-            for s in bench.senders
-        ],
-        "results": [
-            {
-                **asdict(row.result),
-                "rps_to_pk": row.rps_to_pk,
-                "p50_to_pk": row.p50_to_pk,
-                "rps_to_healthz": row.rps_to_healthz,
-                "alone_ms": row.alone_ms,
-                "drained_s": row.drained_s,
-            }
-            for row in rows
-        ],
-        "profiles": [asdict(p) for p in profiles],
-        "service_log_problems": list(problems[:50]),
-    }
-    out.write_text(json.dumps(document, indent=2, default=str) + "\n")
-    print(f"\nwrote {out.relative_to(ROOT)}")
+        sections={
+            "generation": {"population": asdict(population), "referrals": asdict(gen)},
+            "data_before": asdict(before),
+            "data_after": asdict(after),
+            "deep_cursor_depths": depths,
+            "senders": [
+                {"organisation": s.name, "email": s.email, "people": len(s.people)}
+                for s in bench.senders
+            ],
+            "results": [
+                {
+                    **asdict(row.result),
+                    "rps_to_pk": row.rps_to_pk,
+                    "p50_to_pk": row.p50_to_pk,
+                    "rps_to_healthz": row.rps_to_healthz,
+                    "alone_ms": row.alone_ms,
+                    "drained_s": row.drained_s,
+                }
+                for row in rows
+            ],
+            "profiles": [asdict(p) for p in profiles],
+        },
+    )
 
 
 # --------------------------------------------------------------------------- main

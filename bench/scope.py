@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -47,7 +45,6 @@ from sqlalchemy import event, text
 
 from bench.http import (
     BASELINE,
-    RESULTS_DIR,
     ROOT,
     SCENARIOS_BY_NAME,
     WARMUP_SECONDS,
@@ -68,6 +65,7 @@ from bench.http import (
     render_table,
     run_cli,
     run_demo,
+    save_results,
     service_env,
     service_source,
 )
@@ -768,27 +766,14 @@ def report(
         f"{QUERY_WARMUP_RUNS} warm-up runs; ratio: median / median of SELECT 1 of the same client"
     )
     print(render_timings(timings))
-    RESULTS_DIR.mkdir(exist_ok=True)
-    out = RESULTS_DIR / f"{args.name}-{stamp}.json"
-    if problems:
-        print(f"! service logged {len(problems)} warning/error line(s), by message:")
-        for line, n in Counter(problems).most_common(5):
-            print(f"  {n} x {line[:400]}")
-        kept = out.with_suffix(".service.log")
-        shutil.copyfile(labels["service_log"], kept)
-        print(f"  (service log kept in {kept.relative_to(ROOT)})")
-    document = {
-        "name": args.name,
-        "timestamp": stamp,
-        "machine": {**host, "postgres": labels["postgres"]},
-        "database": labels["database"],
-        "code": labels["code"],
-        "config": {
-            "load_generator": generator.name,
-            "concurrency": args.concurrency,
-            "workers": args.workers,
-            "duration_s": args.duration,
-            "warmup_s": WARMUP_SECONDS,
+    save_results(
+        args,
+        stamp,
+        labels=labels,
+        machine={**host, "postgres": labels["postgres"]},
+        load_generator=generator.name,
+        problems=problems,
+        config={
             "baseline": BASELINE,
             "associations": args.associations,
             "ccas": args.ccas,
@@ -796,17 +781,16 @@ def report(
             "query_runs": args.query_runs,
             "query_budget_s": args.query_budget,
         },
-        "setup": {
-            **{k: v for k, v in asdict(setup).items() if k != "personas"},
-            "personas": {k: asdict(p) for k, p in setup.personas.items()},
+        sections={
+            "setup": {
+                **{k: v for k, v in asdict(setup).items() if k != "personas"},
+                "personas": {k: asdict(p) for k, p in setup.personas.items()},
+            },
+            "data": {"communes": int(labels["communes"]), **asdict(size)},
+            "results": [asdict(r) for r in results],
+            "scope_timings": {"role": role, "items": [asdict(t) for t in timings]},
         },
-        "data": {"communes": int(labels["communes"]), **asdict(size)},
-        "results": [asdict(r) for r in results],
-        "scope_timings": {"role": role, "items": [asdict(t) for t in timings]},
-        "service_log_problems": list(problems[:50]),
-    }
-    out.write_text(json.dumps(document, indent=2, default=str) + "\n")
-    print(f"\nwrote {out.relative_to(ROOT)}")
+    )
 
 
 # --------------------------------------------------------------------------- main
