@@ -100,7 +100,7 @@ async def dossier_categories(
     row: ``id``, ``beneficiary_id``, ``prestation``, ``commune_code``)."""
     if not rows:
         return {}
-    sensitive = {r.code for r in await orgs.competences() if r.sensitive}
+    sensitive = await orgs.sensitive_competences()
     memberships: dict[tuple[uuid.UUID, str], list[Any]] = {}
     for m in await people_store.own_memberships(list({r.beneficiary_id for r in rows})):
         memberships.setdefault((m.beneficiary_id, m.competence), []).append(m)

@@ -26,7 +26,7 @@ def _read(row: Any) -> ConsentRead:
 
 
 async def _sensitive(ctx: People) -> frozenset[str]:
-    return frozenset(r.code for r in await ctx.orgs.competences() if r.sensitive)
+    return await ctx.orgs.sensitive_competences()
 
 
 def _shown(ctx: People, row: Any, sensitive: frozenset[str]) -> bool:

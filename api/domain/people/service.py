@@ -266,7 +266,7 @@ async def create(ctx: People, body: BeneficiaryCreate) -> tuple[BeneficiaryRead,
 
 async def _categories_of(ctx: People, rows: list[Any]) -> dict[uuid.UUID, frozenset[DataCategory]]:
     """What the caller may read of each person, in three queries whatever the number."""
-    sensitive = {r.code for r in await ctx.orgs.competences() if r.sensitive}
+    sensitive = await ctx.orgs.sensitive_competences()
     attachments: dict[uuid.UUID, list[Attachment]] = {r.id: [] for r in rows}
     communes = {r.id: r.commune_code for r in rows}
     for m in await ctx.store.own_memberships(list(attachments)):
@@ -454,7 +454,7 @@ async def care_team(ctx: People, person_id: uuid.UUID) -> list[CareTeamMemberRea
     await ctx.audit.record(
         "care_team.read", "beneficiary", str(person_id), beneficiary_id=person_id
     )
-    sensitive = {r.code for r in await ctx.orgs.competences() if r.sensitive}
+    sensitive = await ctx.orgs.sensitive_competences()
     # a sensitive follow-up (ase, violences) shows only to the cleared users of the
     # organisation holding it: that someone is followed for it is itself sensitive (§4)
     return [
@@ -476,7 +476,7 @@ async def break_glass(
     if holding is None or holding.source != "law":
         raise NotFound(detail="No such person.")
     scope.require(Action.ANSWER_REFERRALS)
-    sensitive = {r.code for r in await ctx.orgs.competences() if r.sensitive}
+    sensitive = await ctx.orgs.sensitive_competences()
     if body.competence in sensitive and not scope.has_sensitive_clearance:
         raise Forbidden(detail="This competence needs the sensitive clearance.")
     await ctx.store.join(
@@ -639,7 +639,7 @@ async def replace_budget(ctx: People, person_id: uuid.UUID, body: Budget) -> Bud
 
 async def note_competences(ctx: People, person_id: uuid.UUID, commune: str | None) -> list[str]:
     """Competences the caller follows the person for and still holds there."""
-    sensitive = {r.code for r in await ctx.orgs.competences() if r.sensitive}
+    sensitive = await ctx.orgs.sensitive_competences()
     return [
         m.competence
         for m in await ctx.store.own_memberships([person_id])

@@ -181,7 +181,7 @@ async def timeline(
 ) -> Page[TimelineItem]:
     before = _position(cursor)
     row, categories = await visible_person(ctx, person_id)
-    sensitive = frozenset(r.code for r in await ctx.orgs.competences() if r.sensitive)
+    sensitive = await ctx.orgs.sensitive_competences()
     query = TimelineQuery(
         session=ctx.store.session,
         scope=ctx.scope,

@@ -359,12 +359,12 @@ async def _get(ctx: Referrals, referral_id: uuid.UUID, *, for_update: bool = Fal
     return row
 
 
-async def _hidden_competences(ctx: Referrals) -> set[str]:
+async def _hidden_competences(ctx: Referrals) -> frozenset[str]:
     """Sensitive competences (ase, violences) a caller without the clearance never sees a
     referral of, even as a party's member."""
     if ctx.scope.has_sensitive_clearance:
-        return set()
-    return {r.code for r in await ctx.orgs.competences() if r.sensitive}
+        return frozenset()
+    return await ctx.orgs.sensitive_competences()
 
 
 def require_referrals(scope: Scope) -> None:

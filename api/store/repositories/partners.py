@@ -167,6 +167,10 @@ class OrganisationStore:
             self._competences = list((await self.session.execute(select(_competence))).all())
         return self._competences
 
+    async def sensitive_competences(self) -> frozenset[str]:
+        """Codes whose records only cleared users see (``ase``, ``violences``: §4)."""
+        return frozenset(r.code for r in await self.competences() if r.sensitive)
+
     # holdings and the "qui fait quoi" directory ---------------------------------------
 
     async def competent(self, competence: str, commune: str, on: date) -> list[AnyRow]:

@@ -146,7 +146,7 @@ class ReferralStore:
         status: str | None,
         competence: str | None,
         beneficiary_id: uuid.UUID | None,
-        hidden: set[str],
+        hidden: frozenset[str],
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[AnyRow]:
