@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from api.auth.deps import CurrentScope
 from api.deps import Session
@@ -16,6 +16,7 @@ from api.domain.dossiers.service import Dossiers
 from api.domain.people.service import People
 from api.idempotency import Idempotent
 from api.problems import PreconditionRequired
+from api.routers.people import people_context
 from api.schemas.common import Cursor, Limit, Page
 from api.schemas.dossiers import (
     DecideBody,
@@ -25,30 +26,23 @@ from api.schemas.dossiers import (
     DossierSummary,
     DossierUpdate,
 )
-from api.store.repositories.audit import AuditLog
 from api.store.repositories.changes import ChangeLog
 from api.store.repositories.dossiers import DossierStore
-from api.store.repositories.partners import OrganisationStore
-from api.store.repositories.people import PeopleStore
 
 router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
 
 
-def dossiers_context(request: Request, scope: CurrentScope, session: Session) -> Dossiers:
-    orgs = OrganisationStore(session)
-    audit = AuditLog(session, scope)
+def dossiers_context(
+    scope: CurrentScope,
+    session: Session,
+    people: Annotated[People, Depends(people_context)],
+) -> Dossiers:
     return Dossiers(
         scope=scope,
         store=DossierStore(session, scope),
-        people=People(
-            scope=scope,
-            store=PeopleStore(session, scope),
-            orgs=orgs,
-            audit=audit,
-            nir=request.app.state.nir_cipher,
-        ),
-        orgs=orgs,
-        audit=audit,
+        people=people,
+        orgs=people.orgs,
+        audit=people.audit,
         changes=ChangeLog(session),
     )
 

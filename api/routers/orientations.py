@@ -13,7 +13,7 @@ from api.domain.people.service import People
 from api.domain.referrals import orientations as service
 from api.domain.referrals.orientations import Orientations
 from api.idempotency import Idempotent
-from api.routers.referrals import people_context
+from api.routers.people import people_context
 from api.schemas.common import Cursor, Limit, Page
 from api.schemas.referrals import OrientationActionBody, OrientationCreate, OrientationRead
 from api.store.repositories.changes import ChangeLog

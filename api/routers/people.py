@@ -73,7 +73,8 @@ class _PersonRoute(APIRoute):
 router = APIRouter(prefix="/v1/beneficiaries", tags=["beneficiaries"], route_class=_PersonRoute)
 
 
-def _people(request: Request, scope: CurrentScope, session: Session) -> People:
+def people_context(request: Request, scope: CurrentScope, session: Session) -> People:
+    """The people use cases for one request (also the base of referrals and dossiers)."""
     return People(
         scope=scope,
         store=PeopleStore(session, scope),
@@ -83,7 +84,7 @@ def _people(request: Request, scope: CurrentScope, session: Session) -> People:
     )
 
 
-Ctx = Annotated[People, Depends(_people)]
+Ctx = Annotated[People, Depends(people_context)]
 CommuneQuery = Annotated[str | None, Query(pattern=r"^(\d{5}|2[AB]\d{3})$")]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from api.auth.deps import CurrentScope
 from api.deps import Session
@@ -14,6 +14,7 @@ from api.domain.referrals import service
 from api.domain.referrals import timeline as _timeline_sources  # noqa: F401 (registers them)
 from api.domain.referrals.service import Referrals
 from api.idempotency import Idempotent
+from api.routers.people import people_context
 from api.schemas.common import Cursor, Limit, Page
 from api.schemas.referrals import (
     MessageCreate,
@@ -23,23 +24,10 @@ from api.schemas.referrals import (
     ReferralRead,
     ReferralSummary,
 )
-from api.store.repositories.audit import AuditLog
 from api.store.repositories.changes import ChangeLog
-from api.store.repositories.partners import OrganisationStore
-from api.store.repositories.people import PeopleStore
 from api.store.repositories.referrals import ReferralStore
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
-
-
-def people_context(request: Request, scope: CurrentScope, session: Session) -> People:
-    return People(
-        scope=scope,
-        store=PeopleStore(session, scope),
-        orgs=OrganisationStore(session),
-        audit=AuditLog(session, scope),
-        nir=request.app.state.nir_cipher,
-    )
 
 
 def _referrals(
