@@ -14,6 +14,7 @@ from typing import Any
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
+from api.domain.actors import event_actor
 from api.domain.catalogue import LEGAL_AID_PRESTATIONS, DataCategory
 from api.domain.dossiers.problems import FieldNotOwned
 from api.domain.dossiers.rules import (
@@ -79,13 +80,7 @@ def etag(version: int) -> str:
 
 
 def actor(scope: Scope, channel: str) -> dict[str, Any]:
-    return {
-        "organisation_id": scope.organisation_id,
-        "actor_user_id": scope.user_id,
-        "actor_client_id": scope.client_id,
-        "acting_agent": scope.acting_agent,
-        "channel": channel,
-    }
+    return {**event_actor(scope), "channel": channel}
 
 
 # visibility ---------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from api.domain.dossiers.rules import (
 )
 from api.domain.dossiers.service import (
     Dossiers,
+    actor,
     audience_of,
     decision_of,
     join_decider,
@@ -549,17 +550,6 @@ class _Decider:
     prestation: str
 
 
-def _actor(ctx: Dossiers) -> dict[str, Any]:
-    scope = ctx.scope
-    return {
-        "organisation_id": scope.organisation_id,
-        "actor_user_id": scope.user_id,
-        "actor_client_id": scope.client_id,
-        "acting_agent": scope.acting_agent,
-        "channel": "sync",
-    }
-
-
 def _sex(item: SyncItem) -> str:
     if item.beneficiary.sex:
         return item.beneficiary.sex
@@ -629,7 +619,7 @@ def _existing_dossier(ctx: Dossiers, e: _Entry, unit: _Unit, now: datetime) -> N
             "action": "sync",
             "from_status": row.status if moved else None,
             "to_status": changes["status"] if moved else None,
-            **_actor(ctx),
+            **actor(ctx.scope, "sync"),
         }
     )
     if any(step.target == DossierStatus.SUBMITTED for step in e.plan.steps):
@@ -715,7 +705,7 @@ def _new_dossier(
             "action": "create",
             "from_status": None,
             "to_status": changes["status"],
-            **_actor(ctx),
+            **actor(ctx.scope, "sync"),
         }
     )
     if changes["status"] != DossierStatus.DRAFT:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
+from api.domain.actors import event_actor
 from api.domain.catalogue import DataCategory
 from api.domain.people import service as people
 from api.domain.referrals.rules import (
@@ -65,15 +66,6 @@ def _side(scope: Scope, row: Any) -> OrientationSide | None:
     if row.issuer_organisation_id == scope.organisation_id:
         return OrientationSide.ISSUER
     return None  # a care-team member reading the history
-
-
-def _actor(scope: Scope) -> dict[str, Any]:
-    return {
-        "organisation_id": scope.organisation_id,
-        "actor_user_id": scope.user_id,
-        "actor_client_id": scope.client_id,
-        "acting_agent": scope.acting_agent,
-    }
 
 
 async def issue(ctx: Orientations, body: OrientationCreate) -> OrientationRead:
@@ -137,7 +129,7 @@ async def issue(ctx: Orientations, body: OrientationCreate) -> OrientationRead:
             "orientation_id": orientation_id,
             "at": now,
             "to_status": OrientationStatus.PROPOSED,
-            **_actor(scope),
+            **event_actor(scope),
         }
     )
     await ctx.people.store.join(
@@ -323,7 +315,7 @@ async def act(
             "to_status": new_status,
             "reason_code": body.reason_code,
             "comment": body.comment,
-            **_actor(scope),
+            **event_actor(scope),
         }
     )
     await ctx.audit.record(
@@ -359,7 +351,7 @@ async def _end_previous(ctx: Orientations, row: Any) -> uuid.UUID | None:
             "to_status": OrientationStatus.ENDED,
             "reason_code": REORIENTATION,
             "comment": None,
-            **_actor(ctx.scope),
+            **event_actor(ctx.scope),
         }
     )
     await _end_access(ctx, previous.id, REORIENTATION, now)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
+from api.domain.actors import event_actor
 from api.domain.catalogue import DataCategory
 from api.domain.holdings import Holder, HoldingSource, order_holders
 from api.domain.identity import name_match_keys
@@ -150,15 +151,6 @@ async def _check_competence(ctx: Referrals, competence: str) -> None:
         raise Forbidden(detail="This competence needs the sensitive clearance.")
 
 
-def _actor(scope: Scope) -> dict[str, Any]:
-    return {
-        "organisation_id": scope.organisation_id,
-        "actor_user_id": scope.user_id,
-        "actor_client_id": scope.client_id,
-        "acting_agent": scope.acting_agent,
-    }
-
-
 # sending ----------------------------------------------------------------------------------
 
 
@@ -253,7 +245,12 @@ async def send(ctx: Referrals, body: ReferralCreate) -> tuple[ReferralRead, str]
         }
     )
     await ctx.store.add_event(
-        {"referral_id": referral_id, "at": now, "to_status": ReferralStatus.SENT, **_actor(scope)}
+        {
+            "referral_id": referral_id,
+            "at": now,
+            "to_status": ReferralStatus.SENT,
+            **event_actor(scope),
+        }
     )
     if body.beneficiary_id is not None:
         await _open_pending(ctx, referral_id, body.beneficiary_id, recipient, body)
@@ -546,7 +543,7 @@ async def act(
             "reason_code": body.reason_code,
             "outcome_code": body.outcome_code,
             "comment": body.comment,
-            **_actor(scope),
+            **event_actor(scope),
         }
     )
     await ctx.audit.record(
@@ -704,7 +701,7 @@ async def _redirect(ctx: Referrals, row: Any, body: ReferralActionBody) -> uuid.
             "to_status": ReferralStatus.SENT,
             "reason_code": body.reason_code,
             "comment": body.comment,
-            **_actor(scope),
+            **event_actor(scope),
         }
     )
     await ctx.store.end_memberships(row.id, "redirected", now)
