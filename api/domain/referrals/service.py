@@ -253,7 +253,14 @@ async def send(ctx: Referrals, body: ReferralCreate) -> tuple[ReferralRead, str]
         }
     )
     if body.beneficiary_id is not None:
-        await _open_pending(ctx, referral_id, body.beneficiary_id, recipient, body)
+        await _open_pending(
+            ctx,
+            referral_id,
+            body.beneficiary_id,
+            recipient,
+            body.competence,
+            sorted({str(c) for c in body.shared_categories}),
+        )
         # a partner refers someone it has just met: their retention restarts
         await ctx.people.store.touch_contact(body.beneficiary_id, now)
     accesses = [Access("referral.send", "referral", str(referral_id), body.beneficiary_id)]
@@ -317,18 +324,19 @@ async def _open_pending(
     referral_id: uuid.UUID,
     person_id: uuid.UUID,
     recipient: uuid.UUID,
-    body: ReferralCreate,
+    competence: str,
+    shared: list[str],
 ) -> None:
     """Until it answers, the recipient sees what the sender chose to share."""
-    await ctx.store.open_membership(
+    await ctx.people.store.join(
         {
             "id": uuid.uuid4(),
             "beneficiary_id": person_id,
             "organisation_id": recipient,
-            "competence": body.competence,
+            "competence": competence,
             "team_role": "member",
             "source": "referral",
-            "granted_categories": sorted({str(c) for c in body.shared_categories}),
+            "granted_categories": shared,
             "started_at": clock.now(),
             "origin_id": referral_id,
         }
@@ -574,7 +582,7 @@ async def _accept(ctx: Referrals, row: Any, body: ReferralActionBody) -> uuid.UU
     await ctx.store.end_memberships(row.id, "accepted", clock.now())
     followed = {m.competence for m in await ctx.people.store.own_memberships([person_id])}
     if row.competence not in followed:
-        await ctx.store.open_membership(
+        await ctx.people.store.join(
             {
                 "id": uuid.uuid4(),
                 "beneficiary_id": person_id,
@@ -706,18 +714,13 @@ async def _redirect(ctx: Referrals, row: Any, body: ReferralActionBody) -> uuid.
     )
     await ctx.store.end_memberships(row.id, "redirected", now)
     if row.beneficiary_id is not None:
-        await ctx.store.open_membership(
-            {
-                "id": uuid.uuid4(),
-                "beneficiary_id": row.beneficiary_id,
-                "organisation_id": recipient,
-                "competence": row.competence,
-                "team_role": "member",
-                "source": "referral",
-                "granted_categories": list(row.shared_categories),
-                "started_at": now,
-                "origin_id": child_id,
-            }
+        await _open_pending(
+            ctx,
+            child_id,
+            row.beneficiary_id,
+            recipient,
+            row.competence,
+            list(row.shared_categories),
         )
     await ctx.changes.record(
         type="referral",

@@ -228,9 +228,6 @@ class ReferralStore:
 
     # what a referral or orientation gives in the care team ---------------------------
 
-    async def open_membership(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(_team).values(**values))
-
     async def end_memberships(self, origin_id: uuid.UUID, reason: str, at: datetime) -> int:
         return await end_origin_memberships(self.session, origin_id, reason, at)
 
