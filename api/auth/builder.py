@@ -109,12 +109,15 @@ async def _scope(
             raise Unauthenticated(detail="This client is no longer valid.")
         kind, roles, scopes = client.kind, frozenset[str](), frozenset(client.scopes)
         actions, categories = client_actions(scopes), client_categories(scopes)
-    if kind == OrganisationKind.PLATEFORME and Role.ADMIN in roles:
+    platform = kind == OrganisationKind.PLATEFORME and Role.ADMIN in roles
+    clearance = Role.SENSITIVE in roles
+    if platform or clearance:
         await set_db_context(
             session,
-            context=DbContext.PLATFORM,
+            context=DbContext.PLATFORM if platform else DbContext.REQUEST,
             organisation_id=organisation_id,
             principal_id=principal_id,
+            sensitive_clearance=clearance,
         )
     holdings = await store.holdings(organisation_id, clock.today())
     return Scope(

@@ -46,12 +46,19 @@ def key() -> dict[str, str]:
     return {"Idempotency-Key": str(uuid.uuid4())}
 
 
-async def _count_like(connection: AsyncConnection, body: dict[str, Any]) -> int:
-    """People with this birth date and name, whoever follows them (the test's transaction)."""
+async def _count_like(connection: AsyncConnection, body: dict[str, Any], org: object) -> int:
+    """People with this birth date and name that ``org`` follows (the test's transaction)."""
     session = AsyncSession(bind=connection)
+    await session.execute(
+        text(
+            "SELECT set_config('guichet.context', 'request', true), "
+            "set_config('guichet.organisation_id', :o, true)"
+        ),
+        {"o": str(org)},
+    )
     return int(
         await session.scalar(
-            text("SELECT count(*) FROM person_candidates(NULL, :d) WHERE birth_name = :n"),
+            text("SELECT count(*) FROM beneficiary WHERE birth_date = :d AND birth_name = :n"),
             {"d": date.fromisoformat(body["birth_date"]), "n": body["birth_name"]},
         )
         or 0
@@ -196,10 +203,10 @@ async def test_api_clients_must_send_a_key_and_nothing_is_written_without(
     missing = await client.post("/v1/beneficiaries", json=body, headers=auth)
     assert missing.status_code == 428
     assert missing.json()["code"] == "idempotency-key-required"
-    assert await _count_like(connection, body) == 0
+    assert await _count_like(connection, body, world.organisations["ccas_amiens"]) == 0
     sent = await client.post("/v1/beneficiaries", json=body, headers={**auth, **key()})
     assert sent.status_code == 201, sent.text
-    assert await _count_like(connection, body) == 1
+    assert await _count_like(connection, body, world.organisations["ccas_amiens"]) == 1
     # a request that fails anyway fails the same way with or without a key
     forbidden = await client.post(
         "/v1/beneficiaries", json=person(), headers=as_persona("client_with_scopes")

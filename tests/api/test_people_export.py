@@ -38,6 +38,12 @@ async def test_the_dpo_exports_everything_held_about_the_person(
         headers=ccas,
     )
     assert private.status_code == 201
+    team_note = await client.post(
+        f"/v1/beneficiaries/{pid}/notes",
+        json={"competence": "rsa", "visibility": "team", "body": "note d'équipe RSA"},
+        headers=as_persona("departement_agent"),
+    )
+    assert team_note.status_code == 201
     await client.put(
         f"/v1/beneficiaries/{pid}/household",
         json={
@@ -70,8 +76,8 @@ async def test_the_dpo_exports_everything_held_about_the_person(
     assert [m["first_name"] for m in export["household"]] == ["Paul"]
     assert [b["type"] for b in export["budget"]] == ["rsa"]
     assert {m["competence"] for m in export["care_team"]} == {"aide_facultative", "rsa"}
-    # every note, a CCAS agent's private one included: the person's right covers it
-    assert [n["body"] for n in export["notes"]] == ["note privée"]
+    # what the département may see, never more: the CCAS agent's private note stays out
+    assert [n["body"] for n in export["notes"]] == ["note d'équipe RSA"]
     assert [c["purpose"] for c in export["consents"]] == [CONSENT["purpose"]]
     assert [a["reason"] for a in export["access_requests"]] == ["demande d'aide au CIAS en cours"]
     actions = [i["action"] for i in export["access_log"]]

@@ -7,15 +7,8 @@ from uuid import UUID, uuid4
 
 from api.domain.catalogue import SEEDED_COMPETENCES, catalogue_by_code
 from api.domain.conventions.rules import ConventionStatus
-from api.domain.holdings import (
-    ConventionGrant,
-    Holder,
-    Holding,
-    HoldingSource,
-    delegated_holdings,
-    law_holdings,
-    order_holders,
-)
+from api.domain.holdings import Holder, HoldingSource, order_holders
+from tests.oracle import ConventionGrant, Holding, delegated_holdings, law_holdings
 
 CATALOGUE = catalogue_by_code(SEEDED_COMPETENCES)
 LILLE, ROUBAIX, TOURCOING = "59350", "59512", "59599"

@@ -1,4 +1,6 @@
-"""membership ∩ attachment ∩ competence, per category (domain.md §7)."""
+"""The test oracle of the access rule (tests/oracle.py): membership ∩ attachment ∩
+competence, per category (domain.md §7); tests/store/test_access_rule.py holds the product's
+SQL rule to it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 
 from api.auth.permissions import ROLE_CATEGORIES, Role
 from api.domain.catalogue import DataCategory
-from api.domain.people.visibility import ALL_BUT_NIR, Attachment, granted_categories
+from tests.oracle import ALL_BUT_NIR, Attachment, granted_categories
 
 AGENT = ROLE_CATEGORIES[Role.AGENT]
 ACCUEIL = ROLE_CATEGORIES[Role.ACCUEIL]

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import access
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
@@ -32,7 +35,6 @@ from api.domain.dossiers.rules import (
     unowned,
 )
 from api.domain.people import service as people
-from api.domain.people.visibility import Attachment, granted_categories
 from api.problems import (
     Conflict,
     FieldError,
@@ -60,7 +62,6 @@ from api.store.repositories.audit import AuditLog
 from api.store.repositories.changes import ChangeLog
 from api.store.repositories.dossiers import DossierStore
 from api.store.repositories.partners import OrganisationStore
-from api.store.repositories.people import PeopleStore
 
 
 @dataclass(frozen=True)
@@ -87,50 +88,19 @@ def actor(scope: Scope, channel: str) -> dict[str, Any]:
 
 
 async def dossier_categories(
-    scope: Scope, people_store: PeopleStore, orgs: OrganisationStore, rows: Sequence[Any]
+    session: AsyncSession, scope: Scope, rows: Sequence[Any]
 ) -> dict[uuid.UUID, frozenset[DataCategory]]:
-    """What the caller may read of each dossier's person *for its prestation*: its role's
-    categories ∩ what its memberships for that prestation grant (domain.md §7). A dossier is
-    visible when that holds ``dossiers``; three queries whatever the number of rows (each
-    row: ``id``, ``beneficiary_id``, ``prestation``, ``commune_code``)."""
-    if not rows:
-        return {}
-    sensitive = await orgs.sensitive_competences()
-    memberships: dict[tuple[uuid.UUID, str], list[Any]] = {}
-    for m in await people_store.own_memberships(list({r.beneficiary_id for r in rows})):
-        memberships.setdefault((m.beneficiary_id, m.competence), []).append(m)
-    attachments: dict[uuid.UUID, list[Attachment]] = {}
-    for r in rows:
-        found = attachments.setdefault(r.id, [])
-        holding = scope.holding(r.prestation, r.commune_code) if r.commune_code else None
-        for m in memberships.get((r.beneficiary_id, r.prestation), []):
-            found.append(
-                Attachment(
-                    competence=m.competence,
-                    sensitive=m.competence in sensitive,
-                    source=holding.source if holding else None,
-                    convention_id=holding.convention_id if holding else None,
-                    requested=frozenset(m.granted_categories)
-                    if m.granted_categories is not None
-                    else None,
-                )
-            )
-    conventions = [a.convention_id for found in attachments.values() for a in found]
-    wanted = sorted({c for c in conventions if c is not None})
-    convention_categories = await people_store.convention_categories(wanted) if wanted else {}
-    return {
-        dossier: granted_categories(
-            found,
-            role_categories=scope.categories,
-            sensitive_clearance=scope.has_sensitive_clearance,
-            convention_categories=convention_categories,
-        )
-        for dossier, found in attachments.items()
-    }
+    """What the caller may read of each dossier's person *for its prestation*, asked of the
+    access rule (``api.auth.access.record_categories``): a dossier is visible when that
+    holds ``dossiers``. One query whatever the number of rows (each row: ``id``,
+    ``beneficiary_id``, ``prestation``)."""
+    return await access.record_categories(
+        session, scope, {r.id: (r.beneficiary_id, r.prestation) for r in rows}
+    )
 
 
 async def visible_ids(ctx: Dossiers, rows: Sequence[Any]) -> set[uuid.UUID]:
-    categories = await dossier_categories(ctx.scope, ctx.people.store, ctx.orgs, rows)
+    categories = await dossier_categories(ctx.people.store.session, ctx.scope, rows)
     return {d for d, found in categories.items() if DataCategory.DOSSIERS in found}
 
 

@@ -69,7 +69,7 @@ from api.domain.identity import (
     name_match_keys,
     trigram_similarity,
 )
-from api.domain.people.service import SIMILAR_NAMES, folded_names
+from api.domain.people.service import folded_names
 from api.problems import (
     Conflict,
     DomainError,
@@ -83,6 +83,9 @@ from api.problems import (
 from api.schemas.dossiers import SyncBatch, SyncItem, SyncReport, SyncResult
 from api.store.repositories.audit import Access
 from api.store.repositories.dossiers import SYNCED_COLUMNS
+
+#: names this similar (pg_trgm semantics) with the same birth date make a likely duplicate
+SIMILAR_NAMES = 0.5
 
 log = logging.getLogger(__name__)
 

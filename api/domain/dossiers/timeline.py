@@ -10,8 +10,6 @@ from api.domain.dossiers.service import dossier_categories
 from api.domain.people.rules import Event
 from api.domain.people.timeline import TimelineQuery, source
 from api.store.repositories.dossiers import DossierStore
-from api.store.repositories.partners import OrganisationStore
-from api.store.repositories.people import PeopleStore
 
 
 def _type(action: str, from_status: str | None, to_status: str | None) -> str:
@@ -36,12 +34,7 @@ async def dossier_events(q: TimelineQuery) -> list[Event]:
         )
         for r in rows
     }
-    categories = await dossier_categories(
-        q.scope,
-        PeopleStore(q.session, q.scope),
-        OrganisationStore(q.session),
-        list(dossiers.values()),
-    )
+    categories = await dossier_categories(q.session, q.scope, list(dossiers.values()))
     return [
         Event(
             at=r.at,

@@ -1,31 +1,27 @@
 """Right of access (domain.md §11, RGPD art. 15): one export of everything held about a
 person across partners, produced for the DPO of an organisation in the person's care team,
 for a stated purpose (audited). The rows come from every table referring to the person,
-found in the catalogue (``person_export``), so tables added later are exported too."""
+read through the same scoped paths and the same access rule as every other reading: the
+export is the union of what the caller's organisation may see, never more."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from api.auth import access
+from api.auth.access import Purpose
 from api.auth.permissions import Action
 from api.domain import clock
 from api.domain.audit.service import read_access_log
 from api.domain.catalogue import DataCategory
 from api.domain.people import rules
 from api.domain.people.service import People, _shape, followed
+from api.problems import NotFound
 from api.schemas.audit import AccessLogItem
 from api.schemas.people import ExportRead
 
-# table.column → section of the export; any other table goes to ``other``
-_SECTIONS = {
-    "household_member.beneficiary_id": "household",
-    "budget_line.beneficiary_id": "budget",
-    "care_team_membership.beneficiary_id": "care_team",
-    "note.beneficiary_id": "notes",
-    "consent.beneficiary_id": "consents",
-    "access_request.beneficiary_id": "access_requests",
-}
 _LOG_PAGE = 1000
 
 
@@ -42,18 +38,43 @@ async def _whole_access_log(ctx: People, person_id: uuid.UUID) -> list[AccessLog
         cursor = page.next_cursor
 
 
+def _rows(rows: list[Any], decrypt: Callable[[bytes], str]) -> list[dict[str, Any]]:
+    return [rules.export_row(dict(r._mapping), decrypt) for r in rows]
+
+
 async def export(ctx: People, person_id: uuid.UUID, purpose: str) -> ExportRead:
+    """The union of what the caller's organisation may see of the person, never more: the
+    DPO's role widens the purpose of the reading, not the categories (``Purpose.EXPORT``)."""
     row = await followed(ctx, person_id, Action.EXPORT_PEOPLE)
+    session = ctx.store.session
+    found = (await access.grants(session, ctx.scope, [person_id], purpose=Purpose.EXPORT))[
+        person_id
+    ]
+    categories: frozenset[DataCategory] = frozenset().union(*(g.categories for g in found))
+    if not categories:
+        raise NotFound(detail="No such person.")
     ctx.scope.require(Action.EXPORT_PEOPLE)
-    sections: dict[str, list[dict[str, Any]]] = {name: [] for name in _SECTIONS.values()}
-    other: dict[str, list[dict[str, Any]]] = {}
-    for found in await ctx.store.export(person_id):
-        key = f"{found.table_name}.{found.column_name}"
-        rows = [rules.export_row(r, ctx.nir.decrypt) for r in found.rows]
-        if found.via is None and key in _SECTIONS:
-            sections[_SECTIONS[key]] = rows
-        elif rows:
-            other[f"{key}<{found.via}" if found.via else key] = rows
+    decrypt = ctx.nir.decrypt
+    sensitive = await ctx.orgs.sensitive_competences()
+    team = [
+        t
+        for t in await ctx.store.team(person_id)
+        if t.competence not in sensitive
+        or (t.organisation_id == ctx.scope.organisation_id and ctx.scope.has_sensitive_clearance)
+    ]
+    note_competences = access.competences_granting(found, DataCategory.NOTES)
+    sections: dict[str, list[dict[str, Any]]] = {
+        "household": _rows(await ctx.store.household(person_id), decrypt)
+        if DataCategory.HOUSEHOLD in categories
+        else [],
+        "budget": _rows(await ctx.store.budget(person_id), decrypt)
+        if DataCategory.RESOURCES in categories
+        else [],
+        "care_team": _rows(team, decrypt),
+        "notes": _rows(await ctx.store.notes(person_id, note_competences), decrypt),
+        "consents": _rows(await ctx.store.consents(person_id), decrypt),
+        "access_requests": _rows(await ctx.store.access_requests(person_id), decrypt),
+    }
     access_log = await _whole_access_log(ctx, person_id)
     await ctx.audit.record(
         "beneficiary.export",
@@ -66,8 +87,8 @@ async def export(ctx: People, person_id: uuid.UUID, purpose: str) -> ExportRead:
         beneficiary_id=person_id,
         generated_at=clock.now(),
         purpose=purpose,
-        record=_shape(ctx, row, frozenset(DataCategory)),
+        record=_shape(ctx, row, categories),
         access_log=access_log,
-        other=other,
+        other={},
         **sections,
     )

@@ -8,20 +8,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from api.auth import access
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
 from api.domain.budget import remaining_income_per_person_per_day
 from api.domain.catalogue import DataCategory
-from api.domain.identity import (
-    check_birth_date,
-    check_nir,
-    name_match_keys,
-    normalise_name,
-    trigram_similarity,
-)
+from api.domain.identity import check_birth_date, check_nir, name_match_keys, normalise_name
 from api.domain.people.problems import merged
-from api.domain.people.visibility import FIELD_CATEGORIES, Attachment, granted_categories
+from api.domain.people.visibility import FIELD_CATEGORIES
 from api.problems import (
     FieldError,
     Forbidden,
@@ -51,13 +46,12 @@ from api.schemas.people import (
     PreviewList,
 )
 from api.store.nir import NirCipher
+from api.store.repositories.access import AccessStore
 from api.store.repositories.audit import Access, AuditLog
 from api.store.repositories.partners import OrganisationStore
 from api.store.repositories.people import PeopleStore, locate_person
 
-#: names this similar (pg_trgm semantics) with the same birth date make a likely duplicate
-SIMILAR_NAMES = 0.5
-MAX_PREVIEWS = 10
+MAX_PREVIEWS = 10  # person_previews answers ten at most (migration 0016)
 
 
 @dataclass(frozen=True)
@@ -112,12 +106,12 @@ async def _previews(ctx: People, rows: list[Any]) -> list[Preview]:
     return previews
 
 
-def is_likely_match(row: Any, keys: frozenset[str], folded: str) -> bool:
-    return bool(
-        row.nir_match
-        or keys & set(row.match_keys)
-        or trigram_similarity(folded, row.folded_names) >= SIMILAR_NAMES
-    )
+async def discoverable(
+    ctx: People, nir_hash: str | None, birth_date: Any, keys: frozenset[str]
+) -> list[Any]:
+    """The people the caller may discover (domain.md §6), the rule applied by the database:
+    living where it holds ``accueil``, with this NIR or born that day with the same names."""
+    return await AccessStore(ctx.store.session).previews(nir_hash, birth_date, keys)
 
 
 async def preview_search(
@@ -132,13 +126,11 @@ async def preview_search(
             detail="Search with birth_date, last_name and first_name, or with nir.",
             errors=[FieldError("/birth_date", "Required with the names.", "query")],
         )
-    rows = await ctx.store.candidates(nir_hash, birth_date)
     if nir_hash:
-        rows = [r for r in rows if r.nir_match]
+        rows = [r for r in await discoverable(ctx, nir_hash, None, frozenset()) if r.nir_match]
     else:
         keys = name_match_keys(last_name or "", None, first_name or "")
-        rows = [r for r in rows if keys & set(r.match_keys)]
-    rows = [r for r in rows if r.commune_code and ctx.scope.holds("accueil", r.commune_code)]
+        rows = await discoverable(ctx, None, birth_date, keys)
     await ctx.audit.record("beneficiary.preview_search", "beneficiary", None)
     return PreviewList(items=await _previews(ctx, rows[:MAX_PREVIEWS]))
 
@@ -193,11 +185,8 @@ async def create(ctx: People, body: BeneficiaryCreate) -> tuple[BeneficiaryRead,
     keys = name_match_keys(body.birth_name, body.usage_name, body.first_names)
     folded = folded_names(body.birth_name, body.usage_name, body.first_names)
     nir_hash = ctx.nir.lookup_hash(nir) if nir else None
-    likely = [
-        r
-        for r in await ctx.store.candidates(nir_hash, body.birth_date)
-        if is_likely_match(r, keys, folded)
-    ]
+    # the 409 names only people the caller could find with /search: no wider discovery
+    likely = await discoverable(ctx, nir_hash, body.birth_date, keys)
     same_nir = any(r.nir_match for r in likely)
     if likely and (same_nir or not body.force_create):
         raise PossibleDuplicate(
@@ -265,39 +254,8 @@ async def create(ctx: People, body: BeneficiaryCreate) -> tuple[BeneficiaryRead,
 
 
 async def _categories_of(ctx: People, rows: list[Any]) -> dict[uuid.UUID, frozenset[DataCategory]]:
-    """What the caller may read of each person, in three queries whatever the number."""
-    sensitive = await ctx.orgs.sensitive_competences()
-    attachments: dict[uuid.UUID, list[Attachment]] = {r.id: [] for r in rows}
-    communes = {r.id: r.commune_code for r in rows}
-    for m in await ctx.store.own_memberships(list(attachments)):
-        commune = communes[m.beneficiary_id]
-        holding = ctx.scope.holding(m.competence, commune) if commune else None
-        attachments[m.beneficiary_id].append(
-            Attachment(
-                competence=m.competence,
-                sensitive=m.competence in sensitive,
-                source=holding.source if holding else None,
-                convention_id=holding.convention_id if holding else None,
-                requested=frozenset(m.granted_categories)
-                if m.granted_categories is not None
-                else None,
-            )
-        )
-    conventions = {
-        a.convention_id for found in attachments.values() for a in found if a.convention_id
-    }
-    convention_categories = (
-        await ctx.store.convention_categories(list(conventions)) if conventions else {}
-    )
-    return {
-        person: granted_categories(
-            found,
-            role_categories=ctx.scope.categories,
-            sensitive_clearance=ctx.scope.has_sensitive_clearance,
-            convention_categories=convention_categories,
-        )
-        for person, found in attachments.items()
-    }
+    """What the caller may read of each person, asked of the access rule in one query."""
+    return await access.person_categories(ctx.store.session, ctx.scope, [r.id for r in rows])
 
 
 async def visible_person(ctx: People, person_id: uuid.UUID) -> tuple[Any, frozenset[DataCategory]]:
@@ -637,22 +595,16 @@ async def replace_budget(ctx: People, person_id: uuid.UUID, body: Budget) -> Bud
     return await budget(ctx, person_id, audit=False)
 
 
-async def note_competences(ctx: People, person_id: uuid.UUID, commune: str | None) -> list[str]:
-    """Competences the caller follows the person for and still holds there."""
-    sensitive = await ctx.orgs.sensitive_competences()
-    return [
-        m.competence
-        for m in await ctx.store.own_memberships([person_id])
-        if commune
-        and ctx.scope.holds(m.competence, commune)
-        and (m.competence not in sensitive or ctx.scope.has_sensitive_clearance)
-    ]
+async def note_competences(ctx: People, person_id: uuid.UUID) -> list[str]:
+    """Competences whose membership grants the caller the notes of the person now."""
+    found = (await access.grants(ctx.store.session, ctx.scope, [person_id]))[person_id]
+    return access.competences_granting(found, DataCategory.NOTES)
 
 
 async def notes(ctx: People, person_id: uuid.UUID) -> list[NoteRead]:
-    row, categories = await visible_person(ctx, person_id)
+    _, categories = await visible_person(ctx, person_id)
     _require_category(categories, DataCategory.NOTES)
-    competences = await note_competences(ctx, person_id, row.commune_code)
+    competences = await note_competences(ctx, person_id)
     await ctx.audit.record("notes.read", "beneficiary", str(person_id), beneficiary_id=person_id)
     return [
         NoteRead.model_validate(n, from_attributes=True)
@@ -661,9 +613,9 @@ async def notes(ctx: People, person_id: uuid.UUID) -> list[NoteRead]:
 
 
 async def add_note(ctx: People, person_id: uuid.UUID, body: NoteCreate) -> NoteRead:
-    row, categories = await visible_person(ctx, person_id)
+    _, categories = await visible_person(ctx, person_id)
     _require_category(categories, DataCategory.NOTES)
-    if body.competence not in await note_competences(ctx, person_id, row.commune_code):
+    if body.competence not in await note_competences(ctx, person_id):
         raise ValidationFailed(
             detail="You follow this person for other competences.",
             errors=[FieldError("/competence", "Not a competence you follow this person for.")],

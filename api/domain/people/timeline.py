@@ -180,14 +180,14 @@ async def timeline(
     ctx: People, person_id: uuid.UUID, *, cursor: str | None, limit: int
 ) -> Page[TimelineItem]:
     before = _position(cursor)
-    row, categories = await visible_person(ctx, person_id)
+    _, categories = await visible_person(ctx, person_id)
     sensitive = await ctx.orgs.sensitive_competences()
     query = TimelineQuery(
         session=ctx.store.session,
         scope=ctx.scope,
         person_id=person_id,
         categories=categories,
-        competences=frozenset(await note_competences(ctx, person_id, row.commune_code)),
+        competences=frozenset(await note_competences(ctx, person_id)),
         sensitive=sensitive,
     )
     events = [

@@ -600,12 +600,7 @@ async def _accept(ctx: Referrals, row: Any, body: ReferralActionBody) -> uuid.UU
 async def _link_inline(ctx: Referrals, row: Any, body: ReferralActionBody) -> uuid.UUID:
     identity = InlineIdentity.model_validate(row.inline_identity)
     keys = name_match_keys(identity.birth_name, identity.usage_name, identity.first_names)
-    folded = people.folded_names(identity.birth_name, identity.usage_name, identity.first_names)
-    likely = [
-        r
-        for r in await ctx.people.store.candidates(None, identity.birth_date)
-        if people.is_likely_match(r, keys, folded)
-    ]
+    likely = await people.discoverable(ctx.people, None, identity.birth_date, keys)
     if body.beneficiary_id is not None:
         if body.beneficiary_id not in {r.id for r in likely}:
             raise ValidationFailed(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -62,28 +62,11 @@ class PeopleStore:
         self.scope = scope
 
     def _attached(self) -> Any:
-        """The repository filter: an active membership of the scope's organisation."""
-        return _person.c.id.in_(
-            select(_team.c.beneficiary_id).where(
-                _team.c.organisation_id == self.scope.organisation_id, _team.c.ended_at.is_(None)
-            )
-        )
+        """The repository filter: an active membership of the scope's organisation, asked of
+        the same SQL probe the row-level policies use (``guichet_is_attached``)."""
+        return func.guichet_is_attached(_person.c.id)
 
     # discovery (previews only) --------------------------------------------------------
-
-    async def candidates(self, nir_hash: str | None, birth_date: date) -> list[AnyRow]:
-        fn = func.person_candidates(nir_hash, birth_date).table_valued(
-            "id",
-            "birth_name",
-            "usage_name",
-            "first_names",
-            "birth_date",
-            "commune_code",
-            "match_keys",
-            "folded_names",
-            "nir_match",
-        )
-        return list((await self.session.execute(select(fn))).all())
 
     async def followers(self, ids: Sequence[uuid.UUID]) -> list[AnyRow]:
         fn = func.person_followers(list(ids)).table_valued(
@@ -224,15 +207,6 @@ class PeopleStore:
     async def add_note(self, values: dict[str, Any]) -> None:
         await self.session.execute(insert(_note).values(**values))
 
-    async def convention_categories(
-        self, convention_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, list[str]]:
-        stmt = select(_convention.c.id, _convention.c.data_categories).where(
-            _convention.c.id.in_(list(convention_ids)),
-            _convention.c.grantee_id == self.scope.organisation_id,
-        )
-        return {r.id: list(r.data_categories) for r in await self.session.execute(stmt)}
-
     async def touch_contact(self, person_id: uuid.UUID, at: datetime) -> None:
         """The person came forward (consent given or withdrawn…): retention restarts."""
         await self.session.execute(
@@ -303,12 +277,6 @@ class PeopleStore:
                     "orientations for one competence): close one, then merge."
                 ) from None
             raise
-
-    async def export(self, person_id: uuid.UUID) -> list[AnyRow]:
-        """Every row referring to the person, table by table (JSON), and the rows referring
-        to those; nothing unless the scope's organisation follows the person."""
-        fn = func.person_export(person_id).table_valued("table_name", "column_name", "via", "rows")
-        return list((await self.session.execute(select(fn))).all())
 
 
 __all__ = ["PeopleStore"]
