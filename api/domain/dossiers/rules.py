@@ -156,7 +156,14 @@ def allowed_actions(status: DossierStatus, sides: frozenset[Side]) -> list[str]:
 def apply_action(
     status: DossierStatus, action: DossierAction, sides: frozenset[Side]
 ) -> DossierStatus:
-    """The status after the caller's sides take ``action`` (errors: module docstring)."""
+    """The status after the caller's sides take ``action`` (errors: module docstring).
+
+    A side that may never take ``action`` is refused (403) before the status is looked at:
+    the 409 and its allowed actions are for those who may act, some other time."""
+    allowed_sides = frozenset().union(*(s.sides for s in STEPS if s.action == action))
+    if not allowed_sides & sides:
+        who = " or ".join(sorted(str(s) for s in allowed_sides))
+        raise Forbidden(detail=f"Only the {who} organisation may {action} a dossier.")
     step = next((s for s in STEPS if s.action == action and s.source == status), None)
     if step is None:
         raise InvalidTransition(

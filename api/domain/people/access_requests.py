@@ -31,6 +31,8 @@ async def ask(
     ctx: People, requests: AccessRequestStore, person_id: uuid.UUID, body: AccessRequestCreate
 ) -> AccessRequestRead:
     ctx.scope.require(Action.ANSWER_REFERRALS)
+    # only about a person the caller may discover (person_locator answers nothing else):
+    # anyone else is 404, whatever the competence asked
     exists, commune = await locate_person(ctx.store.session, person_id)
     if not exists:
         raise NotFound(detail="No such person.")

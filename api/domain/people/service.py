@@ -522,6 +522,14 @@ async def replace_household(ctx: People, person_id: uuid.UUID, body: Household) 
         for i, m in enumerate(body.members)
         if m.beneficiary_id is None and not (m.first_name and m.birth_date)
     ]
+    linked = [m.beneficiary_id for m in body.members if m.beneficiary_id is not None]
+    readable = await access.person_categories(ctx.store.session, ctx.scope, linked)
+    # unknown and not readable answer alike: a household link is no existence oracle
+    errors += [
+        FieldError(f"/members/{i}/beneficiary_id", "No such person among those you follow.")
+        for i, m in enumerate(body.members)
+        if m.beneficiary_id is not None and not readable.get(m.beneficiary_id)
+    ]
     if errors:
         raise ValidationFailed(detail=errors[0].detail, errors=errors)
     await ctx.store.replace_household(

@@ -393,6 +393,15 @@ def summary(row: Any) -> ReferralSummary:
     )
 
 
+def _inline_preview(row: Any, side: ReferralSide | None) -> InlineIdentity:
+    """The inline person as the reader may see it: the sender wrote it all; the other
+    parties see the contact fields only when the sender shared ``contact``."""
+    identity = InlineIdentity.model_validate(row.inline_identity)
+    if side is ReferralSide.SENDER or DataCategory.CONTACT in set(row.shared_categories):
+        return identity
+    return identity.model_copy(update={"phone": None, "email": None})
+
+
 async def read(
     ctx: Referrals, referral_id: uuid.UUID, *, audit: bool = True
 ) -> tuple[ReferralRead, str]:
@@ -440,7 +449,7 @@ async def read(
             previous_referral_id=row.previous_referral_id,
             parent_referral_id=row.parent_referral_id,
             chain=chain,
-            inline_identity=InlineIdentity.model_validate(row.inline_identity)
+            inline_identity=_inline_preview(row, side)
             if row.inline_identity and row.beneficiary_id is None
             else None,
             beneficiary=beneficiary,

@@ -18,9 +18,11 @@ joined for) is written once, here, as SQL functions:
 (``guichet.clearance``), so the policies honour it too. Python (``api/auth/access.py``) only
 asks these functions; the drifted copies are gone.
 
-The definer functions that answered too much are narrowed to the same rule: previews obey the
+``guichet_holding`` and ``convention_grants`` answer about the acting organisation only. The
+definer functions that answered too much are narrowed to the same rule: previews obey the
 discovery rule (communes where the caller holds ``accueil``, exact names or NIR, ten at
-most), a merged record names its survivor only to a caller following it, the access log hides
+most), so does the matching of a dossier sync, a merged record names its survivor only to
+a caller following it, the access log hides
 entries about notes and dossiers the caller may not see, and ``person_export`` is dropped:
 the export is now the union of the ordinary read paths.
 
@@ -49,8 +51,9 @@ _LAW_CATEGORIES = (
     "'orientations','dossiers','aids']::text[]"
 )
 _NIR_COMPETENCES = "ARRAY['rsa','apa','pch','ash','fsl','faj']::text[]"
-# person-level categories that a break-glass membership does not open while a sensitive
-# competence follows the person: they may have been written for that follow-up
+# person-level categories that a direct join (break-glass, or a dossier sync joining a known
+# person) does not open while a sensitive competence follows the person: they may have been
+# written for that follow-up (domain.md §7, break-glass limited to the competence joined for)
 _PERSON_LEVEL = "ARRAY['household','resources','situation','nir']::text[]"
 
 _CLEARANCE = """
@@ -78,8 +81,55 @@ LANGUAGE sql STABLE {_DEFINER} AS $$
       AND EXISTS (SELECT 1 FROM organisation_commune oc
                   WHERE oc.organisation_id = o.id AND oc.commune_code = p_commune)
   ) h
+  WHERE p_org = guichet_org()
   ORDER BY h.rank, h.convention_id
   LIMIT 1
+$$
+"""
+
+# What conventions in force grant the acting organisation (its scope's holdings): to itself
+# only. The public "who is competent" answer stays convention_holdings.
+_GRANTS = f"""
+CREATE OR REPLACE FUNCTION convention_grants(p_grantee uuid, p_on date)
+RETURNS TABLE (convention_id uuid, competences text[], communes text[])
+LANGUAGE sql STABLE {_DEFINER} AS $$
+  SELECT c.id,
+         ARRAY(SELECT comp.code::text FROM unnest(c.competences) AS comp(code)
+               JOIN competence k ON k.code = comp.code
+               WHERE g.kind = ANY (k.legal_holder_kinds) AND e.kind = ANY (k.delegable_to)),
+         ARRAY(SELECT x.code::text FROM unnest(c.communes) AS x(code)
+               JOIN organisation_commune oc
+                 ON oc.organisation_id = c.grantor_id AND oc.commune_code = x.code)
+  FROM convention c
+  JOIN organisation g ON g.id = c.grantor_id
+  JOIN organisation e ON e.id = c.grantee_id
+  WHERE c.grantee_id = p_grantee AND p_grantee = guichet_org() AND c.status = 'active'
+    AND c.valid_from <= p_on AND (c.valid_until IS NULL OR c.valid_until >= p_on)
+$$
+"""
+
+# Identity matching of a sync batch (0014), within the discovery rule: only people living
+# where the caller holds accueil, whatever ids, NIR or communes the batch names.
+_MATCHES = f"""
+CREATE OR REPLACE FUNCTION dossier_person_matches(
+  p_index int[], p_ids uuid[], p_nir_hashes text[], p_birth_dates date[], p_communes text[]
+)
+RETURNS TABLE (idx int, id uuid, commune_code text, match_keys text[], folded_names text,
+               by_id boolean, nir_match boolean, has_nir boolean)
+LANGUAGE sql STABLE {_DEFINER} AS $$
+  SELECT x.idx, b.id, b.commune_code::text, b.match_keys::text[], b.folded_names::text,
+         coalesce(b.id = x.pid, false), coalesce(b.nir_hash = x.nir, false),
+         b.nir_hash IS NOT NULL
+  FROM unnest(p_index, p_ids, p_nir_hashes, p_birth_dates) AS x(idx, pid, nir, birth_date)
+  CROSS JOIN LATERAL (
+    SELECT c.id, c.commune_code, c.match_keys, c.folded_names, c.nir_hash
+    FROM beneficiary c
+    WHERE c.merged_into_id IS NULL
+      AND (c.id = x.pid OR c.nir_hash = x.nir
+           OR (c.birth_date = x.birth_date AND c.commune_code = ANY (p_communes)))
+      AND EXISTS (SELECT 1 FROM guichet_holding(guichet_org(), 'accueil', c.commune_code::text))
+    LIMIT 50
+  ) b
 $$
 """
 
@@ -97,7 +147,7 @@ LANGUAGE sql STABLE {_DEFINER} AS $$
              THEN array_remove(m.granted_categories::text[], 'nir')
              ELSE h.categories END) AS g
       WHERE (p_role_categories IS NULL OR g = ANY (p_role_categories))
-        AND NOT (m.source = 'break_glass' AND g = ANY ({_PERSON_LEVEL})
+        AND NOT (m.source IN ('break_glass', 'sync') AND g = ANY ({_PERSON_LEVEL})
                  AND EXISTS (SELECT 1 FROM care_team_membership s
                              JOIN competence sk ON sk.code = s.competence
                              WHERE s.beneficiary_id = m.beneficiary_id
@@ -211,6 +261,20 @@ $$
 """
 
 # CASE, not AND: the cast must only meet the ids of notes and dossiers
+# Where a person lives, for a legal holder joining directly (break-glass) or an access
+# request: only to a caller who may discover the person (it holds accueil there; a legal
+# holder of any competence on a commune holds accueil on it too). Anyone else learns nothing,
+# not even that the id exists.
+_LOCATOR = f"""
+CREATE OR REPLACE FUNCTION person_locator(p_id uuid) RETURNS TABLE (commune_code text)
+LANGUAGE sql STABLE {_DEFINER} AS $$
+  SELECT b.commune_code::text FROM beneficiary b
+  WHERE b.id = p_id AND b.merged_into_id IS NULL AND b.anonymised_at IS NULL
+    AND b.commune_code IS NOT NULL
+    AND EXISTS (SELECT 1 FROM guichet_holding(guichet_org(), 'accueil', b.commune_code::text))
+$$
+"""
+
 _HIDDEN_RECORD = (
     "CASE e.resource_type WHEN 'note' THEN NOT guichet_can_see_note(e.resource_id::uuid) "
     "WHEN 'dossier' THEN NOT guichet_can_see_dossier(e.resource_id::uuid) ELSE false END"
@@ -262,13 +326,82 @@ _RUNTIME = (
 )
 
 
+# Why each function runs with its owner's rights: the one-line reasons of the security
+# inventory (api/store/security_inventory.md reads them back from the catalogue).
+REASONS = {
+    "audit_chain_head()": "the acting organisation's chain head, also after the purge emptied "
+    "it (the anchor table is the owner's)",
+    "convention_grants(uuid, date)": "what conventions in force grant one grantee, for its own "
+    "scope; conventions are readable by their parties only",
+    "convention_holdings(uuid, text, text, date)": "the public 'who is competent' answer, "
+    "while conventions are readable by their parties only",
+    "dossier_person_matches(integer[], uuid[], text[], date[], text[])": "identity matching "
+    "of a sync batch: matching facts only, the service keeps what the caller holds",
+    "end_origin_memberships(uuid, text, timestamp with time zone)": "a party of a referral or "
+    "orientation ends the memberships it gave, which belong to the other organisation",
+    "ensure_user(uuid, text, text, text)": "adding a member by e-mail finds a user of other "
+    "organisations, invisible to the caller; returns the id only",
+    "guichet_access(uuid[], text[])": "THE access rule: categories each membership of the "
+    "acting organisation grants now (reads conventions and the whole care team)",
+    "guichet_can_see(text, uuid)": "the change feed and webhooks re-check what the acting "
+    "organisation may see now, by type, through the per-type probes",
+    "guichet_can_see_dossier(uuid)": "dossier policies probe a row through the access rule "
+    "without recursing into their own table",
+    "guichet_can_see_note(uuid)": "the access log hides entries about notes the caller may not "
+    "read, whose rows it cannot read",
+    "guichet_can_see_orientation(uuid)": "orientation event policies probe the parent row "
+    "without recursing",
+    "guichet_can_see_referral(uuid)": "referral event and message policies probe the parent "
+    "row without recursing",
+    "guichet_care_team_of(uuid)": "the audience of an access request: organisation ids only, "
+    "to an attached caller or to the requester",
+    "guichet_dossier_decider_joins(uuid, uuid, text)": "the instructing side writes the "
+    "deciding side's membership, and only that one",
+    "guichet_holding(uuid, text, text)": "how an organisation holds a competence on a commune "
+    "now; conventions are readable by their parties only",
+    "guichet_is_attached(uuid)": "the attachment probe of every person policy, without "
+    "recursing into the care-team policy",
+    "guichet_is_member(uuid, uuid)": "a referent named by an orientation must belong to the "
+    "target organisation, whose members the caller cannot read",
+    "guichet_origin_grants(uuid, uuid)": "the sender or issuer opens the recipient's "
+    "membership: a yes or no, nothing read",
+    "guichet_record_change(text, uuid, text, text, text, uuid[], timestamp with time zone)": (
+        "the change and the other parties' webhook deliveries, whose subscriptions the "
+        "caller cannot read"
+    ),
+    "merge_beneficiaries(uuid, uuid, timestamp with time zone)": "a merge re-points rows of "
+    "every table, including other partners' rows about the person; both must be followed",
+    "person_access_log(uuid, bigint, integer)": "a person's access log across organisations "
+    "for the care team, hiding entries about notes and dossiers the caller may not see",
+    "person_columns()": "the catalogue of columns referring to a person, for the merge (not "
+    "granted to the app role)",
+    "person_followers(uuid[])": "who follows people the caller may discover, for previews "
+    "(sensitive competences never show)",
+    "person_locator(uuid)": "where a discoverable person lives, for break-glass and access "
+    "requests; nothing about anyone else",
+    "person_merged_into(uuid)": "the survivor of a merged record, only when the caller follows "
+    "the survivor",
+    "person_previews(text, date, text[])": "discovery without access: ten minimal previews "
+    "where the caller holds accueil, exact names or NIR",
+    "referral_system_transition(uuid, text, text, text, text, timestamp with time zone)": (
+        "a consent withdrawal recorded by a care-team member cancels referrals it is no party to"
+    ),
+    "referrals_for_consent(uuid)": "the referrals a withdrawn consent covered, for a member of "
+    "the person's care team",
+}
+
+
 def upgrade() -> None:
     role = app_role()
     op.execute("DROP FUNCTION person_candidates(text, date)")
     op.execute("DROP FUNCTION person_export(uuid)")
+    # no policy uses it since 0009 (guichet_is_attached probes per row)
+    op.execute("DROP FUNCTION guichet_attached()")
     for statement in (
         _CLEARANCE,
         _HOLDING,
+        _GRANTS,
+        _MATCHES,
         _ACCESS,
         _PERSON_CATEGORIES,
         _MAY_SEE,
@@ -278,6 +411,7 @@ def upgrade() -> None:
         _PREVIEWS,
         _FOLLOWERS,
         _MERGED_INTO,
+        _LOCATOR,
         _ACCESS_LOG,
         _CAN_SEE_AS,
     ):
@@ -287,6 +421,9 @@ def upgrade() -> None:
         op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {role}")
     op.execute("DROP POLICY runtime_read ON note")
     op.execute(f"CREATE POLICY runtime_read ON note FOR SELECT TO {role} USING ({_NOTE_READ})")
+    for signature, reason in REASONS.items():
+        quoted = reason.replace("'", "''")
+        op.execute(f"COMMENT ON FUNCTION {signature} IS '{quoted}'")
 
 
 def downgrade() -> None:
