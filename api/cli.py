@@ -173,5 +173,30 @@ def openapi(check: bool = typer.Option(False, help="Fail if the file is out of d
     typer.echo(f"wrote {OPENAPI_PATH.name}")
 
 
+@app.command("security-inventory")
+def security_inventory(
+    check: bool = typer.Option(False, help="Fail if the file is out of date."),
+) -> None:
+    """Write the policies and SECURITY DEFINER functions of the migrated database to
+    api/store/security_inventory.md."""
+    from api.store.db import owner_connection, owner_url
+    from api.store.inventory import INVENTORY_PATH, render
+
+    settings = get_settings()
+
+    async def run() -> str:
+        async with owner_connection(owner_url(settings)) as conn:
+            return await render(conn, settings.app_role)
+
+    document = asyncio.run(run())
+    if check:
+        if not INVENTORY_PATH.exists() or INVENTORY_PATH.read_text() != document:
+            typer.echo("the security inventory is out of date: run it without --check", err=True)
+            raise typer.Exit(1)
+        return
+    INVENTORY_PATH.write_text(document)
+    typer.echo(f"wrote {INVENTORY_PATH.name}")
+
+
 if __name__ == "__main__":
     app()

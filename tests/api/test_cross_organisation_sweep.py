@@ -1,0 +1,140 @@
+"""A generated cross-organisation sweep (issue #10): every route of the app that takes an id
+of something about a person, walked from ``ROUTERS``, asked by every persona of the
+organisations that have no business with that person.
+
+* every GET answers 404, exactly as for an id that does not exist;
+* every other method writes nothing (no 2xx), and the organisations that may not even
+  discover the person (outside their ``accueil`` territory) get exactly the answer a random
+  id gets: status and problem code, so no answer is an existence oracle.
+
+The ids come from one scenario of the CCAS d'Amiens (a person followed for rsa with a draft
+dossier, a note, a consent, a referral to the Secours populaire and the CIAS's access request)
+and from a convention between two other partners. Organisation and territory routes are
+public directories and are left out; a route whose id the scenario cannot fill fails the
+sweep until it is given one (or listed in ``NOT_ABOUT_PEOPLE`` with a reason).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from fastapi.routing import APIRoute
+
+from api.main import ROUTERS
+from tests.store.test_security_inventory import _scenario
+from tests.world import World
+
+Headers = Callable[[str], dict[str, str]]
+
+#: organisations with no business with the scenario's person, and whether they hold accueil
+#: on Amiens (then /search may show them a preview, and a write may be refused differently)
+OUTSIDERS = {
+    "ccas_agent": False,  # CCAS de Corbie
+    "ccas_corbie_admin": False,
+    "platform_admin": False,
+    "departement_agent": True,
+    "departement_admin": True,
+    "departement_sensitive": True,
+    "dpo": True,
+    "pilotage": True,
+    "mission_locale_agent": True,
+    "client_with_scopes": True,
+    "client_without_scopes": True,
+}
+
+#: path parameters that name no person's record: public directories, or the caller's own
+#: organisation's settings (organisation, members, API clients, holdings, webhooks)
+NOT_ABOUT_PEOPLE = {"code", "siren", "organisation_id", "user_id", "client_id", "webhook_id"}
+
+#: bodies that pass validation, so that the handler (not the schema) answers
+BODIES: dict[str, Any] = {
+    "care-team": {"competence": "aide_facultative", "justification": "balayage"},
+    "notes": {"competence": "aide_facultative", "visibility": "team", "body": "balayage"},
+    "household": {"members": []},
+    "budget": {"resources": [], "charges": []},
+    "access-requests": {"competence": "aide_facultative", "reason": "balayage"},
+    "messages": {"body": "balayage"},
+    "merge": {"duplicate_id": str(uuid.uuid4())},
+}
+
+
+def _cases() -> list[tuple[str, str]]:
+    found = []
+    for router in ROUTERS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            params = set(re.findall(r"\{(\w+)", route.path))
+            if not params or params & NOT_ABOUT_PEOPLE:
+                continue
+            found += [(method, route.path) for method in sorted(route.methods)]
+    return found
+
+
+def _fill(path: str, ids: dict[str, str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in ids, f"the sweep cannot fill {{{name}}} in {path}: give it an id"
+        return ids[name]
+
+    return re.sub(r"\{(\w+)(?::\w+)?\}", one, path)
+
+
+def _answer(r: httpx.Response) -> tuple[int, str | None]:
+    code = r.json().get("code") if r.headers.get("content-type", "").endswith("json") else None
+    return r.status_code, code if isinstance(code, str) else None
+
+
+async def test_every_id_route_is_404_to_every_other_organisation(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    s = await _scenario(client, world, as_persona)
+    team = await client.get(
+        f"/v1/beneficiaries/{s['person']}/care-team", headers=as_persona("ccas_rsa_agent")
+    )
+    requests = await client.get(
+        "/v1/access-requests", params={"box": "outbox"}, headers=as_persona("cias_agent")
+    )
+    real = {
+        "beneficiary_id": str(s["person"]),
+        "membership_id": str(team.json()[0]["id"]),
+        "consent_id": str(s["consent"]),
+        "request_id": str(requests.json()["items"][0]["id"]),
+        "referral_id": str(s["referral"]),
+        "dossier_id": str(s["dossier"]),
+        "orientation_id": str(s["orientation"]),
+        "convention_id": str(world.conventions["CONV-LONGUEAU-CIAS-2026"]),
+        "action": "acknowledge",
+    }
+    random = {k: (v if k == "action" else str(uuid.uuid4())) for k, v in real.items()}
+    cases = _cases()
+    assert len(cases) > 30, cases
+    leaks = []
+    for method, path in cases:
+        body = BODIES.get(path.rstrip("/").rsplit("/", 1)[-1], {})
+        for persona, discovers in OUTSIDERS.items():
+            answers = []
+            for ids in (real, random):
+                headers = {
+                    **as_persona(persona),
+                    "Idempotency-Key": str(uuid.uuid4()),
+                    "If-Match": '"1"',
+                }
+                r = await client.request(
+                    method,
+                    _fill(path, ids),
+                    json=None if method in ("GET", "DELETE") else body,
+                    headers=headers,
+                )
+                answers.append(_answer(r))
+            (status, _), unknown = answers
+            if (
+                (method == "GET" and status != 404)
+                or 200 <= status < 300
+                or (not discovers and answers[0] != unknown)
+            ):
+                leaks.append((persona, method, path, answers))
+    assert leaks == []
