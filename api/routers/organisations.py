@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 
@@ -11,6 +11,8 @@ from api.auth.deps import CurrentScope
 from api.deps import Session
 from api.domain.catalogue import OrganisationKind
 from api.domain.organisations import service
+from api.domain.organisations.rules import GrantStatus
+from api.domain.organisations.staff import StaffService
 from api.idempotency import Idempotent
 from api.problems import PreconditionRequired
 from api.schemas.common import Cursor, Limit, Page
@@ -27,9 +29,10 @@ from api.schemas.partners import (
     OrganisationUpdate,
     RetentionRead,
     RetentionUpdate,
+    RoleGrantRead,
 )
 from api.store.repositories.audit import AuditLog
-from api.store.repositories.partners import ApiClientStore, MemberStore, OrganisationStore
+from api.store.repositories.partners import ApiClientStore, OrganisationStore
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"])
 
@@ -124,10 +127,8 @@ async def update_retention(
 async def list_members(
     scope: CurrentScope, session: Session, organisation_id: uuid.UUID
 ) -> list[MemberRead]:
-    """List the organisation's members and their roles (its admins)."""
-    return await service.list_members(
-        scope, OrganisationStore(session), MemberStore(session, scope), organisation_id
-    )
+    """List the organisation's members, their roles and invitations (its admins)."""
+    return await StaffService(scope, session).list_members(organisation_id)
 
 
 @router.post(
@@ -140,31 +141,39 @@ async def add_member(
     body: MemberCreate,
     idem: Idempotent,
 ) -> MemberRead:
-    """Add a person to the organisation with roles (creating the user if new)."""
-    return await idem.once(
-        lambda: service.add_member(
-            scope, OrganisationStore(session), MemberStore(session, scope), organisation_id, body
-        )
-    )
+    """Add a member with roles (its admins; the platform operator for the first admin only):
+    someone working for another organisation is invited, and sensitive or dpo wait for a
+    second admin (pending_grant)."""
+    return await idem.once(lambda: StaffService(scope, session).add_member(organisation_id, body))
 
 
-@router.patch("/{organisation_id}/members/{user_id}", response_model=MemberRead)
+@router.patch(
+    "/{organisation_id}/members/{user_id}",
+    response_model=MemberRead,
+    responses={
+        202: {
+            "model": MemberRead,
+            "description": "Part of the change (sensitive, "
+            "dpo) waits for another admin: see pending_grant.",
+        }
+    },
+)
 async def update_member(
     scope: CurrentScope,
     session: Session,
     organisation_id: uuid.UUID,
     user_id: uuid.UUID,
     body: MemberUpdate,
+    response: Response,
 ) -> MemberRead:
-    """Change a member's roles."""
-    return await service.set_member_roles(
-        scope,
-        OrganisationStore(session),
-        MemberStore(session, scope),
-        organisation_id,
-        user_id,
-        [str(r) for r in body.roles],
+    """Change another member's roles; adding sensitive or dpo answers 202 until a second
+    admin approves."""
+    member, pending = await StaffService(scope, session).set_member_roles(
+        organisation_id, user_id, [str(r) for r in body.roles]
     )
+    if pending:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return member
 
 
 @router.delete("/{organisation_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -172,8 +181,33 @@ async def remove_member(
     scope: CurrentScope, session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID
 ) -> None:
     """Remove a member: their tokens stop working at the next request."""
-    await service.remove_member(
-        scope, OrganisationStore(session), MemberStore(session, scope), organisation_id, user_id
+    await StaffService(scope, session).remove_member(organisation_id, user_id)
+
+
+@router.get("/{organisation_id}/role-grants", response_model=Page[RoleGrantRead])
+async def list_role_grants(
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    status: GrantStatus | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[RoleGrantRead]:
+    """Role grants (sensitive, dpo) asked by one admin, newest first (its admins)."""
+    return await StaffService(scope, session).list_grants(organisation_id, status, cursor, limit)
+
+
+@router.post("/{organisation_id}/role-grants/{grant_id}/{decision}", response_model=RoleGrantRead)
+async def decide_role_grant(
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    grant_id: uuid.UUID,
+    decision: Literal["approve", "deny"],
+) -> RoleGrantRead:
+    """Approve (another admin than the one who asked) or deny a pending role grant."""
+    return await StaffService(scope, session).decide_grant(
+        organisation_id, grant_id, approve=decision == "approve"
     )
 
 
