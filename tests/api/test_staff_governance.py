@@ -231,11 +231,20 @@ async def test_an_agent_of_another_organisation_is_invited_not_attached(
     admin = await _bearer(client, SECOURS_ADMIN)
     added = await client.post(
         f"/v1/organisations/{association}/members",
-        json={"email": DEPARTEMENT_AGENT, "full_name": "Agent", "roles": ["agent"]},
+        # a password sent for someone who already has an account changes nothing
+        json={
+            "email": DEPARTEMENT_AGENT,
+            "full_name": "Agent",
+            "roles": ["agent"],
+            "password": "chosen-by-the-association",
+        },
         headers=admin,
     )
     assert added.status_code == 201, added.text
     assert added.json()["status"] == "invited"
+    hijack = {"grant_type": "password", "username": DEPARTEMENT_AGENT}
+    hijack["password"] = "chosen-by-the-association"
+    assert (await client.post("/v1/auth/token", data=hijack)).status_code == 400
     # the agent's usual sign-in still works and acts for the département
     agent = await _bearer(client, DEPARTEMENT_AGENT)
     me = (await client.get("/v1/me", headers=agent)).json()

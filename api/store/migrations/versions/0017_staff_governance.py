@@ -32,7 +32,7 @@ depends_on = None
 # SECURITY DEFINER: the caller may not see the person's other memberships (they belong to
 # other organisations), yet whether one exists decides between a member and an invitation.
 # Only the outcome and the user id come back. The checks repeat the service's: the caller's
-# own organisation, or the platform operator adding an admin (its first one) elsewhere.
+# own organisation, or the platform operator adding the first admin of an organisation.
 _ENROL = """
 CREATE FUNCTION enrol_member(
   p_organisation uuid, p_email text, p_full_name text, p_password_hash text,
@@ -45,6 +45,9 @@ DECLARE
 BEGIN
   IF p_organisation IS DISTINCT FROM guichet_org() AND NOT (
     guichet_context() = 'platform' AND p_roles <@ ARRAY['admin']::text[]
+    AND NOT EXISTS (SELECT 1 FROM membership m
+                    WHERE m.organisation_id = p_organisation AND m.accepted_at IS NOT NULL
+                      AND 'admin' = ANY (m.roles))
   ) THEN
     RAISE EXCEPTION 'enrol_member: not allowed for this organisation'
       USING ERRCODE = 'insufficient_privilege';
