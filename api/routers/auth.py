@@ -11,13 +11,11 @@ from fastapi.responses import JSONResponse
 from api.auth.deps import CurrentScope
 from api.auth.service import OAuthError, TokenRequest, TokenService
 from api.deps import Session
-from api.domain.organisations import service as organisations
+from api.domain.organisations.deps import Organisations
 from api.domain.organisations.staff import StaffService
 from api.problems import TooManyRequests
 from api.schemas.common import Output
 from api.schemas.partners import InvitationRead, MeRead
-from api.store.repositories.partners import OrganisationStore
-from api.store.repositories.principals import PrincipalStore
 
 router = APIRouter(tags=["auth"])
 
@@ -101,7 +99,7 @@ async def jwks(request: Request) -> Jwks:
 @router.get("/v1/me", response_model=MeRead, response_model_exclude_none=True)
 async def me(scope: CurrentScope, session: Session) -> MeRead:
     """Who the caller is, for which organisation, with which roles or scopes."""
-    return await organisations.whoami(scope, OrganisationStore(session), PrincipalStore(session))
+    return await Organisations(scope, session).whoami()
 
 
 @router.get("/v1/me/invitations", response_model=list[InvitationRead])

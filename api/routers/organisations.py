@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from api.auth.deps import CurrentScope
 from api.deps import Session
 from api.domain.catalogue import OrganisationKind
-from api.domain.organisations import service
+from api.domain.organisations.deps import Directory, Organisations
 from api.domain.organisations.rules import GrantStatus
 from api.domain.organisations.staff import StaffService
 from api.idempotency import Idempotent
@@ -31,8 +31,6 @@ from api.schemas.partners import (
     RetentionUpdate,
     RoleGrantRead,
 )
-from api.store.repositories.audit import AuditLog
-from api.store.repositories.partners import ApiClientStore, OrganisationStore
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"])
 
@@ -45,7 +43,7 @@ async def create_organisation(
 ) -> OrganisationRead:
     """Register a partner organisation (platform operator)."""
     return await idem.once(
-        lambda: service.create_organisation(scope, OrganisationStore(session), body),
+        lambda: Organisations(scope, session).create(body),
         location=lambda created: f"/v1/organisations/{created.id}",
     )
 
@@ -60,8 +58,8 @@ async def list_organisations(
     limit: Limit = 50,
 ) -> Page[OrganisationRead]:
     """The partner directory: organisations by kind, commune served or name."""
-    return await service.list_organisations(
-        OrganisationStore(session), kind=kind, commune=commune, q=q, cursor=cursor, limit=limit
+    return await Directory(session).page(
+        kind=kind, commune=commune, q=q, cursor=cursor, limit=limit
     )
 
 
@@ -70,9 +68,7 @@ async def get_organisation(
     session: Session, organisation_id: uuid.UUID, response: Response
 ) -> OrganisationRead:
     """Read one organisation of the directory."""
-    found, response.headers["ETag"] = await service.read_organisation(
-        OrganisationStore(session), organisation_id
-    )
+    found, response.headers["ETag"] = await Directory(session).read(organisation_id)
     return found
 
 
@@ -88,9 +84,9 @@ async def update_organisation(
     """Edit an organisation's name (platform operator) or contact fields (its admin)."""
     if if_match is None:
         raise PreconditionRequired(detail="Send If-Match with the ETag you read.")
-    store = OrganisationStore(session)
-    await service.update_organisation(scope, store, organisation_id, body, if_match)
-    updated, response.headers["ETag"] = await service.read_organisation(store, organisation_id)
+    updated, response.headers["ETag"] = await Organisations(scope, session).update(
+        organisation_id, body, if_match
+    )
     return updated
 
 
@@ -99,9 +95,7 @@ async def get_retention(
     scope: CurrentScope, session: Session, organisation_id: uuid.UUID, response: Response
 ) -> RetentionRead:
     """How long the organisation keeps people's data and its audit trail (its dpo, admin)."""
-    found, response.headers["ETag"] = await service.read_retention(
-        scope, OrganisationStore(session), organisation_id
-    )
+    found, response.headers["ETag"] = await Organisations(scope, session).retention(organisation_id)
     return found
 
 
@@ -117,8 +111,8 @@ async def update_retention(
     """Set the retention periods, in months from 6 to 36 (If-Match with the ETag read)."""
     if if_match is None:
         raise PreconditionRequired(detail="Send If-Match with the ETag you read.")
-    updated, response.headers["ETag"] = await service.set_retention(
-        scope, OrganisationStore(session), AuditLog(session, scope), organisation_id, body, if_match
+    updated, response.headers["ETag"] = await Organisations(scope, session).set_retention(
+        organisation_id, body, if_match
     )
     return updated
 
@@ -225,13 +219,7 @@ async def create_api_client(
 ) -> ApiClientCreated:
     """Create a machine client; its secret is shown once."""
     return await idem.once(
-        lambda: service.create_api_client(
-            scope,
-            OrganisationStore(session),
-            ApiClientStore(session, scope),
-            organisation_id,
-            body,
-        )
+        lambda: Organisations(scope, session).create_api_client(organisation_id, body)
     )
 
 
@@ -240,9 +228,7 @@ async def list_api_clients(
     scope: CurrentScope, session: Session, organisation_id: uuid.UUID
 ) -> list[ApiClientRead]:
     """List the organisation's active machine clients."""
-    return await service.list_api_clients(
-        scope, OrganisationStore(session), ApiClientStore(session, scope), organisation_id
-    )
+    return await Organisations(scope, session).api_clients(organisation_id)
 
 
 @router.delete("/{organisation_id}/api-clients/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -253,13 +239,7 @@ async def revoke_api_client(
     client_id: str,
 ) -> None:
     """Revoke a machine client at once."""
-    await service.revoke_api_client(
-        scope,
-        OrganisationStore(session),
-        ApiClientStore(session, scope),
-        organisation_id,
-        client_id,
-    )
+    await Organisations(scope, session).revoke_api_client(organisation_id, client_id)
 
 
 @router.get("/{organisation_id}/holdings", response_model=Page[HoldingRead])
@@ -274,8 +254,7 @@ async def list_holdings(
 ) -> Page[HoldingRead]:
     """Where and why the organisation holds each competence today."""
     del scope  # any signed-in partner may read holdings
-    return await service.list_holdings(
-        OrganisationStore(session),
+    return await Directory(session).holdings(
         organisation_id,
         competence=competence,
         commune=commune,
