@@ -64,23 +64,8 @@ def test_every_creating_post_takes_an_idempotency_key() -> None:
     assert missing == [], "creating POST routes without api.idempotency.Idempotent"
 
 
-def _imports(path: Path) -> set[str]:
-    modules = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            modules |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            modules.add(node.module)
-    return modules
-
-
-def test_the_jwt_library_is_imported_in_one_module_only() -> None:
-    importers = {
-        p.relative_to(ROOT).as_posix()
-        for p in (ROOT / "api").rglob("*.py")
-        if any(m == "jose" or m.startswith("jose.") for m in _imports(p))
-    }
-    assert importers == {"api/auth/tokens.py"}
+# Import rules (routers, rules, repositories, the JWT library) are import-linter contracts:
+# pyproject.toml [tool.importlinter], run by tests/test_layers.py.
 
 
 def test_only_the_auth_package_builds_a_scope() -> None:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import uuid
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import JSONResponse
 
 from api.auth.deps import CurrentScope
 from api.auth.service import OAuthError, TokenRequest, TokenService
 from api.deps import Session
-from api.domain.organisations import service as organisations
+from api.domain.organisations.deps import Organisations
+from api.domain.organisations.staff import StaffService
 from api.problems import TooManyRequests
 from api.schemas.common import Output
-from api.schemas.partners import MeRead
-from api.store.repositories.partners import OrganisationStore
-from api.store.repositories.principals import PrincipalStore
+from api.schemas.partners import InvitationRead, MeRead
 
 router = APIRouter(tags=["auth"])
 
@@ -99,4 +99,23 @@ async def jwks(request: Request) -> Jwks:
 @router.get("/v1/me", response_model=MeRead, response_model_exclude_none=True)
 async def me(scope: CurrentScope, session: Session) -> MeRead:
     """Who the caller is, for which organisation, with which roles or scopes."""
-    return await organisations.whoami(scope, OrganisationStore(session), PrincipalStore(session))
+    return await Organisations(scope, session).whoami()
+
+
+@router.get("/v1/me/invitations", response_model=list[InvitationRead])
+async def my_invitations(scope: CurrentScope, session: Session) -> list[InvitationRead]:
+    """Memberships other organisations offer the signed-in user, until accepted or declined."""
+    return await StaffService(scope, session).invitations()
+
+
+@router.post(
+    "/v1/me/invitations/{organisation_id}/{answer}", status_code=status.HTTP_204_NO_CONTENT
+)
+async def answer_invitation(
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    answer: Literal["accept", "decline"],
+) -> None:
+    """Accept (then sign in naming that organisation) or decline a membership offered."""
+    await StaffService(scope, session).answer_invitation(organisation_id, accept=answer == "accept")

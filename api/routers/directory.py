@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import Session
-from api.domain.organisations import service
+from api.domain.organisations.deps import Directory
 from api.schemas.partners import CompetentRead
-from api.store.repositories.partners import OrganisationStore
 
 router = APIRouter(prefix="/v1/directory", tags=["directory"])
 
@@ -23,4 +22,4 @@ async def competent(
     on: Annotated[date | None, Query(description="Date of the answer (default: today).")] = None,
 ) -> CompetentRead:
     """Which partners hold a competence on a commune, and why (delegates first)."""
-    return await service.competent(OrganisationStore(session), competence, commune, on)
+    return await Directory(session).competent(competence, commune, on)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 
 from api.auth.deps import CurrentScope
 from api.deps import Session
 from api.domain.catalogue import OrganisationKind
-from api.domain.organisations import service
+from api.domain.organisations.deps import Directory, Organisations
+from api.domain.organisations.rules import GrantStatus
+from api.domain.organisations.staff import StaffService
 from api.idempotency import Idempotent
 from api.problems import PreconditionRequired
 from api.schemas.common import Cursor, Limit, Page
@@ -27,9 +29,8 @@ from api.schemas.partners import (
     OrganisationUpdate,
     RetentionRead,
     RetentionUpdate,
+    RoleGrantRead,
 )
-from api.store.repositories.audit import AuditLog
-from api.store.repositories.partners import ApiClientStore, MemberStore, OrganisationStore
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"])
 
@@ -42,7 +43,7 @@ async def create_organisation(
 ) -> OrganisationRead:
     """Register a partner organisation (platform operator)."""
     return await idem.once(
-        lambda: service.create_organisation(scope, OrganisationStore(session), body),
+        lambda: Organisations(scope, session).create(body),
         location=lambda created: f"/v1/organisations/{created.id}",
     )
 
@@ -57,8 +58,8 @@ async def list_organisations(
     limit: Limit = 50,
 ) -> Page[OrganisationRead]:
     """The partner directory: organisations by kind, commune served or name."""
-    return await service.list_organisations(
-        OrganisationStore(session), kind=kind, commune=commune, q=q, cursor=cursor, limit=limit
+    return await Directory(session).page(
+        kind=kind, commune=commune, q=q, cursor=cursor, limit=limit
     )
 
 
@@ -67,9 +68,7 @@ async def get_organisation(
     session: Session, organisation_id: uuid.UUID, response: Response
 ) -> OrganisationRead:
     """Read one organisation of the directory."""
-    found, response.headers["ETag"] = await service.read_organisation(
-        OrganisationStore(session), organisation_id
-    )
+    found, response.headers["ETag"] = await Directory(session).read(organisation_id)
     return found
 
 
@@ -85,9 +84,9 @@ async def update_organisation(
     """Edit an organisation's name (platform operator) or contact fields (its admin)."""
     if if_match is None:
         raise PreconditionRequired(detail="Send If-Match with the ETag you read.")
-    store = OrganisationStore(session)
-    await service.update_organisation(scope, store, organisation_id, body, if_match)
-    updated, response.headers["ETag"] = await service.read_organisation(store, organisation_id)
+    updated, response.headers["ETag"] = await Organisations(scope, session).update(
+        organisation_id, body, if_match
+    )
     return updated
 
 
@@ -96,9 +95,7 @@ async def get_retention(
     scope: CurrentScope, session: Session, organisation_id: uuid.UUID, response: Response
 ) -> RetentionRead:
     """How long the organisation keeps people's data and its audit trail (its dpo, admin)."""
-    found, response.headers["ETag"] = await service.read_retention(
-        scope, OrganisationStore(session), organisation_id
-    )
+    found, response.headers["ETag"] = await Organisations(scope, session).retention(organisation_id)
     return found
 
 
@@ -114,8 +111,8 @@ async def update_retention(
     """Set the retention periods, in months from 6 to 36 (If-Match with the ETag read)."""
     if if_match is None:
         raise PreconditionRequired(detail="Send If-Match with the ETag you read.")
-    updated, response.headers["ETag"] = await service.set_retention(
-        scope, OrganisationStore(session), AuditLog(session, scope), organisation_id, body, if_match
+    updated, response.headers["ETag"] = await Organisations(scope, session).set_retention(
+        organisation_id, body, if_match
     )
     return updated
 
@@ -124,10 +121,8 @@ async def update_retention(
 async def list_members(
     scope: CurrentScope, session: Session, organisation_id: uuid.UUID
 ) -> list[MemberRead]:
-    """List the organisation's members and their roles (its admins)."""
-    return await service.list_members(
-        scope, OrganisationStore(session), MemberStore(session, scope), organisation_id
-    )
+    """List the organisation's members, their roles and invitations (its admins)."""
+    return await StaffService(scope, session).list_members(organisation_id)
 
 
 @router.post(
@@ -140,31 +135,39 @@ async def add_member(
     body: MemberCreate,
     idem: Idempotent,
 ) -> MemberRead:
-    """Add a person to the organisation with roles (creating the user if new)."""
-    return await idem.once(
-        lambda: service.add_member(
-            scope, OrganisationStore(session), MemberStore(session, scope), organisation_id, body
-        )
-    )
+    """Add a member with roles (its admins; the platform operator for the first admin only):
+    someone working for another organisation is invited, and sensitive or dpo wait for a
+    second admin (pending_grant)."""
+    return await idem.once(lambda: StaffService(scope, session).add_member(organisation_id, body))
 
 
-@router.patch("/{organisation_id}/members/{user_id}", response_model=MemberRead)
+@router.patch(
+    "/{organisation_id}/members/{user_id}",
+    response_model=MemberRead,
+    responses={
+        202: {
+            "model": MemberRead,
+            "description": "Part of the change (sensitive, "
+            "dpo) waits for another admin: see pending_grant.",
+        }
+    },
+)
 async def update_member(
     scope: CurrentScope,
     session: Session,
     organisation_id: uuid.UUID,
     user_id: uuid.UUID,
     body: MemberUpdate,
+    response: Response,
 ) -> MemberRead:
-    """Change a member's roles."""
-    return await service.set_member_roles(
-        scope,
-        OrganisationStore(session),
-        MemberStore(session, scope),
-        organisation_id,
-        user_id,
-        [str(r) for r in body.roles],
+    """Change another member's roles; adding sensitive or dpo answers 202 until a second
+    admin approves."""
+    member, pending = await StaffService(scope, session).set_member_roles(
+        organisation_id, user_id, [str(r) for r in body.roles]
     )
+    if pending:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return member
 
 
 @router.delete("/{organisation_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -172,8 +175,33 @@ async def remove_member(
     scope: CurrentScope, session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID
 ) -> None:
     """Remove a member: their tokens stop working at the next request."""
-    await service.remove_member(
-        scope, OrganisationStore(session), MemberStore(session, scope), organisation_id, user_id
+    await StaffService(scope, session).remove_member(organisation_id, user_id)
+
+
+@router.get("/{organisation_id}/role-grants", response_model=Page[RoleGrantRead])
+async def list_role_grants(
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    status: GrantStatus | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[RoleGrantRead]:
+    """Role grants (sensitive, dpo) asked by one admin, newest first (its admins)."""
+    return await StaffService(scope, session).list_grants(organisation_id, status, cursor, limit)
+
+
+@router.post("/{organisation_id}/role-grants/{grant_id}/{decision}", response_model=RoleGrantRead)
+async def decide_role_grant(
+    scope: CurrentScope,
+    session: Session,
+    organisation_id: uuid.UUID,
+    grant_id: uuid.UUID,
+    decision: Literal["approve", "deny"],
+) -> RoleGrantRead:
+    """Approve (another admin than the one who asked) or deny a pending role grant."""
+    return await StaffService(scope, session).decide_grant(
+        organisation_id, grant_id, approve=decision == "approve"
     )
 
 
@@ -191,13 +219,7 @@ async def create_api_client(
 ) -> ApiClientCreated:
     """Create a machine client; its secret is shown once."""
     return await idem.once(
-        lambda: service.create_api_client(
-            scope,
-            OrganisationStore(session),
-            ApiClientStore(session, scope),
-            organisation_id,
-            body,
-        )
+        lambda: Organisations(scope, session).create_api_client(organisation_id, body)
     )
 
 
@@ -206,9 +228,7 @@ async def list_api_clients(
     scope: CurrentScope, session: Session, organisation_id: uuid.UUID
 ) -> list[ApiClientRead]:
     """List the organisation's active machine clients."""
-    return await service.list_api_clients(
-        scope, OrganisationStore(session), ApiClientStore(session, scope), organisation_id
-    )
+    return await Organisations(scope, session).api_clients(organisation_id)
 
 
 @router.delete("/{organisation_id}/api-clients/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -219,13 +239,7 @@ async def revoke_api_client(
     client_id: str,
 ) -> None:
     """Revoke a machine client at once."""
-    await service.revoke_api_client(
-        scope,
-        OrganisationStore(session),
-        ApiClientStore(session, scope),
-        organisation_id,
-        client_id,
-    )
+    await Organisations(scope, session).revoke_api_client(organisation_id, client_id)
 
 
 @router.get("/{organisation_id}/holdings", response_model=Page[HoldingRead])
@@ -240,8 +254,7 @@ async def list_holdings(
 ) -> Page[HoldingRead]:
     """Where and why the organisation holds each competence today."""
     del scope  # any signed-in partner may read holdings
-    return await service.list_holdings(
-        OrganisationStore(session),
+    return await Directory(session).holdings(
         organisation_id,
         competence=competence,
         commune=commune,

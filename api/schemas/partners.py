@@ -97,6 +97,20 @@ class MemberUpdate(Input):
     roles: list[Role] = Field(min_length=1, max_length=7)
 
 
+class RoleGrantRead(Output):
+    """Roles one admin asked for a member, waiting for (or decided by) another admin."""
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    user_id: uuid.UUID
+    roles: list[Role]
+    status: Literal["pending", "approved", "denied", "cancelled"]
+    requested_by: uuid.UUID
+    requested_at: datetime
+    decided_by: uuid.UUID | None
+    decided_at: datetime | None
+
+
 class MemberRead(Output):
     id: uuid.UUID
     user_id: uuid.UUID
@@ -105,6 +119,18 @@ class MemberRead(Output):
     full_name: str
     roles: list[Role]
     created_at: datetime
+    #: ``invited``: the person works for another organisation and has not accepted yet
+    status: Literal["active", "invited"]
+    #: guarded roles (sensitive, dpo) asked for this member, until another admin decides
+    pending_grant: RoleGrantRead | None = None
+
+
+class InvitationRead(Output):
+    """A membership another organisation offers the signed-in user."""
+
+    organisation: OrganisationRef
+    roles: list[Role]
+    invited_at: datetime
 
 
 class ApiClientCreate(Input):

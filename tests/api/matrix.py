@@ -127,11 +127,12 @@ CASES = [
         {"org_admin": 200, "platform_admin": 200},
         403,
     ),
+    # the platform operator adds an organisation's first admin only (the CCAS has one)
     Case(
         "member add",
         "POST",
         lambda w: f"/v1/organisations/{org('ccas_amiens')(w)}/members",
-        {"org_admin": 201, "platform_admin": 201},
+        {"org_admin": 201},
         403,
         body=_member_body,
     ),
@@ -142,9 +143,20 @@ CASES = [
             f"/v1/organisations/{org('ccas_amiens')(w)}/members/"
             f"{w.personas['ccas_rsa_agent'].principal_id}"
         ),
-        {"org_admin": 200, "platform_admin": 200},
+        {"org_admin": 200},
         403,
         body=lambda w: {"roles": ["decideur"]},
+    ),
+    Case(
+        "member guarded roles",
+        "PATCH",
+        lambda w: (
+            f"/v1/organisations/{org('ccas_amiens')(w)}/members/"
+            f"{w.personas['ccas_rsa_agent'].principal_id}"
+        ),
+        {"org_admin": 202},
+        403,
+        body=lambda w: {"roles": ["agent", "sensitive"]},
     ),
     Case(
         "member remove",
@@ -153,8 +165,22 @@ CASES = [
             f"/v1/organisations/{org('ccas_amiens')(w)}/members/"
             f"{w.personas['ccas_rsa_agent'].principal_id}"
         ),
-        {"org_admin": 204, "platform_admin": 204},
+        {"org_admin": 204},
         403,
+    ),
+    Case(
+        "role grants list",
+        "GET",
+        lambda w: f"/v1/organisations/{org('ccas_amiens')(w)}/role-grants",
+        {"org_admin": 200, "platform_admin": 200},
+        403,
+    ),
+    Case(
+        "my invitations",
+        "GET",
+        lambda w: "/v1/me/invitations",
+        {"client_with_scopes": 403, "client_without_scopes": 403},
+        200,
     ),
     Case(
         "api client create",
@@ -330,6 +356,44 @@ PEOPLE_CASES = [
         person_path("/export?purpose=droit%20d%27acces"),
         # the CCAS follows the person: its agent and admin are no DPO
         {"ccas_rsa_agent": 403, "org_admin": 403},
+        404,
+    ),
+]
+
+
+# Staff governance (issue 10, item 5): the CCAS d'Amiens's admin asked ``dpo`` for its RSA
+# agent and invited the CCAS de Corbie's agent, in the test's own transaction; see
+# ``test_staff_matrix`` in tests/api/test_authorization_matrix.py.
+def grant_path(decision: str) -> Callable[[World], str]:
+    return lambda w: (
+        f"/v1/organisations/{org('ccas_amiens')(w)}/role-grants/{w.extra['grant']}/{decision}"
+    )
+
+
+_CLIENTS_403 = {"client_with_scopes": 403, "client_without_scopes": 403}
+
+STAFF_CASES = [
+    # the admin who asked may not approve; the CCAS has a single admin: the platform may
+    Case("role grant approve", "POST", grant_path("approve"), {"platform_admin": 200}, 403),
+    Case(
+        "role grant deny",
+        "POST",
+        grant_path("deny"),
+        {"org_admin": 200, "platform_admin": 200},
+        403,
+    ),
+    Case(
+        "invitation accept",
+        "POST",
+        lambda w: f"/v1/me/invitations/{org('ccas_amiens')(w)}/accept",
+        {"ccas_agent": 204, **_CLIENTS_403},
+        404,
+    ),
+    Case(
+        "invitation decline",
+        "POST",
+        lambda w: f"/v1/me/invitations/{org('ccas_amiens')(w)}/decline",
+        {"ccas_agent": 204, **_CLIENTS_403},
         404,
     ),
 ]

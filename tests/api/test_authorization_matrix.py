@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.api.matrix import CASES, PEOPLE_CASES, PERSONAS, Case
+from tests.api.matrix import CASES, PEOPLE_CASES, PERSONAS, STAFF_CASES, Case
 from tests.world import World
 
 
@@ -57,4 +57,31 @@ async def test_people_matrix(
     )
     assert created.status_code == 201, created.text
     world.extra["person"] = created.json()["id"]
+    await test_matrix(case, persona, client, world, as_persona)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("case", STAFF_CASES, ids=lambda c: c.name)
+async def test_staff_matrix(
+    case: Case,
+    persona: str,
+    client: httpx.AsyncClient,
+    world: World,
+    as_persona: Callable[[str], dict[str, str]],
+) -> None:
+    ccas = world.organisations["ccas_amiens"]
+    agent = world.personas["ccas_rsa_agent"].principal_id
+    asked = await client.patch(
+        f"/v1/organisations/{ccas}/members/{agent}",
+        json={"roles": ["agent", "dpo"]},
+        headers=as_persona("org_admin"),
+    )
+    assert asked.status_code == 202, asked.text
+    world.extra["grant"] = asked.json()["pending_grant"]["id"]
+    invited = await client.post(
+        f"/v1/organisations/{ccas}/members",
+        json={"email": "agent.ccas-corbie@somme.demo", "full_name": "Agent", "roles": ["agent"]},
+        headers=as_persona("org_admin"),
+    )
+    assert invited.status_code == 201 and invited.json()["status"] == "invited", invited.text
     await test_matrix(case, persona, client, world, as_persona)

@@ -131,6 +131,12 @@ async def test_several_memberships_need_an_organisation(
         headers=as_persona("ccas_corbie_admin"),
     )
     assert added.status_code == 201, added.text
+    # an agent of another organisation is invited: their usual sign-in keeps working
+    assert added.json()["status"] == "invited"
+    usual = (await _login(client, AGENT, DEMO_PASSWORD)).json()
+    bearer = {"Authorization": f"Bearer {usual['access_token']}"}
+    accepted = await client.post(f"/v1/me/invitations/{corbie}/accept", headers=bearer)
+    assert accepted.status_code == 204, accepted.text
     ambiguous = await _login(client, AGENT, DEMO_PASSWORD)
     assert ambiguous.status_code == 400 and ambiguous.json()["error"] == "invalid_request"
     assert {o["name"] for o in ambiguous.json()["organisations"]} == {

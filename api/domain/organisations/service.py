@@ -15,7 +15,6 @@ from api.domain.catalogue import OrganisationKind
 from api.domain.holdings import Holder, HoldingSource, order_holders
 from api.domain.text import fold
 from api.problems import (
-    Conflict,
     FieldError,
     Forbidden,
     NotFound,
@@ -30,8 +29,6 @@ from api.schemas.partners import (
     CompetentRead,
     HolderRead,
     HoldingRead,
-    MemberCreate,
-    MemberRead,
     MeRead,
     OrganisationCreate,
     OrganisationRead,
@@ -43,7 +40,7 @@ from api.schemas.partners import (
     TerritorySummary,
 )
 from api.store.repositories.audit import AuditLog
-from api.store.repositories.partners import ApiClientStore, MemberStore, OrganisationStore
+from api.store.repositories.partners import ApiClientStore, OrganisationStore
 from api.store.repositories.principals import PrincipalStore
 
 _K = OrganisationKind
@@ -290,75 +287,6 @@ def _require_admin_of(scope: Scope, organisation_id: uuid.UUID, action: Action) 
     if scope.organisation_id != organisation_id:
         raise Forbidden(detail="Only this organisation's admins manage it.")
     scope.require(action)
-
-
-def member_read(row: Any) -> MemberRead:
-    return MemberRead.model_validate(row, from_attributes=True)
-
-
-async def list_members(
-    scope: Scope, orgs: OrganisationStore, members: MemberStore, organisation_id: uuid.UUID
-) -> list[MemberRead]:
-    await get_organisation(orgs, organisation_id)
-    _require_admin_of(scope, organisation_id, Action.READ_MEMBERS)
-    return [member_read(r) for r in await members.of_organisation(organisation_id)]
-
-
-async def add_member(
-    scope: Scope,
-    orgs: OrganisationStore,
-    members: MemberStore,
-    organisation_id: uuid.UUID,
-    body: MemberCreate,
-) -> MemberRead:
-    await get_organisation(orgs, organisation_id)
-    _require_admin_of(scope, organisation_id, Action.MANAGE_MEMBERS)
-    password_hash = hash_password(body.password) if body.password else None
-    user_id = await members.ensure_user(body.email, body.full_name, password_hash)
-    added = await members.add(
-        {
-            "id": uuid.uuid4(),
-            "user_id": user_id,
-            "organisation_id": organisation_id,
-            "roles": sorted({str(r) for r in body.roles}),
-            "created_at": clock.now(),
-        }
-    )
-    if not added:
-        raise Conflict(detail="This person is already a member; change their roles instead.")
-    row = await members.get(organisation_id, user_id)
-    assert row is not None
-    return member_read(row)
-
-
-async def set_member_roles(
-    scope: Scope,
-    orgs: OrganisationStore,
-    members: MemberStore,
-    organisation_id: uuid.UUID,
-    user_id: uuid.UUID,
-    roles: list[str],
-) -> MemberRead:
-    await get_organisation(orgs, organisation_id)
-    _require_admin_of(scope, organisation_id, Action.MANAGE_MEMBERS)
-    if not await members.set_roles(organisation_id, user_id, sorted(set(roles))):
-        raise NotFound(detail="No such member.")
-    row = await members.get(organisation_id, user_id)
-    assert row is not None
-    return member_read(row)
-
-
-async def remove_member(
-    scope: Scope,
-    orgs: OrganisationStore,
-    members: MemberStore,
-    organisation_id: uuid.UUID,
-    user_id: uuid.UUID,
-) -> None:
-    await get_organisation(orgs, organisation_id)
-    _require_admin_of(scope, organisation_id, Action.MANAGE_MEMBERS)
-    if not await members.remove(organisation_id, user_id):
-        raise NotFound(detail="No such member.")
 
 
 async def create_api_client(

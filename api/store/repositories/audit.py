@@ -155,10 +155,33 @@ class AuditLog:
         """Append entries in this order with one INSERT (a list view: one entry per person
         listed), chained one to the next, under the same lock and transaction as
         :meth:`record`."""
+        await self._append(self.scope.organisation_id, accesses)
+
+    async def record_in(self, organisation_id: uuid.UUID, access: Access) -> None:
+        """Append one entry to *another* organisation's chain, with this scope's actor: the
+        platform operator enrolling a first admin, or a user answering an invitation, acts
+        on an organisation whose admins and DPO must read it in their own trail. The
+        transaction's acting organisation is switched for the insert only (the write policy
+        and the chain head read it) and restored before returning."""
+        if organisation_id == self.scope.organisation_id:
+            await self._append(organisation_id, [access])
+            return
+        await self._act_for(organisation_id)
+        try:
+            await self._append(organisation_id, [access])
+        finally:
+            await self._act_for(self.scope.organisation_id)
+
+    async def _act_for(self, organisation_id: uuid.UUID) -> None:
+        await self.session.execute(
+            select(func.set_config("guichet.organisation_id", str(organisation_id), True))
+        )
+
+    async def _append(self, organisation_id: uuid.UUID, accesses: Sequence[Access]) -> None:
         if not accesses:
             return
         scope = self.scope
-        await self.session.execute(_lock(scope.organisation_id))
+        await self.session.execute(_lock(organisation_id))
         # the head of this organisation's chain (the acting one: set per transaction)
         prev_hash = (await self.session.scalar(select(func.audit_chain_head()))) or GENESIS
         # taken under the lock, so instants follow the chain's order
@@ -166,7 +189,7 @@ class AuditLog:
         entries = [
             {
                 "at": at,
-                "organisation_id": scope.organisation_id,
+                "organisation_id": organisation_id,
                 "actor_user_id": scope.user_id,
                 "actor_client_id": scope.client_id,
                 "acting_agent": scope.acting_agent,

@@ -253,6 +253,7 @@ class MemberStore:
             _membership.c.organisation_id,
             _membership.c.roles,
             _membership.c.created_at,
+            _membership.c.accepted_at,
             _user.c.email,
             _user.c.full_name,
         )
@@ -276,21 +277,6 @@ class MemberStore:
             )
         )
         return (await self.session.execute(stmt)).first()
-
-    async def ensure_user(self, email: str, full_name: str, password_hash: str | None) -> uuid.UUID:
-        stmt = select(func.ensure_user(uuid.uuid4(), email, full_name, password_hash))
-        user_id: uuid.UUID = (await self.session.execute(stmt)).scalar_one()
-        return user_id
-
-    async def add(self, values: dict[str, Any]) -> bool:
-        """False when the user is already a member."""
-        stmt = (
-            insert(_membership)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["user_id", "organisation_id"])
-            .returning(_membership.c.id)
-        )
-        return (await self.session.execute(stmt)).first() is not None
 
     async def set_roles(
         self, organisation_id: uuid.UUID, user_id: uuid.UUID, roles: Sequence[str]

@@ -52,7 +52,7 @@ class PrincipalStore:
                 _org.c.name,
             )
             .join(_org, _org.c.id == _membership.c.organisation_id)
-            .where(_membership.c.user_id == user_id)
+            .where(_membership.c.user_id == user_id, _membership.c.accepted_at.is_not(None))
             .order_by(_org.c.name)
         )
         return list((await self.session.execute(stmt)).all())
@@ -68,6 +68,7 @@ class PrincipalStore:
             .where(
                 _membership.c.user_id == user_id,
                 _membership.c.organisation_id == organisation_id,
+                _membership.c.accepted_at.is_not(None),
                 _user.c.disabled_at.is_(None),
             )
         )
@@ -258,6 +259,7 @@ class PlatformStore:
                 organisation_id=organisation_id,
                 roles=["admin"],
                 created_at=now,
+                accepted_at=now,
             )
             .on_conflict_do_update(
                 index_elements=["user_id", "organisation_id"], set_={"roles": ["admin"]}

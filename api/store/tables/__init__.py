@@ -18,6 +18,7 @@ from api.store.tables.partners import (
     Organisation,
     OrganisationCommune,
     RefreshToken,
+    RoleGrant,
 )
 from api.store.tables.people import (
     AccessRequest,
@@ -74,6 +75,7 @@ __all__ = [
     "ReferralMessage",
     "RefreshToken",
     "Region",
+    "RoleGrant",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import ClassVar
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Column, DateTime, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field
 
@@ -100,6 +100,41 @@ class Membership(Table, table=True):
     )
     roles: list[str] = Field(sa_column=_codes(20))
     created_at: datetime = Field(sa_column=_instant())
+    #: NULL while the membership is an invitation its user has not accepted (they work for
+    #: another organisation): login, refresh and scope building ignore it until then
+    accepted_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+
+
+class RoleGrant(Table, table=True):
+    """A role (``sensitive``, ``dpo``) one admin asked for a member, applied when another
+    admin approves it (migration 0017)."""
+
+    __tablename__ = "role_grant"
+    __scoping__: ClassVar[Scoping] = OwnedByOrganisation()
+    __table_args__ = (
+        Index("ix_role_grant_organisation_id_requested_at", "organisation_id", "requested_at"),
+        Index(
+            "uq_role_grant_pending",
+            "organisation_id",
+            "user_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    organisation_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("organisation.id", ondelete="CASCADE"), nullable=False)
+    )
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("app_user.id", ondelete="CASCADE"), nullable=False)
+    )
+    roles: list[str] = Field(sa_column=_codes(20))
+    status: str = Field(max_length=20)
+    requested_by: uuid.UUID
+    requested_at: datetime = Field(sa_column=_instant())
+    decided_by: uuid.UUID | None = None
+    decided_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
 
 
 class ApiClient(Table, table=True):
