@@ -79,6 +79,9 @@ def create_engine(url: URL, *, pool_size: int = 5, max_overflow: int = 5) -> Asy
         # No pre-ping: it costs a round trip per request. Recycled connections and /readyz
         # cover a restarted server.
         pool_recycle=1800,
+        # Parameters hold personal data (names, NIR ciphertext, e-mails): never put them into
+        # an exception's text, which may end up in a log.
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "guichet"}},
     )
     return engine
