@@ -22,7 +22,7 @@ from api.problems import (
     PreconditionFailed,
     ValidationFailed,
 )
-from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.common import Page, as_text, decode_keyset, encode_cursor
 from api.schemas.partners import (
     ApiClientCreate,
     ApiClientCreated,
@@ -193,7 +193,7 @@ async def list_organisations(
         kind=kind,
         commune=commune,
         folded_query=fold(q) if q and fold(q) else None,
-        after=decode_cursor(cursor, 2),
+        after=decode_keyset(cursor, as_text, as_text),
         limit=limit,
     )
     page = rows[:limit]
@@ -433,7 +433,7 @@ async def list_holdings(
         competence=competence,
         commune=commune,
         on=clock.today(),
-        after=decode_cursor(cursor, 3),
+        after=decode_keyset(cursor, as_text, as_text, as_text),
         limit=limit,
     )
     page = rows[:limit]
