@@ -128,9 +128,13 @@ async def test_no_log_line_holds_the_personal_data_of_requests(
     assert (await client.post("/v1/beneficiaries", json=nul, headers=agent)).status_code == 422
     assert (await client.get("/test-database-error")).status_code == 422
     assert (await client.get("/test-unexpected-error")).status_code == 500
-    searches = ({"q": SURNAME}, {"q": f"{SURNAME} {FIRST_NAMES}"}, {"nir": NIR})
+    searches = (
+        {"last_name": SURNAME, "first_name": FIRST_NAMES, "birth_date": "1968-09-14"},
+        {"nir": NIR},
+    )
     for params in searches:
-        await client.get("/v1/beneficiaries", params=params, headers=agent)
+        found = await client.get("/v1/beneficiaries/search", params=params, headers=agent)
+        assert found.status_code == 200, found.text
     await client.post(
         "/v1/auth/token", data={"grant_type": "password", "username": EMAIL, "password": NIR}
     )
