@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -73,6 +74,8 @@ def _unavailable() -> ServiceUnavailable:
     )
 
 
+log = logging.getLogger(__name__)
+
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 
@@ -119,6 +122,9 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = database_problem(exc)
         if problem is None:
             raise exc
+        if problem.status == 503:
+            # class, SQLSTATE and frames only (api.logging): the text may quote values
+            log.warning("database unavailable", exc_info=exc)
         return problem_response(request, problem)
 
     for error_type in (DBAPIError, PoolTimeout, OSError):
