@@ -98,8 +98,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.keyring = KeyRing.load_or_create(settings.keys_dir)
-    app.state.throttle = LoginThrottle()
     app.state.nir_cipher = NirCipher.from_settings(settings)
+    app.state.throttle = LoginThrottle(
+        lambda: app.state.db.app_engine, app.state.nir_cipher.derived_key("login-throttle")
+    )
     app.state.external_issuers = {
         i.issuer: ExternalIssuerVerifier(ExternalIssuer(i.issuer, i.jwks_url, i.audience))
         for i in settings.oidc_issuers

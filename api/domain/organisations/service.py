@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from api.auth.passwords import hash_password, new_client_secret
+from api.auth.passwords import hash_password_off_loop, new_client_secret
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
@@ -313,7 +313,7 @@ async def add_member(
 ) -> MemberRead:
     await get_organisation(orgs, organisation_id)
     _require_admin_of(scope, organisation_id, Action.MANAGE_MEMBERS)
-    password_hash = hash_password(body.password) if body.password else None
+    password_hash = await hash_password_off_loop(body.password) if body.password else None
     user_id = await members.ensure_user(body.email, body.full_name, password_hash)
     added = await members.add(
         {
@@ -377,7 +377,7 @@ async def create_api_client(
             "organisation_id": organisation_id,
             "client_id": "gu_" + secrets.token_urlsafe(16),
             "name": body.name,
-            "secret_hash": hash_password(secret),
+            "secret_hash": await hash_password_off_loop(secret),
             "scopes": sorted({str(s) for s in body.scopes}),
             "created_at": clock.now(),
         }

@@ -38,6 +38,7 @@ from api.store.tables.referrals import (
     ReferralEvent,
     ReferralMessage,
 )
+from api.store.tables.security import LoginAttempt
 
 check_scoping_declared()
 
@@ -63,6 +64,7 @@ __all__ = [
     "Epci",
     "HouseholdMember",
     "IdempotencyKey",
+    "LoginAttempt",
     "Membership",
     "Note",
     "Organisation",
