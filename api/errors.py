@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.problems import (
     PROBLEM_MEDIA_TYPE,
+    Conflict,
     DomainError,
     FieldError,
     MethodNotAllowed,
@@ -20,6 +23,58 @@ from api.problems import (
     ValidationFailed,
     problem_body,
 )
+
+#: SQLSTATE classes and codes that mean "the database cannot serve now", not "this request
+#: is wrong": connection failures (08), shutdowns and terminated backends (57P0x), too many
+#: connections (53300), a statement or lock cancelled by its timeout (57014, 55P03),
+#: serialization and deadlock failures (40001, 40P01).
+_UNAVAILABLE_CLASSES = ("08", "53", "57P", "58")
+_UNAVAILABLE_CODES = {"57014", "55P03", "40001", "40P01"}
+
+RETRY_AFTER_SECONDS = 2
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    current: BaseException | None = error
+    while current is not None:
+        code = getattr(current, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+        current = getattr(current, "orig", None) or current.__cause__
+    return None
+
+
+def database_problem(error: BaseException) -> DomainError | None:
+    """The problem a database failure should answer, or ``None`` when ``error`` is not one.
+
+    Unavailability (server down, connection killed, pool exhausted, statement timeout) is a
+    503 with ``Retry-After``: the client may retry, and since the request's transaction rolled
+    back, a retry neither loses nor duplicates anything. A constraint violation is a 409 and
+    any other data error a 422: they are about the request. The database's own message is
+    never repeated (it may quote personal data)."""
+    if isinstance(error, PoolTimeout | OSError | ConnectionError):
+        return _unavailable()
+    if not isinstance(error, DBAPIError):
+        return None
+    code = _sqlstate(error) or ""
+    if error.connection_invalidated or code in _UNAVAILABLE_CODES:
+        return _unavailable()
+    if code.startswith(_UNAVAILABLE_CLASSES) or not code:
+        # no SQLSTATE: the driver lost the connection (closed mid-operation, refused)
+        return _unavailable()
+    if isinstance(error, IntegrityError):
+        return Conflict(detail="The request conflicts with data recorded meanwhile; read it again.")
+    return ValidationFailed(detail="A value of the request cannot be stored.")
+
+
+def _unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        detail="The service is temporarily unable to answer; retry shortly.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+log = logging.getLogger(__name__)
 
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
@@ -63,13 +118,17 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{e.location} {e.pointer}: {e.detail}" for e in errors[:5])
         return problem_response(request, ValidationFailed(detail=detail, errors=errors))
 
-    @app.exception_handler(PoolTimeout)
-    async def on_pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
-        # Every database connection is busy: a temporary overload, not a bug; say when to retry.
-        busy = ServiceUnavailable(
-            detail="The service is busy; retry shortly.", headers={"Retry-After": "2"}
-        )
-        return problem_response(request, busy)
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        problem = database_problem(exc)
+        if problem is None:
+            raise exc
+        if problem.status == 503:
+            # class, SQLSTATE and frames only (api.logging): the text may quote values
+            log.warning("database unavailable", exc_info=exc)
+        return problem_response(request, problem)
+
+    for error_type in (DBAPIError, PoolTimeout, OSError):
+        app.add_exception_handler(error_type, on_database_error)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

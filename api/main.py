@@ -13,7 +13,7 @@ from api.auth.bootstrap import bootstrap_platform_admin
 from api.auth.keys import KeyRing
 from api.auth.throttle import LoginThrottle
 from api.auth.tokens import ExternalIssuer, ExternalIssuerVerifier
-from api.deps import reject_unknown_query_parameters
+from api.deps import refuse_unreadable_input, reject_unknown_query_parameters
 from api.errors import install_error_handlers
 from api.idempotency import install_idempotency
 from api.logging import configure_logging
@@ -91,12 +91,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(reject_unknown_query_parameters)],
+        dependencies=[
+            Depends(reject_unknown_query_parameters),
+            Depends(refuse_unreadable_input),
+        ],
     )
     app.state.settings = settings
     app.state.keyring = KeyRing.load_or_create(settings.keys_dir)
-    app.state.throttle = LoginThrottle()
     app.state.nir_cipher = NirCipher.from_settings(settings)
+    app.state.throttle = LoginThrottle(
+        lambda: app.state.db.app_engine, app.state.nir_cipher.derived_key("login-throttle")
+    )
     app.state.external_issuers = {
         i.issuer: ExternalIssuerVerifier(ExternalIssuer(i.issuer, i.jwks_url, i.audience))
         for i in settings.oidc_issuers

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
+from api.errors import database_problem
 from api.logging import request_id_var
 from api.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -85,19 +86,23 @@ class RequestContextMiddleware:
                 await send_with_id({"type": "http.response.start", "status": 413})
             else:
                 await self.app(scope, self._limited(receive, overflow), send_with_id)
-        except Exception:
+        except Exception as error:
             # Rendered here rather than by Starlette's outermost handler so that the 500 still
             # carries the request id; the log has the traceback, the body never does.
             if overflow:  # the body was too large: already answered, nothing unexpected
                 if not response_started:
                     await send_with_id({"type": "http.response.start", "status": 413})
                 return
-            log.exception("unexpected error")
+            problem = database_problem(error)
+            if problem is None:
+                log.exception("unexpected error")
+                problem = InternalError(detail="An unexpected error occurred.")
+            else:
+                log.warning("database unavailable", exc_info=True)
             if response_started:
                 raise
-            unexpected = InternalError(detail="An unexpected error occurred.")
-            status, response_started = unexpected.status, True
-            await self._send_problem(scope, send, request_id, unexpected)
+            status, response_started = problem.status, True
+            await self._send_problem(scope, send, request_id, problem)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -144,6 +149,7 @@ class RequestContextMiddleware:
                     (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"x-request-id", request_id.encode("latin-1")),
+                    *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
                 ],
             }
         )

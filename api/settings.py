@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout_seconds: float = Field(
+        default=5,
+        gt=0,
+        le=60,
+        description="How long a request waits for a free connection before a 503.",
+    )
+    db_statement_timeout_ms: int = Field(
+        default=15_000,
+        ge=0,
+        description="statement_timeout of the request role's sessions (0: none); a statement "
+        "cancelled by it answers 503 with Retry-After.",
+    )
 
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: SecretStr | None = None

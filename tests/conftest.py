@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.auth.throttle import LoginThrottle
 from api.main import create_app
 from api.settings import Settings
 from api.store.db import Database, app_url, create_engine, make_sessionmaker
@@ -83,7 +84,14 @@ def app(settings: Settings, database_url: URL, connection: AsyncConnection) -> F
         app_engine=connection.engine,
         sessionmaker=make_sessionmaker(connection, savepoints=True),
     )
-    return create_app(settings, database=database)
+    return isolated_login_limits(create_app(settings, database=database))
+
+
+def isolated_login_limits(app: FastAPI) -> FastAPI:
+    """Login limits are shared in the database; a test's app counts under its own key, so
+    that one test's failed logins do not throttle another's."""
+    app.state.throttle = LoginThrottle(lambda: app.state.db.app_engine, os.urandom(32))
+    return app
 
 
 @pytest.fixture
@@ -102,7 +110,8 @@ async def committing_client(
     database = Database(
         owner_url=database_url, app_engine=app_engine, sessionmaker=make_sessionmaker(app_engine)
     )
-    transport = httpx.ASGITransport(app=create_app(settings, database=database))
+    app = isolated_login_limits(create_app(settings, database=database))
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 

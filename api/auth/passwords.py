@@ -12,24 +12,49 @@ Why these choices
       which e-mail addresses have accounts.
     * API-client secrets are random 256-bit strings; hashing them with argon2 too costs a few
       milliseconds per ``client_credentials`` grant and keeps one verification path.
+    * Requests hash and verify **off the event loop**, in a bounded pool of threads
+      (:data:`HASHING_THREADS`; argon2-cffi releases the GIL while it works): a burst of
+      logins then queues behind that pool instead of stalling every other request of the
+      process. The queue itself is bounded too (:data:`MAX_WAITING`): beyond it a login is
+      answered 503 with ``Retry-After`` at once rather than after a long wait.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from api.problems import ServiceUnavailable
+
+T = TypeVar("T")
 
 __all__ = [
     "DUMMY_HASH",
     "hash_client_secret",
     "hash_password",
+    "hash_password_off_loop",
     "needs_rehash",
     "new_client_secret",
     "verify_client_secret",
+    "verify_client_secret_off_loop",
     "verify_password",
+    "verify_password_off_loop",
 ]
+
+#: argon2 runs with p=4 lanes; two verifications at once already keep two cores busy
+HASHING_THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
+#: hashing jobs queued or running per process before a login is refused with 503
+MAX_WAITING = 64
+
+_POOL = ThreadPoolExecutor(max_workers=HASHING_THREADS, thread_name_prefix="argon2")
+_waiting = 0
 
 _HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 
@@ -74,3 +99,31 @@ def hash_client_secret(secret: str) -> str:
 
 def verify_client_secret(secret_hash: str | None, secret: str) -> bool:
     return verify_password(secret_hash, secret)
+
+
+async def _off_loop(work: Callable[[], T]) -> T:
+    global _waiting  # one counter per process, touched only from the event loop thread
+    if _waiting >= MAX_WAITING:
+        raise ServiceUnavailable(
+            detail="Too many sign-ins are being checked; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+    _waiting += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_POOL, work)
+    finally:
+        _waiting -= 1
+
+
+async def verify_password_off_loop(password_hash: str | None, password: str) -> bool:
+    """:func:`verify_password` in the bounded hashing pool."""
+    return await _off_loop(lambda: verify_password(password_hash, password))
+
+
+async def verify_client_secret_off_loop(secret_hash: str | None, secret: str) -> bool:
+    return await _off_loop(lambda: verify_client_secret(secret_hash, secret))
+
+
+async def hash_password_off_loop(password: str) -> str:
+    """:func:`hash_password` in the bounded hashing pool."""
+    return await _off_loop(lambda: hash_password(password))

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.keys import KeyRing
-from api.auth.passwords import verify_client_secret, verify_password
+from api.auth.passwords import verify_client_secret_off_loop, verify_password_off_loop
 from api.auth.throttle import LoginThrottle
 from api.auth.tokens import hash_secret, issue_access_token, new_refresh_token
 from api.domain import clock
@@ -78,18 +78,20 @@ class TokenService:
         if not request.username or request.password is None:
             raise OAuthError("invalid_request", "username and password are required.")
         account = "user:" + request.username.strip().lower()
-        self.throttle.check(account, client_ip)
+        admission = await self.throttle.check(account, client_ip)
         user = await self.store.user_by_email(request.username)
-        valid = verify_password(user.password_hash if user else None, request.password)
+        valid = await verify_password_off_loop(
+            user.password_hash if user else None, request.password
+        )
         if user is None or not valid or user.disabled_at is not None:
-            self.throttle.record_failure(account, client_ip)
+            await self.throttle.record_failure(admission)
             raise _bad_credentials()
         memberships = await self.store.memberships_of(user.id)
         chosen = [
             m for m in memberships if request.organisation_id in (None, str(m.organisation_id))
         ]
         if not chosen:
-            self.throttle.record_failure(account, client_ip)
+            await self.throttle.record_failure(admission)
             raise _bad_credentials()
         if len(chosen) > 1:
             raise OAuthError(
@@ -102,7 +104,7 @@ class TokenService:
                     ]
                 },
             )
-        self.throttle.record_success(account)
+        await self.throttle.record_success(admission)
         membership = chosen[0]
         return await self._issue_user_tokens(
             user.id, membership.organisation_id, membership.roles, uuid.uuid4()
@@ -141,15 +143,15 @@ class TokenService:
         if not request.client_id or request.client_secret is None:
             raise OAuthError("invalid_request", "client_id and client_secret are required.")
         account = "client:" + request.client_id
-        self.throttle.check(account, client_ip)
+        admission = await self.throttle.check(account, client_ip)
         client = await self.store.client_by_client_id(request.client_id)
-        if (
-            not verify_client_secret(client.secret_hash if client else None, request.client_secret)
-            or client is None
-        ):
-            self.throttle.record_failure(account, client_ip)
+        valid = await verify_client_secret_off_loop(
+            client.secret_hash if client else None, request.client_secret
+        )
+        if not valid or client is None:
+            await self.throttle.record_failure(admission)
             raise OAuthError("invalid_client", "Unknown client or wrong secret.", status=401)
-        self.throttle.record_success(account)
+        await self.throttle.record_success(admission)
         access, claims = issue_access_token(
             self.keyring,
             self.settings,

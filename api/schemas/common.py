@@ -5,20 +5,44 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic_core import PydanticCustomError
 
 from api.problems import FieldError, ValidationFailed
 
 T = TypeVar("T")
 
 
+def holds_nul(value: Any) -> bool:
+    """Whether a decoded JSON value holds U+0000 anywhere (keys included).
+
+    PostgreSQL text cannot store it: refused at the schema layer, it is a 422 naming the
+    field instead of a driver error deep in a repository."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(holds_nul(v) for v in value)
+    return False  # numbers, dates, ids, nested models (which checked their own fields)
+
+
 class Input(BaseModel):
-    """Base of request bodies: unknown fields are refused."""
+    """Base of request bodies: unknown fields are refused, and so is the NUL character in any
+    text, at any depth (one validator for every body, rather than a rule per field)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if holds_nul(value):
+            raise PydanticCustomError("nul_character", "Text may not contain the NUL character.")
+        return value
 
 
 class Output(BaseModel):
@@ -45,26 +69,70 @@ def _invalid_cursor() -> ValidationFailed:
     )
 
 
+INT64_MAX = 2**63 - 1
+
+
+def as_int64(value: Any) -> int:
+    """A cursor part that must be an integer PostgreSQL can bind (``bigint``)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not -INT64_MAX - 1 <= value <= INT64_MAX
+    ):
+        raise ValueError("not a 64-bit integer")
+    return value
+
+
+def as_int32(value: Any) -> int:
+    """A cursor part bound as an ``integer`` column (a rank, a population)."""
+    if not -(2**31) <= as_int64(value) < 2**31:
+        raise ValueError("not a 32-bit integer")
+    return int(value)
+
+
+def as_text(value: Any) -> str:
+    """A cursor part that must be a string PostgreSQL can store (no NUL character)."""
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError("not a text value")
+    return value
+
+
+def as_instant(value: Any) -> datetime:
+    """A cursor part that must be an ISO 8601 instant PostgreSQL can bind."""
+    moment = datetime.fromisoformat(as_text(value))
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
-    """The keyset position a cursor names, or a 422 naming the parameter."""
+    """The keyset position a cursor names, or a 422 naming the parameter.
+
+    Only what this service issues gets through: a JSON list of ``arity`` strings (without NUL)
+    and 64-bit integers. Anything else — a forged cursor of floats, objects, integers beyond
+    ``bigint`` — is refused here rather than failing later in the database driver."""
     if cursor is None:
         return None
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError:
+    except (ValueError, RecursionError):
         key = None
     if not isinstance(key, list) or len(key) != arity:
         raise _invalid_cursor()
+    for part in key:
+        try:
+            as_int64(part) if isinstance(part, int) else as_text(part)
+        except ValueError:
+            raise _invalid_cursor() from None
     return key
 
 
 def decode_keyset(cursor: str | None, *parts: Callable[[Any], Any]) -> tuple[Any, ...] | None:
-    """The keyset position a cursor names, each part converted (``datetime.fromisoformat``,
-    ``uuid.UUID``…), or a 422 naming the parameter when it is not one this service issued."""
+    """The keyset position a cursor names, each part converted (``as_int64``, ``as_text``,
+    ``as_instant``, ``uuid.UUID``…), or a 422 naming the parameter when it is not one this service
+    issued."""
     position = decode_cursor(cursor, len(parts))
     if position is None:
         return None
     try:
         return tuple(convert(value) for convert, value in zip(parts, position, strict=True))
-    except (TypeError, ValueError, AttributeError):  # uuid.UUID(3) raises AttributeError
+    except (TypeError, ValueError, AttributeError, OverflowError):  # uuid.UUID(3): AttributeError
         raise _invalid_cursor() from None

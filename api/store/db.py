@@ -71,15 +71,29 @@ def app_url(owner: URL, settings: Settings) -> URL:
     return owner.set(username=settings.app_role, password=password)
 
 
-def create_engine(url: URL, *, pool_size: int = 5, max_overflow: int = 5) -> AsyncEngine:
+def create_engine(
+    url: URL,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 5,
+    pool_timeout: float = 30,
+    statement_timeout_ms: int = 0,
+) -> AsyncEngine:
+    server_settings = {"application_name": "guichet"}
+    if statement_timeout_ms:
+        server_settings["statement_timeout"] = str(statement_timeout_ms)
     engine = _create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
         # No pre-ping: it costs a round trip per request. Recycled connections and /readyz
         # cover a restarted server.
         pool_recycle=1800,
-        connect_args={"server_settings": {"application_name": "guichet"}},
+        # Parameters hold personal data (names, NIR ciphertext, e-mails): never put them into
+        # an exception's text, which may end up in a log.
+        hide_parameters=True,
+        connect_args={"server_settings": server_settings},
     )
     return engine
 
@@ -99,6 +113,10 @@ class Database:
             app_url(owner, settings),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            # A request waits a little for a connection, then answers 503 + Retry-After; a
+            # runaway statement is cancelled rather than holding a connection for minutes.
+            pool_timeout=settings.db_pool_timeout_seconds,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         return cls(owner_url=owner, app_engine=engine, sessionmaker=make_sessionmaker(engine))
 

@@ -33,6 +33,10 @@ class NirCipher:
     def decrypt(self, blob: bytes) -> str:
         return self._aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], b"nir").decode()
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for another keyed hash (login limits…), independent of the NIR keys."""
+        return hmac.digest(self._hash_key, b"guichet:derived:" + purpose.encode(), hashlib.sha256)
+
     def lookup_hash(self, nir: str) -> str:
         return hmac.new(self._hash_key, nir.encode(), hashlib.sha256).hexdigest()
 

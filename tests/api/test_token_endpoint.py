@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import httpx
 from fastapi import FastAPI
 
-from api.auth.throttle import LoginThrottle
+from api.auth.throttle import LoginLimits, LoginThrottle
 from api.demo import DEMO_PASSWORD
 from tests.world import World
 
@@ -153,7 +154,9 @@ async def test_several_memberships_need_an_organisation(
 async def test_repeated_failures_are_throttled(
     app: FastAPI, client: httpx.AsyncClient, world: World
 ) -> None:
-    app.state.throttle = LoginThrottle(max_account_failures=3)
+    app.state.throttle = LoginThrottle(
+        lambda: app.state.db.app_engine, os.urandom(32), LoginLimits(max_account_failures=3)
+    )
     for _ in range(3):
         assert (await _login(client, AGENT, "wrong-password-1")).status_code == 400
     r = await _login(client, AGENT, DEMO_PASSWORD)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from api.auth.permissions import Action
@@ -24,7 +23,7 @@ from api.domain.conventions.rules import (
     validate_period,
 )
 from api.problems import FieldError, NotFound, ValidationFailed
-from api.schemas.common import Page, decode_keyset, encode_cursor
+from api.schemas.common import Page, as_instant, decode_keyset, encode_cursor
 from api.schemas.partners import (
     ConventionCreate,
     ConventionEventRead,
@@ -220,7 +219,7 @@ async def list_conventions(
     cursor: str | None,
     limit: int,
 ) -> Page[ConventionRead]:
-    position = decode_keyset(cursor, datetime.fromisoformat, uuid.UUID)
+    position = decode_keyset(cursor, as_instant, uuid.UUID)
     after = list(position) if position else None
     rows = await store.page(side=side, status=status, after=after, limit=limit)
     page = rows[:limit]

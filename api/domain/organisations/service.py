@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from api.auth.passwords import hash_password, new_client_secret
+from api.auth.passwords import hash_password_off_loop, new_client_secret
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
@@ -21,7 +21,7 @@ from api.problems import (
     PreconditionFailed,
     ValidationFailed,
 )
-from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.common import Page, as_text, decode_keyset, encode_cursor
 from api.schemas.partners import (
     ApiClientCreate,
     ApiClientCreated,
@@ -190,7 +190,7 @@ async def list_organisations(
         kind=kind,
         commune=commune,
         folded_query=fold(q) if q and fold(q) else None,
-        after=decode_cursor(cursor, 2),
+        after=decode_keyset(cursor, as_text, as_text),
         limit=limit,
     )
     page = rows[:limit]
@@ -305,7 +305,7 @@ async def create_api_client(
             "organisation_id": organisation_id,
             "client_id": "gu_" + secrets.token_urlsafe(16),
             "name": body.name,
-            "secret_hash": hash_password(secret),
+            "secret_hash": await hash_password_off_loop(secret),
             "scopes": sorted({str(s) for s in body.scopes}),
             "created_at": clock.now(),
         }
@@ -361,7 +361,7 @@ async def list_holdings(
         competence=competence,
         commune=commune,
         on=clock.today(),
-        after=decode_cursor(cursor, 3),
+        after=decode_keyset(cursor, as_text, as_text, as_text),
         limit=limit,
     )
     page = rows[:limit]

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth.passwords import hash_password
+from api.auth.passwords import hash_password_off_loop
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
@@ -121,7 +121,9 @@ class StaffService:
             organisation_id,
             email=str(body.email),
             full_name=body.full_name,
-            password_hash=hash_password(body.password) if body.password else None,
+            password_hash=(
+                await hash_password_off_loop(body.password) if body.password else None
+            ),
             roles=sorted(change.direct),
             now=clock.now(),
         )

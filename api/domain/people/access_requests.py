@@ -12,7 +12,7 @@ from api.auth.permissions import Action
 from api.domain import clock
 from api.domain.people.service import People
 from api.problems import FieldError, InvalidTransition, NotFound, ValidationFailed
-from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.common import Page, decode_keyset, encode_cursor
 from api.schemas.people import AccessRequestCreate, AccessRequestRead
 from api.store.repositories.changes import ChangeLog
 from api.store.repositories.people import AccessRequestStore, locate_person
@@ -86,8 +86,8 @@ async def listing(
     cursor: str | None,
     limit: int,
 ) -> Page[AccessRequestRead]:
-    position = decode_cursor(cursor, 1)
-    rows = await requests.box(box, status, uuid.UUID(position[0]) if position else None, limit)
+    position = decode_keyset(cursor, uuid.UUID)
+    rows = await requests.box(box, status, position[0] if position else None, limit)
     page = rows[:limit]
     return Page[AccessRequestRead](
         items=[_read(r) for r in page],

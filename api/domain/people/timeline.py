@@ -25,7 +25,7 @@ from api.domain.clock import PARIS
 from api.domain.people import rules
 from api.domain.people.rules import Event
 from api.domain.people.service import People, note_competences, visible_person
-from api.schemas.common import Page, decode_keyset, encode_cursor
+from api.schemas.common import Page, as_instant, as_text, decode_keyset, encode_cursor
 from api.schemas.people import TimelineItem
 from api.store.repositories.people import PeopleStore
 
@@ -172,7 +172,7 @@ def source(fn: Source) -> Source:
 
 
 def _position(cursor: str | None) -> tuple[datetime, str, str] | None:
-    position = decode_keyset(cursor, datetime.fromisoformat, str, str)
+    position = decode_keyset(cursor, as_instant, as_text, as_text)
     return (position[0], position[1], position[2]) if position else None
 
 

@@ -31,7 +31,7 @@ from api.domain.referrals.rules import (
 )
 from api.domain.referrals.service import org_ref, resolve_partner
 from api.problems import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
-from api.schemas.common import Page, decode_keyset, encode_cursor
+from api.schemas.common import Page, as_instant, decode_keyset, encode_cursor
 from api.schemas.referrals import (
     OrientationActionBody,
     OrientationCreate,
@@ -238,7 +238,7 @@ async def page(
     limit: int,
 ) -> Page[OrientationRead]:
     _require_orientations(ctx.scope)
-    after = decode_keyset(cursor, datetime.fromisoformat, uuid.UUID)
+    after = decode_keyset(cursor, as_instant, uuid.UUID)
     if box is None and beneficiary_id is not None:
         # the person's history: only for whoever may read their orientations
         _, categories = await people.visible_person(ctx.people, beneficiary_id)

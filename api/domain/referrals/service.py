@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +34,7 @@ from api.domain.referrals.rules import (
     resumed_response_due_on,
 )
 from api.problems import FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from api.schemas.common import Page, decode_keyset, encode_cursor
+from api.schemas.common import Page, as_instant, decode_keyset, encode_cursor
 from api.schemas.partners import OrganisationRef
 from api.schemas.people import BeneficiaryCreate, BeneficiaryRead
 from api.schemas.referrals import (
@@ -473,7 +472,7 @@ async def page(
     limit: int,
 ) -> Page[ReferralSummary]:
     require_referrals(ctx.scope)
-    after = decode_keyset(cursor, datetime.fromisoformat, uuid.UUID)
+    after = decode_keyset(cursor, as_instant, uuid.UUID)
     rows = await ctx.store.page(
         box=box,
         status=status,

@@ -6,7 +6,7 @@ import re
 
 from api.domain.text import fold
 from api.problems import NotFound
-from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.common import Page, as_int32, as_text, decode_keyset, encode_cursor
 from api.schemas.territories import (
     CommuneRead,
     CommuneSummary,
@@ -54,7 +54,7 @@ async def search_communes(
     where = CommuneFilter(
         folded_query=fold(q) if q and fold(q) else None, departement=departement, epci=epci
     )
-    rows = await repo.communes(where, decode_cursor(cursor, 3), limit)
+    rows = await repo.communes(where, decode_keyset(cursor, as_int32, as_int32, as_text), limit)
     page, more = rows[:limit], len(rows) > limit
     next_cursor = None
     if more:

@@ -14,7 +14,7 @@ from api.domain import clock
 from api.domain.webhooks.network import UnsafeEndpoint, new_secret, resolve
 from api.domain.webhooks.rules import TEST_EVENT, event_patterns_errors, parse_endpoint
 from api.problems import Conflict, FieldError, NotFound, ValidationFailed
-from api.schemas.common import Page, decode_keyset, encode_cursor
+from api.schemas.common import Page, as_instant, decode_keyset, encode_cursor
 from api.schemas.webhooks import (
     WebhookAttemptRead,
     WebhookCreate,
@@ -180,5 +180,5 @@ def _encode(row: Any) -> str:
 
 
 def _position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    position = decode_keyset(cursor, datetime.fromisoformat, uuid.UUID)
+    position = decode_keyset(cursor, as_instant, uuid.UUID)
     return (position[0], position[1]) if position else None

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.auth.scope import Scope
-from api.problems import Conflict, NotFound
+from api.problems import Conflict, FieldError, NotFound, ValidationFailed
 from api.store.tables import (
     AccessRequest,
     Beneficiary,
@@ -178,6 +178,18 @@ class PeopleStore:
         await self.session.execute(
             delete(_household).where(_household.c.beneficiary_id == person_id)
         )
+        named = {m["member_beneficiary_id"] for m in members} - {None}
+        if named:
+            # A member naming an id nobody here can read is bad input, not a database error.
+            found = await self.session.scalars(select(_person.c.id).where(_person.c.id.in_(named)))
+            unknown = named - set(found)
+            if unknown:
+                errors = [
+                    FieldError(f"/members/{i}/beneficiary_id", "No such beneficiary.")
+                    for i, m in enumerate(members)
+                    if m["member_beneficiary_id"] in unknown
+                ]
+                raise ValidationFailed(detail=errors[0].detail, errors=errors)
         if members:
             await self.session.execute(insert(_household), members)
 

@@ -39,6 +39,7 @@ from api.store.tables.referrals import (
     ReferralEvent,
     ReferralMessage,
 )
+from api.store.tables.security import LoginAttempt
 
 check_scoping_declared()
 
@@ -64,6 +65,7 @@ __all__ = [
     "Epci",
     "HouseholdMember",
     "IdempotencyKey",
+    "LoginAttempt",
     "Membership",
     "Note",
     "Organisation",
