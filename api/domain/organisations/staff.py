@@ -121,9 +121,7 @@ class StaffService:
             organisation_id,
             email=str(body.email),
             full_name=body.full_name,
-            password_hash=(
-                await hash_password_off_loop(body.password) if body.password else None
-            ),
+            password_hash=(await hash_password_off_loop(body.password) if body.password else None),
             roles=sorted(change.direct),
             now=clock.now(),
         )
