@@ -14,6 +14,8 @@ from api.settings import Settings
 from tests.api.matrix import PERSONAS
 from tests.world import World
 
+pytestmark = pytest.mark.slow  # some 600 cases over HTTP: the largest part of the suite
+
 schema = schemathesis.openapi.from_path(str(OPENAPI_PATH))
 
 # Positive-data acceptance is left out: an opaque cursor or an unknown code matching its
