@@ -5,6 +5,7 @@ RUN pip install --no-cache-dir "uv>=0.5"
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --locked --no-dev --no-install-project
+COPY openapi ./openapi
 COPY api ./api
 RUN uv sync --locked --no-dev
 

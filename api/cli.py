@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import typer
 import uvicorn
 
 from api.logging import configure_logging
 from api.settings import get_settings
+from api.store.db import exit_cleanly_on_sigterm
 
 app = typer.Typer(
     help="Guichet unique: API server and administration.",
@@ -18,19 +20,29 @@ app = typer.Typer(
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    demo: bool = typer.Option(
+        False, help="Load the demo territory and print how to use it once serving."
+    ),
+) -> None:
     """Start the API (migrating first unless GUICHET_AUTO_MIGRATE=0)."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(
-        "api.main:app",
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        log_config=None,
-        proxy_headers=True,
-    )
+    exit_cleanly_on_sigterm()
+    if demo:
+        if workers != 1:
+            raise typer.BadParameter("the demo is served by one worker", param_hint="--workers")
+        from api.welcome import DemoServer
+
+        DemoServer(uvicorn.Config("api.main:app", host=host, port=port, **_UVICORN)).run()
+        return
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, **_UVICORN)
+
+
+_UVICORN: dict[str, Any] = {"access_log": False, "log_config": None, "proxy_headers": True}
 
 
 @app.command()
@@ -47,50 +59,24 @@ def migrate() -> None:
 
 @app.command()
 def demo() -> None:
-    """Migrate, load the demo territory (idempotent) and print its credentials."""
-    from pydantic import SecretStr
-
-    from api.auth.bootstrap import bootstrap_platform_admin
-    from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, load_demo, load_demo_files
+    """Migrate, load the demo territory (idempotent) and print its credentials (new API client
+    secrets at every load)."""
     from api.main import create_app
     from api.store.db import Database
     from api.store.migrate import migrate as run_migrations
+    from api.welcome import credentials, demo_settings, load
 
-    settings = get_settings()
+    settings = demo_settings(get_settings())
     configure_logging(settings.log_level)
-    admin_email = settings.bootstrap_admin_email or PLATFORM_ADMIN
-    if not settings.bootstrap_admin_email:
-        settings = settings.model_copy(
-            update={
-                "bootstrap_admin_email": PLATFORM_ADMIN,
-                "bootstrap_admin_password": SecretStr(DEMO_PASSWORD),
-            }
-        )
 
     async def run() -> None:
         database = Database.connect(settings)
         try:
             await run_migrations(settings, database.owner_url)
-            await bootstrap_platform_admin(settings, database.owner_url)
-            app = create_app(settings, database=database)
-            result = await load_demo(app, platform_admin_email=admin_email)
-            files = await load_demo_files(app, result)
+            loaded = await load(create_app(settings, database=database), database, settings)
         finally:
             await database.dispose()
-        typer.echo("\nDemo territory: the Somme (80). Every demo user's password: " + DEMO_PASSWORD)
-        typer.echo(f"  {admin_email:<40} platform operator admin")
-        for email, organisation, roles in result.users:
-            typer.echo(f"  {email:<40} {organisation} — {', '.join(roles)}")
-        for name, client_id, secret in result.clients:
-            typer.echo(f"  API client {name}: client_id={client_id} client_secret={secret}")
-        if not result.clients:
-            typer.echo("  (API clients exist already; their secrets were printed when created)")
-        if files:
-            typer.echo(
-                "\nSample case files on Amiens (a referral, an orientation, an RSA dossier):"
-            )
-            for line in files:
-                typer.echo(f"  {line}")
+        typer.echo("\n" + "\n".join(credentials(loaded)))
 
     asyncio.run(run())
 

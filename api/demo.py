@@ -2,7 +2,8 @@
 
 Loaded through the public API in-process (every rule the service enforces applies), as the
 platform operator and then as each organisation's admin. Idempotent: organisations found by
-name are reused, existing members and conventions are left as they are.
+name are reused, existing members and conventions are left as they are; the two API clients
+are replaced at every load (a secret can only be shown when it is created).
 """
 
 from __future__ import annotations
@@ -197,14 +198,20 @@ def _email(local: str) -> str:
 class _Api:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
+        # each login costs an argon2 verification: once per user and organisation is enough
+        self._tokens: dict[tuple[str, uuid.UUID | None], str] = {}
 
     async def token(self, email: str, organisation_id: uuid.UUID | None = None) -> str:
+        if (email, organisation_id) in self._tokens:
+            return self._tokens[email, organisation_id]
         form = {"grant_type": "password", "username": email, "password": DEMO_PASSWORD}
         if organisation_id:
             form["organisation_id"] = str(organisation_id)
         r = await self.client.post("/v1/auth/token", data=form)
         _ok(r)
-        return str(r.json()["access_token"])
+        token = str(r.json()["access_token"])
+        self._tokens[email, organisation_id] = token
+        return token
 
     async def call(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
         return await self.client.request(
@@ -283,8 +290,11 @@ async def load_demo(app: FastAPI, *, platform_admin_email: str = PLATFORM_ADMIN)
             org_id = result.organisations[key]
             admin = await api.token(_admin_of(key), org_id)
             listed = await api.call("GET", f"/v1/organisations/{org_id}/api-clients", admin)
-            if any(c["name"] == name for c in listed.json()):
-                continue
+            # a secret is shown only when created: a new client at every load, so that every
+            # start can print working credentials
+            for previous in (c for c in listed.json() if c["name"] == name):
+                path = f"/v1/organisations/{org_id}/api-clients/{previous['client_id']}"
+                _ok(await api.call("DELETE", path, admin))
             r = await api.call(
                 "POST",
                 f"/v1/organisations/{org_id}/api-clients",
@@ -300,6 +310,10 @@ async def _add_members(api: _Api, platform: str, org: DemoOrganisation, org_id: 
     """The way a real organisation is staffed: the platform operator adds its first admin,
     who adds the others; sensitive and dpo wait for a second pair of eyes, here the platform
     operator's (the organisation has a single admin)."""
+    members = await api.call("GET", f"/v1/organisations/{org_id}/members", platform)
+    known = {m["email"] for m in members.json()} if members.is_success else set()
+    if all(_email(local) in known for local in org.members):
+        return  # a later run: adding them again would hash each password only to answer 409
     admin = _admin_of(org.key)
     ordered = sorted(org.members.items(), key=lambda item: _email(item[0]) != admin)
     token = platform
@@ -367,8 +381,8 @@ async def load_demo_files(app: FastAPI, result: DemoResult) -> list[str]:
     """Sample case files on Amiens, through the API (idempotent: a person the follower
     already knows is left as it is): a family referred by the CCAS to the Secours populaire
     with its consent, accepted; an RSA beneficiary the département orients to the CCAS
-    (proposed, in the CCAS's inbox); an RSA dossier the CCAS instructed and submitted to the
-    département. Returns one line per file created."""
+    (proposed: an orientation, under ``/v1/orientations``, not a referral); an RSA dossier the
+    CCAS instructed and submitted to the département. Returns one line per file created."""
     created: list[str] = []
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:

@@ -99,12 +99,29 @@ def _pointer(loc: tuple[Any, ...]) -> tuple[str, str]:
 def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
     errors = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            errors.append(_malformed_json(error))
+            continue
         pointer, location = _pointer(tuple(error.get("loc", ())))
         message = str(error.get("msg", "invalid value"))
         if error.get("type") == "extra_forbidden":
             message = "Unknown field."
         errors.append(FieldError(pointer=pointer, detail=message, location=location))
     return errors
+
+
+def _malformed_json(error: dict[str, Any]) -> FieldError:
+    """FastAPI reports a body that is not JSON at ``("body", <character offset>)``: the
+    offset is no JSON pointer, so point at the whole body and say where it broke."""
+    loc = error.get("loc", ())
+    position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    reason = str((error.get("ctx") or {}).get("error", "")) or "invalid JSON"
+    where = f" at character {position}" if position is not None else ""
+    return FieldError(pointer="", detail=f"The body is not valid JSON{where}: {reason}.")
+
+
+def _where(error: FieldError) -> str:
+    return f"{error.location} {error.pointer}" if error.pointer else error.location
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -115,7 +132,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
-        detail = "; ".join(f"{e.location} {e.pointer}: {e.detail}" for e in errors[:5])
+        detail = "; ".join(f"{_where(e)}: {e.detail}" for e in errors[:5])
         return problem_response(request, ValidationFailed(detail=detail, errors=errors))
 
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:

@@ -14,6 +14,7 @@ from api.auth.keys import KeyRing
 from api.auth.throttle import LoginThrottle
 from api.auth.tokens import ExternalIssuer, ExternalIssuerVerifier
 from api.deps import refuse_unreadable_input, reject_unknown_query_parameters
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.idempotency import install_idempotency
 from api.logging import configure_logging
@@ -91,6 +92,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
         dependencies=[
             Depends(reject_unknown_query_parameters),
             Depends(refuse_unreadable_input),
@@ -111,6 +114,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     install_idempotency(app)
     install_openapi(app)
+    install_docs(app)
     for router in ROUTERS:
         app.include_router(router)
     app.state.route_methods = [

@@ -45,6 +45,14 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 
+_LOGIN_FLOW = "OAuth2Password"
+_LOGIN_FLOW_SCHEME: dict[str, Any] = {
+    "type": "oauth2",
+    "description": "A user's e-mail and password exchanged for an access token "
+    "(users with several organisations pass `organisation_id` to the token endpoint).",
+    "flows": {"password": {"tokenUrl": "/v1/auth/token", "scopes": {}}},
+}
+
 _PROBLEM_RESPONSE = {
     "description": "Problem (RFC 9457); see openapi/problems.md for the slugs.",
     "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -72,7 +80,20 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                         "description": response.get("description", "Problem"),
                     }
             responses["default"] = _PROBLEM_RESPONSE
+            _offer_password_flow(operation)
+    schemes = schema["components"].setdefault("securitySchemes", {})
+    if schemes:
+        schemes[_LOGIN_FLOW] = _LOGIN_FLOW_SCHEME
     return schema
+
+
+def _offer_password_flow(operation: dict[str, Any]) -> None:
+    """A bearer-protected operation also lists the OAuth2 password flow (the same access
+    token, obtained from the token endpoint): Swagger UI's Authorize dialog then asks for a
+    login and password and fetches the token itself."""
+    security = operation.get("security")
+    if security and {_LOGIN_FLOW: []} not in security:
+        operation["security"] = [*security, {_LOGIN_FLOW: []}]
 
 
 def _is_default_error(response: dict[str, Any]) -> bool:

@@ -77,14 +77,37 @@ async def connection(app_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             await transaction.rollback()
 
 
+@pytest.fixture(scope="session")
+def shared_app(settings: Settings, database_url: URL, app_engine: AsyncEngine) -> FastAPI:
+    """The one app of the session: building it (routes, dependency graphs, keys) for every
+    test cost more than many tests themselves. ``app`` rebinds it to each test's connection."""
+    database = Database(
+        owner_url=database_url, app_engine=app_engine, sessionmaker=make_sessionmaker(app_engine)
+    )
+    return create_app(settings, database=database)
+
+
 @pytest.fixture
-def app(settings: Settings, database_url: URL, connection: AsyncConnection) -> FastAPI:
+def app(shared_app: FastAPI, database_url: URL, connection: AsyncConnection) -> Iterator[FastAPI]:
+    """The app, its requests on the test's rolled-back connection; what a test changes in its
+    state (a throttle, a dependency override) is undone after it, and the login throttle
+    starts empty for every test."""
     database = Database(
         owner_url=database_url,
         app_engine=connection.engine,
         sessionmaker=make_sessionmaker(connection, savepoints=True),
     )
-    return isolated_login_limits(create_app(settings, database=database))
+    state = shared_app.state._state
+    saved = dict(state)
+    shared_app.state.db = database
+    shared_app.state.sessionmaker = database.sessionmaker
+    isolated_login_limits(shared_app)
+    try:
+        yield shared_app
+    finally:
+        state.clear()
+        state.update(saved)
+        shared_app.dependency_overrides.clear()
 
 
 def isolated_login_limits(app: FastAPI) -> FastAPI:
@@ -101,17 +124,20 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-@pytest.fixture
-async def committing_client(
-    settings: Settings, database_url: URL, app_engine: AsyncEngine
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client whose requests commit for real, each on its own pooled connection (for
-    concurrency tests). What it writes stays in this run's database."""
+@pytest.fixture(scope="session")
+def committing_app(settings: Settings, database_url: URL, app_engine: AsyncEngine) -> FastAPI:
     database = Database(
         owner_url=database_url, app_engine=app_engine, sessionmaker=make_sessionmaker(app_engine)
     )
-    app = isolated_login_limits(create_app(settings, database=database))
-    transport = httpx.ASGITransport(app=app)
+    return create_app(settings, database=database)
+
+
+@pytest.fixture
+async def committing_client(committing_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose requests commit for real, each on its own pooled connection (for
+    concurrency tests). What it writes stays in this run's database."""
+    isolated_login_limits(committing_app)
+    transport = httpx.ASGITransport(app=committing_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 

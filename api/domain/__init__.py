@@ -1,4 +1,7 @@
-"""Pure domain rules of the guichet unique: no database, no HTTP, no I/O.
+"""The domain of the guichet unique, one package per noun: its rules (``rules.py`` and the
+modules at this level such as ``holdings``, ``budget``, ``calendar``) are pure — no database,
+no HTTP, no I/O — and property-tested; its use cases (``service.py``) apply them through the
+store's scoped repositories, inside the request's transaction.
 
 Glossary — the users' French words and the names they take in code. Competence, reason and
 outcome codes stay French (``rsa``, ``aide_facultative``, ``hors_competence``): they are the

@@ -48,7 +48,15 @@ class OAuthErrorResponse(Output):
 async def token(
     request: Request,
     session: Session,
-    grant_type: Annotated[str, Form(max_length=40)],
+    # Documented as an enum; any other value is still answered `unsupported_grant_type`
+    # (RFC 6749 §5.2), not a validation problem.
+    grant_type: Annotated[
+        str,
+        Form(
+            max_length=40,
+            json_schema_extra={"enum": ["password", "client_credentials", "refresh_token"]},
+        ),
+    ],
     username: Annotated[str | None, Form(max_length=320)] = None,
     password: Annotated[str | None, Form(max_length=200)] = None,
     organisation_id: Annotated[str | None, Form(max_length=36)] = None,

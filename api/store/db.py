@@ -12,12 +12,17 @@ With ``DATABASE_URL`` unset, an embedded PostgreSQL (``pgserver``) starts in
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import threading
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
@@ -37,16 +42,26 @@ def asyncpg_url(raw: str) -> URL:
     return url.set(drivername="postgresql+asyncpg")
 
 
-def start_embedded(data_dir: Path) -> URL:
-    """Start (or reuse) the embedded server in ``data_dir/pg`` and return the owner URL."""
+def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> URL:
+    """Start (or reuse) the embedded server in ``data_dir/pg`` and return the owner URL.
+
+    The server stops when the last process using it exits (``delete_on_exit`` also removes
+    its files: the tests' throw-away servers). Exiting on SIGTERM as on Ctrl-C, and
+    forgetting the processes that died without saying so, make sure it does stop.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = data_dir.resolve() / "pg"
+    exit_cleanly_on_sigterm()
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
         import pgserver  # imported lazily: only the embedded default needs it
+        from pgserver.postgres_server import PostgresServer
 
+        with PostgresServer._lock:
+            _forget_dead_users(pgdata)
         server = pgserver.get_server(  # type: ignore[attr-defined]
-            data_dir.resolve() / "pg", cleanup_mode="stop"
+            pgdata, cleanup_mode="delete" if delete_on_exit else "stop"
         )
     exists = server.psql(
         f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';"  # noqa: S608
@@ -54,6 +69,43 @@ def start_embedded(data_dir: Path) -> URL:
     if "1 row" not in exists:
         server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
     return asyncpg_url(server.get_uri(EMBEDDED_DATABASE))
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """pgserver stops the server when the last process in ``.handle_pids.json`` exits; a
+    process killed before it could remove itself would keep the server alive for ever."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _is_running(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Python's default SIGTERM kills the process without running ``atexit``, where
+    pgserver stops the server; uvicorn re-raises the signal after its graceful shutdown. A
+    ``SystemExit`` instead runs the exit handlers, as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def owner_url(settings: Settings) -> URL:
@@ -174,6 +226,7 @@ __all__ = [
     "app_url",
     "asyncpg_url",
     "create_engine",
+    "exit_cleanly_on_sigterm",
     "make_sessionmaker",
     "owner_connection",
     "owner_url",

@@ -1,9 +1,11 @@
 """How each table declares who may read its rows.
 
 Every table class declares ``__scoping__``. A table that declares nothing fails at import
-(:class:`api.store.base.Table`). Scoped repositories read the declaration to filter every
-SELECT by the request's :class:`~api.auth.scope.Scope`; the database repeats the boundary
-with row-level security policies written in the migrations.
+(:class:`api.store.base.Table`), and ``tests/store/test_row_level_security.py`` checks that
+every table whose declaration ``requires_rls`` has row-level security enabled and forced.
+The declaration documents and tests the boundary; it does not filter anything by itself: the
+repositories write their scoped filters, and the policies in the migrations repeat them in
+the database.
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ from tests.world import World
 
 EXAMPLES = int(os.environ.get("GUICHET_FUZZ_EXAMPLES", "4"))
 
+pytestmark = pytest.mark.slow  # hundreds of cases over HTTP: the largest part of the suite
+
 # Every check runs. A schema-valid request may still rightly be refused when the value names
 # nothing (a commune code of the right shape that does not exist: 422; a cursor this service
 # did not issue: 422; an update without If-Match: 428), or by the token endpoint in the words

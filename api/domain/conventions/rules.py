@@ -85,7 +85,7 @@ def apply_action(
     transition = CONVENTION_TRANSITIONS[ConventionAction(action)]
     if status not in transition.sources:
         raise InvalidTransition(
-            detail=f"Action '{action}' is not allowed on a {status} convention.",
+            detail=f"Action '{action}' is not allowed while the convention is {status}.",
             extra={"allowed_actions": allowed_convention_actions(status, side)},
         )
     if transition.side != side:

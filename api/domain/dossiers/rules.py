@@ -167,7 +167,7 @@ def apply_action(
     step = next((s for s in STEPS if s.action == action and s.source == status), None)
     if step is None:
         raise InvalidTransition(
-            detail=f"Action '{action}' is not allowed on a {status} dossier.",
+            detail=f"Action '{action}' is not allowed while the dossier is {status}.",
             extra={"allowed_actions": allowed_actions(status, sides)},
         )
     if not step.sides & sides:

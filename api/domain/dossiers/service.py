@@ -385,7 +385,7 @@ async def update(
         if instruction != row.instruction:
             if status not in INSTRUCTION_OPEN:
                 raise Conflict(
-                    detail=f"The instruction of a {status} dossier no longer changes.",
+                    detail=f"The instruction no longer changes once the dossier is {status}.",
                     errors=[FieldError("/instruction", "Closed once decided.")],
                 )
             values.update(instruction=instruction, instruction_updated_at=now)

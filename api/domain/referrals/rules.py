@@ -123,7 +123,7 @@ def _apply(
     transition = table[action]
     if status not in transition.sources:
         raise InvalidTransition(
-            detail=f"Action '{action}' is not allowed on a {status} {kind}.",
+            detail=f"Action '{action}' is not allowed while the {kind} is {status}.",
             extra={"allowed_actions": _allowed(table, status, side)},
         )
     if side not in transition.sides:
