@@ -1,5 +1,15 @@
 """Every table of the service. Importing this package checks that each declares its scoping."""
 
+from api.domain.aids.tables import (
+    AidCommission,
+    AidEnvelope,
+    AidPayment,
+    AidRequest,
+    AidRequestEvent,
+    AidRules,
+    AidType,
+    AidVoucherCounter,
+)
 from api.store.base import check_scoping_declared, metadata
 from api.store.tables.changes import (
     ChangeEvent,
@@ -42,6 +52,14 @@ from api.store.tables.referrals import (
 check_scoping_declared()
 
 __all__ = [
+    "AidCommission",
+    "AidEnvelope",
+    "AidPayment",
+    "AidRequest",
+    "AidRequestEvent",
+    "AidRules",
+    "AidType",
+    "AidVoucherCounter",
     "AccessRequest",
     "ApiClient",
     "AppUser",
