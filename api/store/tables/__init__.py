@@ -52,6 +52,7 @@ from api.store.tables.referrals import (
 check_scoping_declared()
 
 __all__ = [
+    "AccessRequest",
     "AidCommission",
     "AidEnvelope",
     "AidPayment",
@@ -60,7 +61,6 @@ __all__ = [
     "AidRules",
     "AidType",
     "AidVoucherCounter",
-    "AccessRequest",
     "ApiClient",
     "AppUser",
     "AuditChainAnchor",
