@@ -21,6 +21,7 @@ from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.routers import (
     access_requests,
+    aid_rules,
     audit,
     auth,
     changes,
@@ -53,6 +54,7 @@ ROUTERS = (
     referrals.router,
     orientations.router,
     dossiers.router,
+    aid_rules.router,
     sync.router,
     changes.router,
     webhooks.router,

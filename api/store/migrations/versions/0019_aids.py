@@ -406,11 +406,30 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 $$
 """
 
+# A grantor's money of one year, per request granted that year, amounts only: its envelopes
+# must count every request it granted, including those of people it no longer follows.
+_MONEY = """
+CREATE FUNCTION guichet_aid_money(p_year int)
+RETURNS TABLE (aid_code text, category text, granted numeric, paid numeric, cancelled numeric)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+  SELECT r.aid_code::text, r.category::text, r.amount_granted,
+         coalesce(sum(p.amount) FILTER (WHERE p.cancelled_at IS NULL), 0),
+         coalesce(sum(p.amount) FILTER (WHERE p.cancelled_at IS NOT NULL), 0)
+  FROM aid_request r
+  LEFT JOIN aid_payment p ON p.request_id = r.id
+  WHERE r.grantor_organisation_id = guichet_org()
+    AND r.status IN ('granted', 'paid')
+    AND r.decided_on BETWEEN make_date(p_year, 1, 1) AND make_date(p_year, 12, 31)
+  GROUP BY r.id
+$$
+"""
+
 _FUNCTIONS = (
     ("guichet_aids_can_see(uuid, text)", _AIDS_CAN_SEE),
     ("guichet_can_see_aid_request(uuid)", _CAN_SEE_REQUEST),
     ("guichet_aid_grantor_joins(uuid, uuid, text)", _GRANTOR_JOINS),
     ("guichet_aid_history(uuid, uuid, date)", _HISTORY),
+    ("guichet_aid_money(int)", _MONEY),
 )
 
 _ATTACHED = "guichet_is_attached(beneficiary_id)"
