@@ -21,6 +21,7 @@ from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.routers import (
     access_requests,
+    aid_requests,
     aid_rules,
     audit,
     auth,
@@ -55,6 +56,7 @@ ROUTERS = (
     orientations.router,
     dossiers.router,
     aid_rules.router,
+    aid_requests.router,
     sync.router,
     changes.router,
     webhooks.router,
