@@ -21,6 +21,7 @@ from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.routers import (
     access_requests,
+    aid_payments,
     aid_requests,
     aid_rules,
     audit,
@@ -57,6 +58,7 @@ ROUTERS = (
     dossiers.router,
     aid_rules.router,
     aid_requests.router,
+    aid_payments.router,
     sync.router,
     changes.router,
     webhooks.router,

@@ -33,6 +33,7 @@ from api.domain.aids.schemas import (
     AidRequestUpdate,
     AssessmentRead,
     Payee,
+    check_payee,
 )
 from api.domain.aids.tables import AidRequest, AidRequestEvent, AidType
 from api.domain.catalogue import DataCategory
@@ -248,6 +249,7 @@ async def create(ctx: Aids, body: AidRequestCreate) -> tuple[AidRequestRead, str
             detail="The person has no commune of residence.",
             errors=[FieldError("/beneficiary_id", "No commune.")],
         )
+    check_payee(body.payee, "/payee")
     aid = await _aid_for(ctx, body, commune)
     if str(body.form) not in aid.forms:
         raise ValidationFailed(
@@ -321,6 +323,7 @@ async def update(
     if body.amount_asked is not None:
         changes["amount_asked"] = body.amount_asked
     if body.payee is not None:
+        check_payee(body.payee, "/payee")
         changes["payee"] = body.payee.model_dump(exclude_none=True)
     if body.reason is not None:
         changes["reason"] = body.reason

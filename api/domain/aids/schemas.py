@@ -18,6 +18,7 @@ from api.domain.aids.rules import (
     AidForm,
     RefusalReason,
 )
+from api.problems import FieldError, ValidationFailed
 from api.schemas.common import Input, Output
 
 
@@ -153,6 +154,15 @@ class Payee(Input):
     reference: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
 
+def check_payee(payee: Payee, pointer: str) -> None:
+    """A creditor is named (the accountant pays it); the person is the request's."""
+    if payee.kind == "creditor" and not payee.name:
+        raise ValidationFailed(
+            detail="Name the creditor to pay.",
+            errors=[FieldError(f"{pointer}/name", "Required for a creditor.")],
+        )
+
+
 class AidRequestCreate(Input):
     beneficiary_id: uuid.UUID
     organisation_id: uuid.UUID | None = None
@@ -274,6 +284,10 @@ class PaymentCreate(Input):
     form: AidForm
     paid_on: date
     payee: Payee = Payee(kind="person")
+
+
+class PaymentList(Output):
+    items: list[PaymentRead]
 
 
 class PaymentRead(Output):
