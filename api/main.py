@@ -21,6 +21,7 @@ from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.routers import (
     access_requests,
+    aid_envelopes,
     aid_payments,
     aid_requests,
     aid_rules,
@@ -59,6 +60,7 @@ ROUTERS = (
     aid_rules.router,
     aid_requests.router,
     aid_payments.router,
+    aid_envelopes.router,
     sync.router,
     changes.router,
     webhooks.router,
