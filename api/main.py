@@ -21,6 +21,7 @@ from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.routers import (
     access_requests,
+    aid_commissions,
     aid_envelopes,
     aid_payments,
     aid_requests,
@@ -61,6 +62,7 @@ ROUTERS = (
     aid_requests.router,
     aid_payments.router,
     aid_envelopes.router,
+    aid_commissions.router,
     sync.router,
     changes.router,
     webhooks.router,

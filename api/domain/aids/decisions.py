@@ -24,6 +24,8 @@ from api.domain.aids.requests import (
     read,
     visible,
 )
+
+__all__ = ["Body", "act", "rule_for", "visible"]
 from api.domain.aids.rules import (
     AidAction,
     AidStatus,

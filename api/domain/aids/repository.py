@@ -434,6 +434,10 @@ class CommissionRepository:
         stmt = stmt.execution_options(populate_existing=True)
         return (await self.session.scalars(stmt)).first()
 
+    def savepoint(self) -> Any:
+        """A nested transaction: one item of a session's decisions, rolled back alone."""
+        return self.session.begin_nested()
+
     async def close(self, commission_id: uuid.UUID, at: datetime) -> None:
         await self.session.execute(
             update(AidCommission)
