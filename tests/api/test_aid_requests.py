@@ -100,6 +100,16 @@ async def test_the_ccas_instructs_assesses_and_grants_its_own(
         "agent",
     )
     assert [e["action"] for e in body["events"]] == ["create", "submit", "grant"]
+    timeline = await client.get(
+        f"/v1/beneficiaries/{person}/timeline", headers=as_persona("ccas_rsa_agent")
+    )
+    assert timeline.status_code == 200, timeline.text
+    types = [i["type"] for i in timeline.json()["items"] if i["id"] == request["id"]]
+    assert sorted(types) == [
+        "aid_request.created",
+        "aid_request.status_changed",
+        "aid_request.status_changed",
+    ]
     # the second request of the household sees the first in its 12-month history
     second = await open_request(client, as_persona, person, amount_asked="30")
     again = await act(client, as_persona, second.json()["id"], "submit")

@@ -281,6 +281,19 @@ class RequestRepository:
         self.session.add(membership)
         await self.session.flush()
 
+    async def events_of_person(
+        self, person_id: uuid.UUID
+    ) -> list[tuple[AidRequestEvent, AidRequest, str | None]]:
+        """The person's request events with their request and the person's commune now."""
+        stmt = (
+            select(AidRequestEvent, AidRequest, col(Beneficiary.commune_code))
+            .join(AidRequest, col(AidRequest.id) == col(AidRequestEvent.request_id))
+            .join(Beneficiary, col(Beneficiary.id) == col(AidRequest.beneficiary_id))
+            .where(col(AidRequest.beneficiary_id) == person_id)
+            .order_by(col(AidRequestEvent.id))
+        )
+        return [(e, r, c) for e, r, c in (await self.session.execute(stmt)).all()]
+
     async def in_commission(self, commission_id: uuid.UUID) -> list[AidRequest]:
         stmt = (
             select(AidRequest)
