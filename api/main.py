@@ -32,6 +32,7 @@ from api.routers import (
     orientations,
     people,
     referrals,
+    statistics,
     sync,
     territories,
     webhooks,
@@ -57,6 +58,7 @@ ROUTERS = (
     changes.router,
     webhooks.router,
     audit.router,
+    statistics.router,
 )
 
 API_DESCRIPTION = (

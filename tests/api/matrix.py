@@ -333,3 +333,21 @@ PEOPLE_CASES = [
         404,
     ),
 ]
+
+
+# steering statistics: the département's pilotage user and its stats:read client; every
+# other persona, personal-data roles included, is refused
+_STATISTICS_READERS = {"pilotage": 200, "client_without_scopes": 200}
+STATISTICS_CASES = [
+    Case(
+        f"statistics {measure}",
+        "GET",
+        lambda w, measure=measure: (
+            f"/v1/statistics/{measure}?territory=departement:80&by=commune,month"
+        ),
+        _STATISTICS_READERS,
+        403,
+    )
+    for measure in ("people", "referrals", "orientations", "dossiers")
+]
+CASES.extend(STATISTICS_CASES)

@@ -1,5 +1,6 @@
 """Every table of the service. Importing this package checks that each declares its scoping."""
 
+from api.domain.statistics.tables import StatFact
 from api.store.base import check_scoping_declared, metadata
 from api.store.tables.changes import (
     ChangeEvent,
@@ -74,6 +75,7 @@ __all__ = [
     "ReferralMessage",
     "RefreshToken",
     "Region",
+    "StatFact",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

@@ -1,0 +1,188 @@
+"""Use cases of the steering statistics: a measure over a territory and a period, with
+disclosure control applied before anything leaves the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from api.auth.permissions import Action
+from api.auth.scope import Scope
+from api.domain import clock
+from api.domain.statistics import disclosure
+from api.domain.statistics.disclosure import TOTAL, Protection
+from api.domain.statistics.repository import AggregateRow, Area, Query, StatisticsRepository
+from api.domain.statistics.rules import (
+    MAX_DIMENSIONS,
+    MEASURES,
+    Measure,
+    first_of_month,
+    parse_territory,
+    per_1000,
+    sensitive_visible,
+    unknown_dimensions,
+)
+from api.domain.statistics.schemas import (
+    MedianDays,
+    StatisticsCell,
+    StatisticsRead,
+    StatisticsTotal,
+    SuppressionSummary,
+)
+from api.problems import FieldError, Forbidden, NotFound, ValidationFailed
+
+
+@dataclass(frozen=True)
+class Period:
+    first: date
+    last: date
+
+
+@dataclass(frozen=True)
+class Statistics:
+    scope: Scope
+    repository: StatisticsRepository
+
+    async def area(self, territory: str) -> Area:
+        """The territory asked for, if the caller may read statistics about it."""
+        self.scope.require(Action.READ_STATS)
+        ref = parse_territory(territory)
+        if ref is None:
+            raise _invalid("/territory", "commune:<INSEE>, epci:<SIREN> or departement:<code>.")
+        area = await self.repository.area(ref)
+        if area is None:
+            raise _invalid("/territory", f"No {ref.kind} {ref.code} in the reference data.")
+        if not set(area.communes) <= self.scope.territory:
+            raise Forbidden(detail="This territory is outside your organisation's.")
+        return area
+
+    async def measure(
+        self, name: str, territory: str, period: Period, by: list[str]
+    ) -> StatisticsRead:
+        measure = MEASURES.get(name)
+        if measure is None:
+            raise NotFound(detail=f"No measure {name!r}: {', '.join(MEASURES)}.")
+        _check_period(period)
+        _check_by(measure, by)
+        area = await self.area(territory)
+        query = Query(
+            measure,
+            area,
+            first_of_month(period.first),
+            first_of_month(period.last),
+            tuple(by),
+            include_sensitive=sensitive_visible(area.ref),
+        )
+        rows = await self.repository.aggregate(query, await self.repository.sensitive_competences())
+        return publish(query, rows, period)
+
+
+def publish(query: Query, rows: list[AggregateRow], period: Period) -> StatisticsRead:
+    """Apply disclosure control to the aggregate rows and shape the answer."""
+    by = query.by
+    cells = {r.key: r for r in rows if not r.is_total}
+    total_row = next((r for r in rows if r.is_total), None)
+    protection = _protection(by, cells)
+    published: list[StatisticsCell] = []
+    for key, count in sorted(protection.counts.items()):
+        if TOTAL in key or (count == 0 and not protection.suppressed(key)):
+            continue
+        row = cells.get(key)
+        population = _population(query, key)
+        published.append(
+            _cell(query.measure, dict(zip(by, key, strict=True)), row, population, protection, key)
+        )
+    total_key = (TOTAL,) * len(by)
+    total_hidden = protection.suppressed(total_key)
+    total_count = total_row.count if total_row else 0
+    return StatisticsRead(
+        measure=query.measure.name,
+        territory=str(query.area.ref),
+        territory_name=query.area.name,
+        population=sum(query.area.population.values()),
+        from_=period.first,
+        to=period.last,
+        by=list(by),
+        as_of=clock.now(),
+        cells=published,
+        total=StatisticsTotal(
+            count=None if total_hidden else total_count,
+            amount=None if total_hidden or not total_row else total_row.amount,
+            per_1000=None
+            if total_hidden
+            else per_1000(total_count, sum(query.area.population.values())),
+            median_days=_medians(query.measure, total_row, total_hidden),
+            suppressed=total_hidden,
+        ),
+        suppression=SuppressionSummary(
+            threshold=disclosure.THRESHOLD,
+            primary=sum(1 for k in protection.primary if TOTAL not in k),
+            secondary=sum(1 for k in protection.secondary if TOTAL not in k),
+        ),
+    )
+
+
+def _protection(by: tuple[str, ...], cells: dict[tuple[str, ...], AggregateRow]) -> Protection:
+    if not by:
+        count = next(iter(cells.values())).count if cells else 0
+        hidden = frozenset({()}) if disclosure.is_primary(count) else frozenset()
+        return Protection({(): count}, hidden, frozenset())
+    return disclosure.protect({k: r.count for k, r in cells.items()}, len(by))
+
+
+def _population(query: Query, key: tuple[str, ...]) -> int:
+    if "commune" in query.by:
+        return query.area.population.get(key[query.by.index("commune")], 0)
+    return sum(query.area.population.values())
+
+
+def _cell(
+    measure: Measure,
+    dims: dict[str, str],
+    row: AggregateRow | None,
+    population: int,
+    protection: Protection,
+    key: tuple[str, ...],
+) -> StatisticsCell:
+    hidden = protection.suppressed(key)
+    count = 0 if row is None else row.count
+    figures: dict[str, object] = {"count": None if hidden else count, "suppressed": hidden}
+    if measure.amounts:
+        figures["amount"] = None if hidden or row is None else row.amount
+    figures["per_1000"] = None if hidden else per_1000(count, population)
+    if measure.delays:
+        figures["median_days"] = _medians(measure, row, hidden)
+    return StatisticsCell.model_validate({**dims, **figures})
+
+
+def _medians(measure: Measure, row: AggregateRow | None, hidden: bool) -> MedianDays | None:
+    if not measure.delays:
+        return None
+    if hidden or row is None:
+        return MedianDays()
+    return MedianDays.model_validate(row.medians)
+
+
+def _check_period(period: Period) -> None:
+    if period.last < period.first:
+        raise _invalid("/to", "The end of the period is before its start.")
+    if (period.last - period.first).days > 366 * 5:
+        raise _invalid("/to", "A period covers at most five years.")
+
+
+def _check_by(measure: Measure, by: list[str]) -> None:
+    if len(by) > MAX_DIMENSIONS:
+        raise _invalid("/by", f"At most {MAX_DIMENSIONS} dimensions.")
+    if len(set(by)) != len(by):
+        raise _invalid("/by", "A dimension is named twice.")
+    unknown = unknown_dimensions(measure, by)
+    if unknown:
+        raise _invalid(
+            "/by",
+            f"{', '.join(unknown)}: not a dimension of {measure.name} "
+            f"({', '.join(measure.dimensions)}).",
+        )
+
+
+def _invalid(pointer: str, detail: str) -> ValidationFailed:
+    return ValidationFailed(detail=detail, errors=[FieldError(pointer, detail, "query")])
