@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from api.domain import clock
 from api.domain.statistics.deps import StatisticsService
 from api.domain.statistics.rules import MEASURES
-from api.domain.statistics.schemas import StatisticsRead
+from api.domain.statistics.schemas import StatisticsRead, UnmetNeedsRead
 from api.domain.statistics.service import Period
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
@@ -35,6 +35,14 @@ To = Annotated[
 def _period(first: date | None, last: date | None) -> Period:
     today = clock.today()
     return Period(first or today.replace(month=1, day=1), last or today)
+
+
+@router.get("/unmet-needs", response_model=UnmetNeedsRead, response_model_exclude_unset=True)
+async def read_unmet_needs(
+    statistics: StatisticsService, territory: Territory, first: From = None, last: To = None
+) -> UnmetNeedsRead:
+    """List the needs left unmet on a territory and where nobody holds a competence."""
+    return await statistics.unmet_needs(territory, _period(first, last))
 
 
 @router.get(

@@ -349,5 +349,13 @@ STATISTICS_CASES = [
         403,
     )
     for measure in ("people", "referrals", "orientations", "dossiers")
+] + [
+    Case(
+        "statistics unmet needs",
+        "GET",
+        lambda w: "/v1/statistics/unmet-needs?territory=epci:248000531",
+        _STATISTICS_READERS,
+        403,
+    )
 ]
 CASES.extend(STATISTICS_CASES)

@@ -228,3 +228,48 @@ async def _pilotage_of_ccas_amiens(app: FastAPI, world: World, database_url: URL
         scopes=(),
     )
     return {"Authorization": f"Bearer {token}"}
+
+
+async def test_unmet_needs_count_declined_referrals_and_uncovered_competences(
+    client: httpx.AsyncClient, as_persona: Headers, world: World
+) -> None:
+    from tests.api.test_referrals import act, person_of_ccas, send
+
+    for i in range(6):
+        person = await person_of_ccas(
+            client, as_persona, birth_name=f"Statrefus{i}", birth_date=f"197{i}-04-0{i + 1}"
+        )
+        referral = await send(client, as_persona, world, person)
+        assert (
+            await act(client, as_persona, "association_agent", referral["id"], "acknowledge")
+        ).status_code == 200
+        declined = await act(
+            client,
+            as_persona,
+            "association_agent",
+            referral["id"],
+            "decline",
+            reason_code="pas_de_capacite",
+        )
+        assert declined.status_code == 200, declined.text
+    r = await client.get(
+        "/v1/statistics/unmet-needs",
+        params={"territory": "departement:80", **_period()},
+        headers=as_persona("pilotage"),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    cells = {(c["competence"], c["reason"]): c for c in body["declined"]["cells"]}
+    assert cells[("aide_alimentaire", "pas_de_capacite")]["count"] >= 6
+    assert body["declined"]["total"]["median_days"]["acknowledged"] == 0
+    uncovered = {u["competence"]: u for u in body["uncovered"]}
+    # Abbeville has no CCAS, CIAS or commune account; the département covers the RSA everywhere
+    assert "80001" in uncovered["aide_facultative"]["communes"]
+    assert "rsa" not in uncovered
+    assert all(not 0 < n < 5 for n in _published_counts(body["expired"]))
+    forbidden = await client.get(
+        "/v1/statistics/unmet-needs",
+        params={"territory": "departement:80"},
+        headers=as_persona("departement_agent"),
+    )
+    assert forbidden.status_code == 403

@@ -9,17 +9,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.auth.scope import Scope
 from api.domain.statistics.rules import Measure, TerritoryKind, TerritoryRef
 from api.domain.statistics.tables import StatFact
-from api.store.tables import Commune, Competence
+from api.store.tables import Commune, Competence, Organisation, OrganisationCommune
 
 _fact = StatFact.__table__  # type: ignore[attr-defined]
 _commune = Commune.__table__  # type: ignore[attr-defined]
 _competence = Competence.__table__  # type: ignore[attr-defined]
+_organisation = Organisation.__table__  # type: ignore[attr-defined]
+_territory = OrganisationCommune.__table__  # type: ignore[attr-defined]
 
 # the dimension names of the API and their columns
 _COLUMNS: dict[str, ColumnElement[Any]] = {
@@ -149,6 +151,27 @@ class StatisticsRepository:
             amount=None if amount is None else float(amount),
             medians={s: _float(row[s]) for s in query.measure.delays},
         )
+
+    async def uncovered(self, area: Area) -> list[tuple[str, str]]:
+        """(competence, commune) pairs of the area where no organisation holds the
+        competence by law — so nobody can hold it by delegation either (domain.md §4)."""
+        k, c = _competence.c, _commune.c
+        holder = (
+            select(_territory.c.commune_code)
+            .join(_organisation, _organisation.c.id == _territory.c.organisation_id)
+            .where(
+                _territory.c.commune_code == c.code,
+                _organisation.c.kind == func.any(k.legal_holder_kinds),
+            )
+            .exists()
+        )
+        rows = await self.session.execute(
+            select(k.code, c.code)
+            .select_from(_competence.join(_commune, true()))  # every pair, on purpose
+            .where(c.code.in_(area.communes), ~holder)
+            .order_by(k.code, c.code)
+        )
+        return [(row[0], row[1]) for row in rows]
 
     async def month_range(self) -> tuple[date, date] | None:
         f = _fact.c

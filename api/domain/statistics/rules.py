@@ -44,6 +44,10 @@ MEASURES: dict[str, Measure] = {
 }
 
 
+# referrals declined for these reasons are needs nobody met (the angles morts, §12)
+UNMET_DECLINE_REASONS = ("hors_competence", "pas_de_capacite")
+
+
 class TerritoryKind(StrEnum):
     COMMUNE = "commune"
     EPCI = "epci"

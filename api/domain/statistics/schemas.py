@@ -67,3 +67,34 @@ class StatisticsRead(Output):
     cells: list[StatisticsCell]
     total: StatisticsTotal
     suppression: SuppressionSummary
+
+
+class UncoveredCompetence(Output):
+    """A competence nobody holds on some communes of the territory: no partner can act."""
+
+    competence: str
+    communes: list[str]
+    population: int
+
+
+class UnmetNeedsRead(Output):
+    """The angles morts: needs recorded but not met, and places where nobody is competent."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    territory: str
+    territory_name: str
+    from_: date = Field(alias="from")
+    to: date
+    as_of: datetime
+    declined: StatisticsRead = Field(
+        description="Referrals declined hors_competence or pas_de_capacite, by competence "
+        "and reason."
+    )
+    expired: StatisticsRead = Field(description="Referrals left unanswered past their deadline.")
+    refused_orientations: StatisticsRead = Field(description="Orientations the target refused.")
+    aids_refused_elsewhere: StatisticsRead | None = Field(
+        default=None,
+        description="Aid requests refused autre_dispositif (when the aides facultatives exist).",
+    )
+    uncovered: list[UncoveredCompetence]

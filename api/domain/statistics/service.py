@@ -15,6 +15,7 @@ from api.domain.statistics.repository import AggregateRow, Area, Query, Statisti
 from api.domain.statistics.rules import (
     MAX_DIMENSIONS,
     MEASURES,
+    UNMET_DECLINE_REASONS,
     Measure,
     first_of_month,
     parse_territory,
@@ -28,6 +29,8 @@ from api.domain.statistics.schemas import (
     StatisticsRead,
     StatisticsTotal,
     SuppressionSummary,
+    UncoveredCompetence,
+    UnmetNeedsRead,
 )
 from api.problems import FieldError, Forbidden, NotFound, ValidationFailed
 
@@ -75,6 +78,53 @@ class Statistics:
         )
         rows = await self.repository.aggregate(query, await self.repository.sensitive_competences())
         return publish(query, rows, period)
+
+    async def unmet_needs(self, territory: str, period: Period) -> UnmetNeedsRead:
+        _check_period(period)
+        area = await self.area(territory)
+        sensitive = await self.repository.sensitive_competences()
+
+        async def table(
+            measure: str, by: tuple[str, ...], where: dict[str, tuple[str, ...]]
+        ) -> StatisticsRead:
+            query = Query(
+                MEASURES[measure],
+                area,
+                first_of_month(period.first),
+                first_of_month(period.last),
+                by,
+                include_sensitive=sensitive_visible(area.ref),
+                where=tuple(where.items()),
+            )
+            return publish(query, await self.repository.aggregate(query, sensitive), period)
+
+        uncovered: dict[str, list[str]] = {}
+        for competence, commune in await self.repository.uncovered(area):
+            uncovered.setdefault(competence, []).append(commune)
+        return UnmetNeedsRead(
+            territory=str(area.ref),
+            territory_name=area.name,
+            from_=period.first,
+            to=period.last,
+            as_of=clock.now(),
+            declined=await table(
+                "referrals",
+                ("competence", "reason"),
+                {"status": ("declined",), "reason": UNMET_DECLINE_REASONS},
+            ),
+            expired=await table("referrals", ("competence",), {"status": ("expired",)}),
+            refused_orientations=await table(
+                "orientations", ("competence",), {"status": ("refused",)}
+            ),
+            uncovered=[
+                UncoveredCompetence(
+                    competence=competence,
+                    communes=communes,
+                    population=sum(area.population[c] for c in communes),
+                )
+                for competence, communes in uncovered.items()
+            ],
+        )
 
 
 def publish(query: Query, rows: list[AggregateRow], period: Period) -> StatisticsRead:
