@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.domain import clock
+from api.domain.statistics import render
 from api.domain.statistics.deps import StatisticsService
-from api.domain.statistics.rules import MEASURES
+from api.domain.statistics.rules import MEASURES, choose_media
 from api.domain.statistics.schemas import StatisticsRead, UnmetNeedsRead
 from api.domain.statistics.service import Period
 
@@ -35,6 +37,43 @@ To = Annotated[
 def _period(first: date | None, last: date | None) -> Period:
     today = clock.today()
     return Period(first or today.replace(month=1, day=1), last or today)
+
+
+_MEDIA = {
+    "text/html": ("text/html; charset=utf-8", render.html),
+    "application/pdf": ("application/pdf", render.pdf),
+    "text/csv": ("text/csv; charset=utf-8", render.csv_text),
+}
+
+
+@router.get(
+    "/report",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The yearly ABS document.",
+            "content": {"text/html": {}, "application/pdf": {}, "text/csv": {}},
+        },
+        406: {"description": "not-acceptable: text/html, application/pdf or text/csv"},
+    },
+)
+async def read_report(
+    statistics: StatisticsService,
+    territory: Territory,
+    year: Annotated[int, Query(ge=2000, le=2100, description="The year studied.")],
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Produce the yearly analyse des besoins sociaux of a territory (HTML, PDF or CSV)."""
+    media = choose_media(accept, list(_MEDIA))
+    document = await statistics.report(territory, year)
+    content_type, draw = _MEDIA[media]
+    body = await run_in_threadpool(draw, document)  # matplotlib is CPU-bound
+    filename = f"abs-{year}-{territory.replace(':', '-')}.{media.split('/')[1]}"
+    return Response(
+        body,
+        media_type=content_type,
+        headers={"Content-Disposition": f'inline; filename="{filename}"', "Vary": "Accept"},
+    )
 
 
 @router.get("/unmet-needs", response_model=UnmetNeedsRead, response_model_exclude_unset=True)

@@ -152,6 +152,42 @@ class StatisticsRepository:
             medians={s: _float(row[s]) for s in query.measure.delays},
         )
 
+    async def area_count(self, measure: str, ref: TerritoryRef, first: date, last: date) -> int:
+        """The whole EPCI's or département's total, for the comparison line of a report
+        (a definer function: it reaches beyond the caller's territory, totals only)."""
+        count = await self.session.scalar(
+            select(func.guichet_stat_area_count(measure, str(ref.kind), ref.code, first, last))
+        )
+        return int(count or 0)
+
+    async def area_count_visible(self, area: Area, measure: str, first: date, last: date) -> int:
+        f = _fact.c
+        communes = [code for code in area.communes if code in self.scope.territory]
+        count = await self.session.scalar(
+            select(func.count()).where(
+                f.measure == measure,
+                f.commune_code.in_(communes),
+                f.month >= first,
+                f.month <= last,
+            )
+        )
+        return int(count or 0)
+
+    async def commune_names(self, codes: Sequence[str]) -> dict[str, str]:
+        c = _commune.c
+        rows = await self.session.execute(select(c.code, c.name).where(c.code.in_(list(codes))))
+        return {row.code: row.name for row in rows}
+
+    async def parents(self, ref: TerritoryRef) -> tuple[str | None, str]:
+        """The EPCI and the département a commune belongs to."""
+        c = _commune.c
+        row = (
+            await self.session.execute(
+                select(c.epci_siren, c.departement_code).where(c.code == ref.code)
+            )
+        ).one()
+        return row.epci_siren, row.departement_code
+
     async def uncovered(self, area: Area) -> list[tuple[str, str]]:
         """(competence, commune) pairs of the area where no organisation holds the
         competence by law — so nobody can hold it by delegation either (domain.md §4)."""

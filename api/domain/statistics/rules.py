@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from api.problems import DomainError
+
 MAX_DIMENSIONS = 3
 
 AGE_BANDS = ("0-17", "18-24", "25-39", "40-54", "55-64", "65-74", "75+")
@@ -92,3 +94,36 @@ def per_1000(count: int, population: int) -> float | None:
 def sensitive_visible(territory: TerritoryRef) -> bool:
     """Sensitive competences (ase, violences) appear only at département level."""
     return territory.kind is TerritoryKind.DEPARTEMENT
+
+
+def choose_media(accept: str | None, offered: list[str]) -> str:
+    """The first offered media type the Accept header takes (q-values honoured, q=0
+    refused); no header or ``*/*``: the first offered. Raises NotAcceptable."""
+    if not accept:
+        return offered[0]
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept.split(",")):
+        media, *params = [p.strip() for p in part.split(";")]
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranked.append((-quality, position, media.lower()))
+    for negative_quality, _, media in sorted(ranked):
+        if negative_quality >= 0:
+            continue
+        for candidate in offered:
+            kind = candidate.split("/")[0]
+            if media in (candidate, "*/*", f"{kind}/*"):
+                return candidate
+    raise NotAcceptable(detail=f"This document exists as {', '.join(offered)}.")
+
+
+class NotAcceptable(DomainError):
+    status = 406
+    slug = "not-acceptable"
+    title = "No representation matches the Accept header"

@@ -10,13 +10,17 @@ from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
 from api.domain.statistics import disclosure
+from api.domain.statistics import report as abs_doc
 from api.domain.statistics.disclosure import TOTAL, Protection
 from api.domain.statistics.repository import AggregateRow, Area, Query, StatisticsRepository
 from api.domain.statistics.rules import (
+    AGE_BANDS,
     MAX_DIMENSIONS,
     MEASURES,
     UNMET_DECLINE_REASONS,
     Measure,
+    TerritoryKind,
+    TerritoryRef,
     first_of_month,
     parse_territory,
     per_1000,
@@ -125,6 +129,137 @@ class Statistics:
                 for competence, communes in uncovered.items()
             ],
         )
+
+    async def report(self, territory: str, year: int) -> abs_doc.Document:
+        """The yearly ABS of a territory: this year beside the year before."""
+        if not 2000 <= year <= clock.today().year:
+            raise _invalid("/year", "A past or the current year.")
+        area = await self.area(territory)
+        this, before = _year(year), _year(year - 1)
+
+        async def read(measure: str, by: str, period: Period) -> StatisticsRead:
+            return await self.measure(measure, territory, period, by.split(",") if by else [])
+
+        people = [await read("people", "age_band", p) for p in (before, this)]
+        households = await read("people", "age_band,household_type", this)
+        referrals = [await read("referrals", "competence", p) for p in (before, this)]
+        statuses = await read("referrals", "competence,status", this)
+        by_commune = await read("people", "commune", this)
+        unmet = [await self.unmet_needs(territory, p) for p in (before, this)]
+        names = await self.repository.commune_names(area.communes)
+        comparison = await self._comparison(area, this)
+        ages, age_chart = abs_doc.two_years(
+            "people_age",
+            "Personnes reçues par tranche d'âge",
+            "age_band",
+            "Tranche d'âge",
+            people[0],
+            people[1],
+            year,
+            order=AGE_BANDS,
+        )
+        households_table = abs_doc.cross_table(
+            "people_household",
+            f"Personnes reçues par âge et type de ménage ({year})",
+            households,
+            "age_band",
+            "household_type",
+            "Tranche d'âge",
+            AGE_BANDS,
+            column_labels=abs_doc.HOUSEHOLD_LABELS,
+        )
+        volumes, volume_chart = abs_doc.two_years(
+            "referrals_competence",
+            "Adressages par compétence",
+            "competence",
+            "Compétence",
+            referrals[0],
+            referrals[1],
+            year,
+        )
+        rates_table, rates_chart = abs_doc.rates("rates", by_commune, names, comparison)
+        return abs_doc.Document(
+            territory=str(area.ref),
+            territory_name=area.name,
+            year=year,
+            generated_at=clock.now(),
+            sections=[
+                abs_doc.Section(
+                    "Les personnes reçues",
+                    "Personnes dont le premier contact avec un partenaire date de l'année.",
+                    [age_chart],
+                    [ages, households_table],
+                ),
+                abs_doc.Section(
+                    "Les adressages entre partenaires",
+                    "Demandes d'un partenaire à un autre d'agir pour une personne.",
+                    [volume_chart],
+                    [
+                        volumes,
+                        abs_doc.delays("referrals_delays", referrals[0], referrals[1], year),
+                        abs_doc.cross_table(
+                            "referrals_status",
+                            f"Adressages par compétence et issue ({year})",
+                            statuses,
+                            "competence",
+                            "status",
+                            "Compétence",
+                            column_labels=abs_doc.STATUS_LABELS,
+                        ),
+                    ],
+                ),
+                abs_doc.Section(
+                    "Comparaison territoriale",
+                    "Le territoire à côté de son intercommunalité et de son département. Les "
+                    "aides facultatives rejoindront cette comparaison avec leur module.",
+                    [rates_chart],
+                    [rates_table],
+                ),
+                abs_doc.Section(
+                    "Les besoins non satisfaits",
+                    "Refus faute de compétence ou de capacité, demandes sans réponse, "
+                    "orientations refusées, compétences que personne n'exerce.",
+                    [],
+                    abs_doc.unmet("unmet", unmet[0], unmet[1], year),
+                ),
+            ],
+        )
+
+    async def _comparison(self, area: Area, period: Period) -> abs_doc.Comparison:
+        first, last = first_of_month(period.first), first_of_month(period.last)
+        lines: list[tuple[str, int, int | None]] = []
+        own = await self.repository.area_count_visible(area, "people", first, last)
+        lines.append((area.name, sum(area.population.values()), _published_total(own)))
+        if area.ref.kind is TerritoryKind.COMMUNE:
+            epci, departement = await self.repository.parents(area.ref)
+            wider = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
+            if epci:
+                wider.insert(0, TerritoryRef(TerritoryKind.EPCI, epci))
+        elif area.ref.kind is TerritoryKind.EPCI:
+            departement = (
+                await self.repository.parents(TerritoryRef(TerritoryKind.COMMUNE, area.communes[0]))
+            )[1]
+            wider = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
+        else:
+            wider = []
+        for ref in wider:
+            wide = await self.repository.area(ref)
+            if wide is None:
+                continue
+            count = await self.repository.area_count("people", ref, first, last)
+            label = "Intercommunalité" if ref.kind is TerritoryKind.EPCI else "Département"
+            lines.append(
+                (f"{label} ({ref.code})", sum(wide.population.values()), _published_total(count))
+            )
+        return abs_doc.Comparison(lines)
+
+
+def _year(year: int) -> Period:
+    return Period(date(year, 1, 1), date(year, 12, 31))
+
+
+def _published_total(count: int) -> int | None:
+    return None if disclosure.is_primary(count) else count
 
 
 def publish(query: Query, rows: list[AggregateRow], period: Period) -> StatisticsRead:

@@ -160,6 +160,20 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public AS $$
     refreshed_at = excluded.refreshed_at;
 $$;
 
+-- the comparison figure of a CCAS's report: how many in its whole EPCI or département,
+-- a total and nothing finer, beyond the caller's own territory (domain.md §12: the commune
+-- beside its EPCI and département); sensitive competences never count here
+CREATE FUNCTION guichet_stat_area_count(p_measure text, p_kind text, p_code text,
+                                        p_first date, p_last date) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+  SELECT count(*) FROM stat_fact f JOIN commune c ON c.code = f.commune_code
+  WHERE p_kind IN ('epci', 'departement') AND f.measure = p_measure
+    AND f.month BETWEEN p_first AND p_last
+    AND CASE p_kind WHEN 'epci' THEN c.epci_siren = p_code ELSE c.departement_code = p_code END
+    AND (f.competence IS NULL OR f.competence <> ALL (
+      ARRAY(SELECT code FROM competence WHERE sensitive)))
+$$;
+
 CREATE FUNCTION guichet_stat_trigger() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
 DECLARE
@@ -251,8 +265,15 @@ def upgrade() -> None:
         "ANY (ARRAY(SELECT commune_code FROM organisation_commune "
         "WHERE organisation_id = guichet_org())))"
     )
-    for signature in ("guichet_working_days(date, date)", "guichet_age_band(date, date)"):
+    for signature in (
+        "guichet_working_days(date, date)",
+        "guichet_age_band(date, date)",
+        "guichet_stat_area_count(text, text, text, date, date)",
+    ):
         op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {role}")
+    op.execute(
+        "REVOKE ALL ON FUNCTION guichet_stat_area_count(text, text, text, date, date) FROM PUBLIC"
+    )
     for signature in (
         "guichet_household_type(uuid)",
         "guichet_stat_person(uuid)",
