@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, Numeric, U
 from sqlmodel import Field
 
 from api.store.base import Table
-from api.store.scoping import Scoping, Territorial
+from api.store.scoping import Public, Scoping, Territorial
 
 
 class StatFact(Table, table=True):
@@ -53,3 +53,12 @@ class StatFact(Table, table=True):
     accepted_days: int | None = None
     completed_days: int | None = None
     refreshed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class StatHoliday(Table, table=True):
+    """French public holidays: working-day delays are computed in the database."""
+
+    __tablename__ = "stat_holiday"
+    __scoping__: ClassVar[Scoping] = Public()
+
+    day: date = Field(primary_key=True)

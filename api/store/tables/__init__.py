@@ -1,6 +1,6 @@
 """Every table of the service. Importing this package checks that each declares its scoping."""
 
-from api.domain.statistics.tables import StatFact
+from api.domain.statistics.tables import StatFact, StatHoliday
 from api.store.base import check_scoping_declared, metadata
 from api.store.tables.changes import (
     ChangeEvent,
@@ -76,6 +76,7 @@ __all__ = [
     "RefreshToken",
     "Region",
     "StatFact",
+    "StatHoliday",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",
