@@ -52,8 +52,9 @@ def demo() -> None:
 
     from api.auth.bootstrap import bootstrap_platform_admin
     from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, load_demo, load_demo_files
+    from api.demo_activity import load_demo_activity
     from api.main import create_app
-    from api.store.db import Database
+    from api.store.db import Database, owner_connection
     from api.store.migrate import migrate as run_migrations
 
     settings = get_settings()
@@ -75,6 +76,8 @@ def demo() -> None:
             app = create_app(settings, database=database)
             result = await load_demo(app, platform_admin_email=admin_email)
             files = await load_demo_files(app, result)
+            async with owner_connection(database.owner_url) as conn:
+                activity = await load_demo_activity(conn, result.organisations)
         finally:
             await database.dispose()
         typer.echo("\nDemo territory: the Somme (80). Every demo user's password: " + DEMO_PASSWORD)
@@ -91,6 +94,10 @@ def demo() -> None:
             )
             for line in files:
                 typer.echo(f"  {line}")
+        typer.echo(
+            f"\nA year of activity for the statistics: {activity} fictitious people on Amiens "
+            "Métropole and the Val de Somme, with referrals, orientations and dossiers."
+        )
 
     asyncio.run(run())
 
