@@ -38,6 +38,7 @@ from api.routers import (
     orientations,
     people,
     referrals,
+    statistics,
     sync,
     territories,
     webhooks,
@@ -68,6 +69,7 @@ ROUTERS = (
     changes.router,
     webhooks.router,
     audit.router,
+    statistics.router,
 )
 
 API_DESCRIPTION = (

@@ -21,8 +21,9 @@ from pydantic import SecretStr
 
 from api.auth.bootstrap import bootstrap_platform_admin
 from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, DemoResult, load_demo, load_demo_files
+from api.demo_activity import load_demo_activity
 from api.settings import Settings
-from api.store.db import Database
+from api.store.db import Database, owner_connection
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class LoadedDemo:
     admin_email: str
     result: DemoResult
     files: list[str]
+    activity: int  # fictitious people of the year of activity behind the statistics
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -52,7 +54,9 @@ async def load(app: FastAPI, database: Database, settings: Settings) -> LoadedDe
         await bootstrap_platform_admin(settings, database.owner_url)
         result = await load_demo(app, platform_admin_email=admin_email)
         files = await load_demo_files(app, result)
-    return LoadedDemo(admin_email, result, files)
+        async with owner_connection(database.owner_url) as conn:
+            activity = await load_demo_activity(conn, result.organisations)
+    return LoadedDemo(admin_email, result, files, activity)
 
 
 def credentials(demo: LoadedDemo) -> list[str]:
@@ -65,6 +69,10 @@ def credentials(demo: LoadedDemo) -> list[str]:
     if demo.files:
         lines.append("Sample case files on Amiens (a referral, an orientation, an RSA dossier):")
         lines.extend(f"  {line}" for line in demo.files)
+    lines.append(
+        f"A year of activity for the statistics: {demo.activity} fictitious people on Amiens "
+        "Métropole and the Val de Somme, with referrals, orientations and dossiers."
+    )
     return lines
 
 

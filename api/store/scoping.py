@@ -61,3 +61,11 @@ class AttachedToPerson(Scoping):
     (an active care-team membership), per data category and competence (domain.md §7)."""
 
     column: str = "beneficiary_id"
+
+
+@dataclass(frozen=True)
+class Territorial(Scoping):
+    """Anonymous aggregates' rows: visible to an organisation for the communes of its own
+    territory, named by ``column`` (steering statistics, domain.md §12)."""
+
+    column: str = "commune_code"

@@ -397,3 +397,27 @@ STAFF_CASES = [
         404,
     ),
 ]
+# steering statistics: the département's pilotage user and its stats:read client; every
+# other persona, personal-data roles included, is refused
+_STATISTICS_READERS = {"pilotage": 200, "client_without_scopes": 200}
+STATISTICS_CASES = [
+    Case(
+        f"statistics {measure}",
+        "GET",
+        lambda w, measure=measure: (
+            f"/v1/statistics/{measure}?territory=departement:80&by=commune,month"
+        ),
+        _STATISTICS_READERS,
+        403,
+    )
+    for measure in ("people", "referrals", "orientations", "dossiers")
+] + [
+    Case(
+        "statistics unmet needs",
+        "GET",
+        lambda w: "/v1/statistics/unmet-needs?territory=epci:248000531",
+        _STATISTICS_READERS,
+        403,
+    )
+]
+CASES.extend(STATISTICS_CASES)

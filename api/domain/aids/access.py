@@ -1,9 +1,9 @@
 """THE ADAPTER between aid requests and the access rule (domain.md §7): an aid request is a
 record of its competence (``aide_facultative`` / ``aide_alimentaire``) about a person,
 category ``aids``, exactly like a legal-aid dossier is a record of its prestation. This module
-asks the entry point dossiers use (:func:`api.domain.dossiers.service.dossier_categories`)
-and nothing else; the database repeats it through ``guichet_aids_can_see`` (migration 0019).
-When the access rule gets its one home, repoint these two calls and nothing else changes."""
+asks the access rule's one entry point for records (:func:`api.auth.access.record_categories`)
+and nothing else; the database asks the same SQL home through ``guichet_aids_can_see``
+(migration 0019)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from api.auth import access
 from api.auth.scope import Scope
 from api.domain.catalogue import DataCategory
-from api.domain.dossiers.service import dossier_categories
 from api.store.repositories.partners import OrganisationStore
 from api.store.repositories.people import PeopleStore
 
@@ -33,7 +33,9 @@ async def categories(
     scope: Scope, people: PeopleStore, orgs: OrganisationStore, records: Sequence[Record]
 ) -> dict[uuid.UUID, frozenset[DataCategory]]:
     """What the caller may read of each record's person for the record's competence."""
-    return await dossier_categories(scope, people, orgs, records)
+    return await access.record_categories(
+        people.session, scope, {r.id: (r.beneficiary_id, r.prestation) for r in records}
+    )
 
 
 async def visible(

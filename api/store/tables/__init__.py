@@ -10,6 +10,7 @@ from api.domain.aids.tables import (
     AidType,
     AidVoucherCounter,
 )
+from api.domain.statistics.tables import StatFact, StatHoliday
 from api.store.base import check_scoping_declared, metadata
 from api.store.tables.changes import (
     ChangeEvent,
@@ -96,6 +97,8 @@ __all__ = [
     "RefreshToken",
     "Region",
     "RoleGrant",
+    "StatFact",
+    "StatHoliday",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

@@ -305,48 +305,14 @@ def _tables() -> None:
     op.drop_index(op.f("ix_commune_search_words"), table_name="commune", postgresql_using="gin")
 
 
-# THE ADAPTER to the access rule (domain.md §7) for aid requests: whether the acting
-# organisation may see a record of ``p_competence`` about ``p_person`` — it follows the person
-# for that competence (an active care-team membership) and holds the competence on the
-# person's commune now, by law or by a convention in force. It asks exactly what
-# guichet_can_see_dossier asks of a dossier's person and prestation; when the access rule gets
-# its one SQL home, this function's body becomes a call to it and nothing else changes (the
-# policies and the feed below only call this name).
+# The access rule (domain.md §7) for aid requests, asked of its one SQL home: an aid request is
+# a record of its competence about a person, category ``aids``, exactly as a dossier is one of
+# its prestation (guichet_can_see_dossier asks the same question). The policies and the feed
+# below only call this name.
 _AIDS_CAN_SEE = """
 CREATE FUNCTION guichet_aids_can_see(p_person uuid, p_competence text) RETURNS boolean
-LANGUAGE plpgsql STABLE SECURITY DEFINER COST 500 SET search_path = public, pg_temp AS $$
-DECLARE
-  v_org uuid := guichet_org();
-  v_commune text;
-BEGIN
-  IF v_org IS NULL OR p_person IS NULL OR p_competence IS NULL THEN
-    RETURN false;
-  END IF;
-  IF NOT EXISTS (
-    SELECT 1 FROM care_team_membership m
-    WHERE m.organisation_id = v_org AND m.beneficiary_id = p_person
-      AND m.competence = p_competence AND m.ended_at IS NULL
-  ) THEN
-    RETURN false;
-  END IF;
-  SELECT b.commune_code INTO v_commune FROM beneficiary b WHERE b.id = p_person;
-  IF v_commune IS NULL THEN
-    RETURN false;
-  END IF;
-  RETURN EXISTS (
-      SELECT 1
-      FROM organisation o
-      JOIN competence k ON k.code = p_competence
-      JOIN organisation_commune oc ON oc.organisation_id = o.id AND oc.commune_code = v_commune
-      WHERE o.id = v_org AND o.kind = ANY (k.legal_holder_kinds)
-    )
-    OR EXISTS (
-      SELECT 1
-      FROM convention_holdings(
-        v_org, p_competence, v_commune, (now() AT TIME ZONE 'Europe/Paris')::date
-      )
-    );
-END
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+  SELECT guichet_may_see(p_person, p_competence, 'aids', NULL)
 $$
 """
 

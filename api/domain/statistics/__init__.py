@@ -1,0 +1,1 @@
+"""Steering statistics: the analyse des besoins sociaux (domain.md §12)."""

@@ -1,0 +1,373 @@
+"""Use cases of the steering statistics: a measure over a territory and a period, with
+disclosure control applied before anything leaves the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from api.auth.permissions import Action
+from api.auth.scope import Scope
+from api.domain import clock
+from api.domain.statistics import disclosure
+from api.domain.statistics import report as abs_doc
+from api.domain.statistics.disclosure import TOTAL, Protection
+from api.domain.statistics.repository import AggregateRow, Area, Query, StatisticsRepository
+from api.domain.statistics.rules import (
+    AGE_BANDS,
+    MAX_DIMENSIONS,
+    MEASURES,
+    UNMET_DECLINE_REASONS,
+    Measure,
+    TerritoryKind,
+    TerritoryRef,
+    first_of_month,
+    parse_territory,
+    per_1000,
+    sensitive_visible,
+    unknown_dimensions,
+)
+from api.domain.statistics.schemas import (
+    MedianDays,
+    StatisticsCell,
+    StatisticsRead,
+    StatisticsTotal,
+    SuppressionSummary,
+    UncoveredCompetence,
+    UnmetNeedsRead,
+)
+from api.problems import FieldError, Forbidden, NotFound, ValidationFailed
+
+
+@dataclass(frozen=True)
+class Period:
+    first: date
+    last: date
+
+
+@dataclass(frozen=True)
+class Statistics:
+    scope: Scope
+    repository: StatisticsRepository
+
+    async def area(self, territory: str) -> Area:
+        """The territory asked for, if the caller may read statistics about it."""
+        self.scope.require(Action.READ_STATS)
+        ref = parse_territory(territory)
+        if ref is None:
+            raise _invalid("/territory", "commune:<INSEE>, epci:<SIREN> or departement:<code>.")
+        area = await self.repository.area(ref)
+        if area is None:
+            raise _invalid("/territory", f"No {ref.kind} {ref.code} in the reference data.")
+        if not set(area.communes) <= self.scope.territory:
+            raise Forbidden(detail="This territory is outside your organisation's.")
+        return area
+
+    async def measure(
+        self, name: str, territory: str, period: Period, by: list[str]
+    ) -> StatisticsRead:
+        measure = MEASURES.get(name)
+        if measure is None:
+            raise NotFound(detail=f"No measure {name!r}: {', '.join(MEASURES)}.")
+        _check_period(period)
+        _check_by(measure, by)
+        area = await self.area(territory)
+        query = Query(
+            measure,
+            area,
+            first_of_month(period.first),
+            first_of_month(period.last),
+            tuple(by),
+            include_sensitive=sensitive_visible(area.ref),
+        )
+        rows = await self.repository.aggregate(query, await self.repository.sensitive_competences())
+        return publish(query, rows, period)
+
+    async def unmet_needs(self, territory: str, period: Period) -> UnmetNeedsRead:
+        _check_period(period)
+        area = await self.area(territory)
+        sensitive = await self.repository.sensitive_competences()
+
+        async def table(
+            measure: str, by: tuple[str, ...], where: dict[str, tuple[str, ...]]
+        ) -> StatisticsRead:
+            query = Query(
+                MEASURES[measure],
+                area,
+                first_of_month(period.first),
+                first_of_month(period.last),
+                by,
+                include_sensitive=sensitive_visible(area.ref),
+                where=tuple(where.items()),
+            )
+            return publish(query, await self.repository.aggregate(query, sensitive), period)
+
+        uncovered: dict[str, list[str]] = {}
+        for competence, commune in await self.repository.uncovered(area):
+            uncovered.setdefault(competence, []).append(commune)
+        return UnmetNeedsRead(
+            territory=str(area.ref),
+            territory_name=area.name,
+            from_=period.first,
+            to=period.last,
+            as_of=clock.now(),
+            declined=await table(
+                "referrals",
+                ("competence", "reason"),
+                {"status": ("declined",), "reason": UNMET_DECLINE_REASONS},
+            ),
+            expired=await table("referrals", ("competence",), {"status": ("expired",)}),
+            refused_orientations=await table(
+                "orientations", ("competence",), {"status": ("refused",)}
+            ),
+            uncovered=[
+                UncoveredCompetence(
+                    competence=competence,
+                    communes=communes,
+                    population=sum(area.population[c] for c in communes),
+                )
+                for competence, communes in uncovered.items()
+            ],
+        )
+
+    async def report(self, territory: str, year: int) -> abs_doc.Document:
+        """The yearly ABS of a territory: this year beside the year before."""
+        if not 2000 <= year <= clock.today().year:
+            raise _invalid("/year", "A past or the current year.")
+        area = await self.area(territory)
+        this, before = _year(year), _year(year - 1)
+
+        async def read(measure: str, by: str, period: Period) -> StatisticsRead:
+            return await self.measure(measure, territory, period, by.split(",") if by else [])
+
+        people = [await read("people", "age_band", p) for p in (before, this)]
+        households = await read("people", "age_band,household_type", this)
+        referrals = [await read("referrals", "competence", p) for p in (before, this)]
+        statuses = await read("referrals", "competence,status", this)
+        by_commune = await read("people", "commune", this)
+        unmet = [await self.unmet_needs(territory, p) for p in (before, this)]
+        names = await self.repository.commune_names(area.communes)
+        comparison = await self._comparison(area, this)
+        ages, age_chart = abs_doc.two_years(
+            "people_age",
+            "Personnes reçues par tranche d'âge",
+            "age_band",
+            "Tranche d'âge",
+            people[0],
+            people[1],
+            year,
+            order=AGE_BANDS,
+        )
+        households_table = abs_doc.cross_table(
+            "people_household",
+            f"Personnes reçues par âge et type de ménage ({year})",
+            households,
+            "age_band",
+            "household_type",
+            "Tranche d'âge",
+            AGE_BANDS,
+            column_labels=abs_doc.HOUSEHOLD_LABELS,
+        )
+        volumes, volume_chart = abs_doc.two_years(
+            "referrals_competence",
+            "Adressages par compétence",
+            "competence",
+            "Compétence",
+            referrals[0],
+            referrals[1],
+            year,
+        )
+        rates_table, rates_chart = abs_doc.rates("rates", by_commune, names, comparison)
+        return abs_doc.Document(
+            territory=str(area.ref),
+            territory_name=area.name,
+            year=year,
+            generated_at=clock.now(),
+            sections=[
+                abs_doc.Section(
+                    "Les personnes reçues",
+                    "Personnes dont le premier contact avec un partenaire date de l'année.",
+                    [age_chart],
+                    [ages, households_table],
+                ),
+                abs_doc.Section(
+                    "Les adressages entre partenaires",
+                    "Demandes d'un partenaire à un autre d'agir pour une personne.",
+                    [volume_chart],
+                    [
+                        volumes,
+                        abs_doc.delays("referrals_delays", referrals[0], referrals[1], year),
+                        abs_doc.cross_table(
+                            "referrals_status",
+                            f"Adressages par compétence et issue ({year})",
+                            statuses,
+                            "competence",
+                            "status",
+                            "Compétence",
+                            column_labels=abs_doc.STATUS_LABELS,
+                        ),
+                    ],
+                ),
+                abs_doc.Section(
+                    "Comparaison territoriale",
+                    "Le territoire à côté de son intercommunalité et de son département. Les "
+                    "aides facultatives rejoindront cette comparaison avec leur module.",
+                    [rates_chart],
+                    [rates_table],
+                ),
+                abs_doc.Section(
+                    "Les besoins non satisfaits",
+                    "Refus faute de compétence ou de capacité, demandes sans réponse, "
+                    "orientations refusées, compétences que personne n'exerce.",
+                    [],
+                    abs_doc.unmet("unmet", unmet[0], unmet[1], year),
+                ),
+            ],
+        )
+
+    async def _comparison(self, area: Area, period: Period) -> abs_doc.Comparison:
+        first, last = first_of_month(period.first), first_of_month(period.last)
+        lines: list[tuple[str, int, int | None]] = []
+        own = await self.repository.area_count_visible(area, "people", first, last)
+        lines.append((area.name, sum(area.population.values()), _published_total(own)))
+        if area.ref.kind is TerritoryKind.COMMUNE:
+            epci, departement = await self.repository.parents(area.ref)
+            wider = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
+            if epci:
+                wider.insert(0, TerritoryRef(TerritoryKind.EPCI, epci))
+        elif area.ref.kind is TerritoryKind.EPCI:
+            departement = (
+                await self.repository.parents(TerritoryRef(TerritoryKind.COMMUNE, area.communes[0]))
+            )[1]
+            wider = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
+        else:
+            wider = []
+        for ref in wider:
+            wide = await self.repository.area(ref)
+            if wide is None:
+                continue
+            count = await self.repository.area_count("people", ref, first, last)
+            label = "Intercommunalité" if ref.kind is TerritoryKind.EPCI else "Département"
+            lines.append(
+                (f"{label} ({ref.code})", sum(wide.population.values()), _published_total(count))
+            )
+        return abs_doc.Comparison(lines)
+
+
+def _year(year: int) -> Period:
+    return Period(date(year, 1, 1), date(year, 12, 31))
+
+
+def _published_total(count: int) -> int | None:
+    return None if disclosure.is_primary(count) else count
+
+
+def publish(query: Query, rows: list[AggregateRow], period: Period) -> StatisticsRead:
+    """Apply disclosure control to the aggregate rows and shape the answer."""
+    by = query.by
+    cells = {r.key: r for r in rows if not r.is_total}
+    total_row = next((r for r in rows if r.is_total), None)
+    protection = _protection(by, cells)
+    published: list[StatisticsCell] = []
+    for key, count in sorted(protection.counts.items()):
+        if TOTAL in key or (count == 0 and not protection.suppressed(key)):
+            continue
+        row = cells.get(key)
+        population = _population(query, key)
+        published.append(
+            _cell(query.measure, dict(zip(by, key, strict=True)), row, population, protection, key)
+        )
+    total_key = (TOTAL,) * len(by)
+    total_hidden = protection.suppressed(total_key)
+    total_count = total_row.count if total_row else 0
+    return StatisticsRead(
+        measure=query.measure.name,
+        territory=str(query.area.ref),
+        territory_name=query.area.name,
+        population=sum(query.area.population.values()),
+        from_=period.first,
+        to=period.last,
+        by=list(by),
+        as_of=clock.now(),
+        cells=published,
+        total=StatisticsTotal(
+            count=None if total_hidden else total_count,
+            amount=None if total_hidden or not total_row else total_row.amount,
+            per_1000=None
+            if total_hidden
+            else per_1000(total_count, sum(query.area.population.values())),
+            median_days=_medians(query.measure, total_row, total_hidden),
+            suppressed=total_hidden,
+        ),
+        suppression=SuppressionSummary(
+            threshold=disclosure.THRESHOLD,
+            primary=sum(1 for k in protection.primary if TOTAL not in k),
+            secondary=sum(1 for k in protection.secondary if TOTAL not in k),
+        ),
+    )
+
+
+def _protection(by: tuple[str, ...], cells: dict[tuple[str, ...], AggregateRow]) -> Protection:
+    if not by:
+        count = next(iter(cells.values())).count if cells else 0
+        hidden = frozenset({()}) if disclosure.is_primary(count) else frozenset()
+        return Protection({(): count}, hidden, frozenset())
+    return disclosure.protect({k: r.count for k, r in cells.items()}, len(by))
+
+
+def _population(query: Query, key: tuple[str, ...]) -> int:
+    if "commune" in query.by:
+        return query.area.population.get(key[query.by.index("commune")], 0)
+    return sum(query.area.population.values())
+
+
+def _cell(
+    measure: Measure,
+    dims: dict[str, str],
+    row: AggregateRow | None,
+    population: int,
+    protection: Protection,
+    key: tuple[str, ...],
+) -> StatisticsCell:
+    hidden = protection.suppressed(key)
+    count = 0 if row is None else row.count
+    figures: dict[str, object] = {"count": None if hidden else count, "suppressed": hidden}
+    if measure.amounts:
+        figures["amount"] = None if hidden or row is None else row.amount
+    figures["per_1000"] = None if hidden else per_1000(count, population)
+    if measure.delays:
+        figures["median_days"] = _medians(measure, row, hidden)
+    return StatisticsCell.model_validate({**dims, **figures})
+
+
+def _medians(measure: Measure, row: AggregateRow | None, hidden: bool) -> MedianDays | None:
+    if not measure.delays:
+        return None
+    if hidden or row is None:
+        return MedianDays()
+    return MedianDays.model_validate(row.medians)
+
+
+def _check_period(period: Period) -> None:
+    if period.last < period.first:
+        raise _invalid("/to", "The end of the period is before its start.")
+    if (period.last - period.first).days > 366 * 5:
+        raise _invalid("/to", "A period covers at most five years.")
+
+
+def _check_by(measure: Measure, by: list[str]) -> None:
+    if len(by) > MAX_DIMENSIONS:
+        raise _invalid("/by", f"At most {MAX_DIMENSIONS} dimensions.")
+    if len(set(by)) != len(by):
+        raise _invalid("/by", "A dimension is named twice.")
+    unknown = unknown_dimensions(measure, by)
+    if unknown:
+        raise _invalid(
+            "/by",
+            f"{', '.join(unknown)}: not a dimension of {measure.name} "
+            f"({', '.join(measure.dimensions)}).",
+        )
+
+
+def _invalid(pointer: str, detail: str) -> ValidationFailed:
+    return ValidationFailed(detail=detail, errors=[FieldError(pointer, detail, "query")])
