@@ -286,7 +286,10 @@ def _grant_position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     if key is None:
         return None
     try:
-        return datetime.fromisoformat(str(key[0])), uuid.UUID(str(key[1]))
+        at, grant_id = datetime.fromisoformat(str(key[0])), uuid.UUID(str(key[1]))
+        if at.tzinfo is None:
+            raise ValueError("the cursors this service issues carry an offset")
+        return at, grant_id
     except ValueError:
         raise ValidationFailed(
             detail="The cursor is not one this service issued.",
