@@ -326,3 +326,34 @@ async def test_the_demo_staffs_organisations_through_their_admins_and_loads_twic
         "agent",
         "sensitive",
     ]
+
+
+async def test_api_clients_are_created_by_their_organisation_and_audited(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    departement = world.organisations["departement"]
+    url = f"/v1/organisations/{departement}/api-clients"
+    body = {"name": "SI", "scopes": ["dossiers:sync", "beneficiaries:read"]}
+    # a client's secret would let the platform operator read the département's people
+    refused = await client.post(url, json=body, headers=as_persona("platform_admin"))
+    assert refused.status_code == 403 and refused.json()["code"] == "platform-first-admin-only"
+    admin = as_persona("departement_admin")
+    created = await client.post(url, json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    client_id = created.json()["client_id"]
+    # revoking only takes away: the platform operator may, as a kill switch
+    revoked = await client.delete(f"{url}/{client_id}", headers=as_persona("platform_admin"))
+    assert revoked.status_code == 204
+    trail = await _trail(client, admin)
+    entries = {(e["action"], e["resource_id"], e["actor"]["id"]) for e in trail}
+    assert (
+        "api_client.create",
+        client_id,
+        str(world.personas["departement_admin"].principal_id),
+    ) in entries
+    assert (
+        "api_client.revoke",
+        client_id,
+        str(world.personas["platform_admin"].principal_id),
+    ) in entries
+    assert created.json()["client_secret"] not in str(trail)

@@ -95,10 +95,7 @@ class StaffService:
         raise Forbidden(detail="Only this organisation's admins manage it.")
 
     async def _record(self, organisation_id: uuid.UUID, access: Access) -> None:
-        """In the organisation's trail; the platform operator's own trail keeps a copy."""
-        if organisation_id != self.scope.organisation_id:
-            await self.audit.record_in(organisation_id, access)
-        await self.audit.record_many([access])
+        await self.audit.record_for(organisation_id, access)
 
     async def _member(self, organisation_id: uuid.UUID, user_id: uuid.UUID) -> MemberRead:
         row = await self.members.get(organisation_id, user_id)
