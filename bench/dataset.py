@@ -389,7 +389,7 @@ async def _load(
             )
             email = f"agent.{slug}@{GENERATED_DOMAIN}"
             users.append((org.agent, email, f"Agent {org.name}", password_hash, now))
-            members.append((_uuid(rng), org.agent, org_id, ["agent"], now))
+            members.append((_uuid(rng), org.agent, org_id, ["agent"], now, now))
         await conn.copy_records_to_table(
             "organisation",
             records=org_rows,
@@ -418,7 +418,8 @@ async def _load(
         await conn.copy_records_to_table(
             "membership",
             records=members,
-            columns=["id", "user_id", "organisation_id", "roles", "created_at"],
+            # accepted at once: a membership whose accepted_at is NULL is an invitation
+            columns=["id", "user_id", "organisation_id", "roles", "created_at", "accepted_at"],
         )
         report.organisations_added = len(new_orgs)
         report.ccas_added = len(new_ccas)

@@ -186,7 +186,7 @@ CASES = [
         "api client create",
         "POST",
         lambda w: f"/v1/organisations/{org('ccas_amiens')(w)}/api-clients",
-        {"org_admin": 201, "platform_admin": 201},
+        {"org_admin": 201},
         403,
         body=lambda w: {"name": "Logiciel métier", "scopes": ["referrals:read"]},
     ),

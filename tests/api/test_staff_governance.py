@@ -7,6 +7,8 @@ and membership changes missing from the audit trail.
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -164,8 +166,41 @@ async def test_decideur_is_granted_directly_and_audited(
     assert entry["resource_id"] == str(agent) and entry["purpose"] == "+decideur -agent"
     removed = await client.delete(f"/v1/organisations/{ccas}/members/{agent}", headers=admin)
     assert removed.status_code == 204
-    (gone,) = await _trail(client, as_persona("org_admin"), action="member.remove")
+    # the organisation's DPO reads the same trail as its admins
+    dpo = await _bearer(client, "dpo.ccas-amiens@somme.demo")
+    (gone,) = await _trail(client, dpo, action="member.remove")
     assert gone["resource_id"] == str(agent)
+    assert [e["action"] for e in await _trail(client, dpo, actor_id=str(gone["actor"]["id"]))][
+        :2
+    ] == ["member.remove", "member.roles_change"]
+
+
+async def test_role_grants_page_with_a_cursor(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    ccas = world.organisations["ccas_amiens"]
+    admin = as_persona("org_admin")
+    for persona in ("ccas_rsa_agent", "ccas_accueil"):
+        user = world.personas[persona].principal_id
+        r = await client.patch(
+            f"/v1/organisations/{ccas}/members/{user}", json={"roles": ["dpo"]}, headers=admin
+        )
+        assert r.status_code == 202
+    url = f"/v1/organisations/{ccas}/role-grants"
+    first = (await client.get(url, params={"limit": 1}, headers=admin)).json()
+    second = (
+        await client.get(url, params={"limit": 1, "cursor": first["next_cursor"]}, headers=admin)
+    ).json()
+    assert len(first["items"]) == len(second["items"]) == 1
+    assert first["items"][0]["id"] != second["items"][0]["id"]
+    assert first["items"][0]["requested_at"] >= second["items"][0]["requested_at"]
+    # an instant without offset and a valid id: ["2026-01-01T00:00:00", "00000000-…"]
+    naive_instant = base64.urlsafe_b64encode(
+        json.dumps(["2026-01-01T00:00:00", str(uuid.UUID(int=0))]).encode()
+    ).decode()
+    for forged in ("WyJ4IiwieSJd", naive_instant, "!!"):
+        bad = await client.get(url, params={"cursor": forged}, headers=admin)
+        assert bad.status_code == 422, forged
 
 
 async def test_the_platform_operator_adds_a_first_admin_and_nothing_else(
@@ -291,3 +326,34 @@ async def test_the_demo_staffs_organisations_through_their_admins_and_loads_twic
         "agent",
         "sensitive",
     ]
+
+
+async def test_api_clients_are_created_by_their_organisation_and_audited(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    departement = world.organisations["departement"]
+    url = f"/v1/organisations/{departement}/api-clients"
+    body = {"name": "SI", "scopes": ["dossiers:sync", "beneficiaries:read"]}
+    # a client's secret would let the platform operator read the département's people
+    refused = await client.post(url, json=body, headers=as_persona("platform_admin"))
+    assert refused.status_code == 403 and refused.json()["code"] == "platform-first-admin-only"
+    admin = as_persona("departement_admin")
+    created = await client.post(url, json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    client_id = created.json()["client_id"]
+    # revoking only takes away: the platform operator may, as a kill switch
+    revoked = await client.delete(f"{url}/{client_id}", headers=as_persona("platform_admin"))
+    assert revoked.status_code == 204
+    trail = await _trail(client, admin)
+    entries = {(e["action"], e["resource_id"], e["actor"]["id"]) for e in trail}
+    assert (
+        "api_client.create",
+        client_id,
+        str(world.personas["departement_admin"].principal_id),
+    ) in entries
+    assert (
+        "api_client.revoke",
+        client_id,
+        str(world.personas["platform_admin"].principal_id),
+    ) in entries
+    assert created.json()["client_secret"] not in str(trail)

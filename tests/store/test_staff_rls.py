@@ -138,3 +138,20 @@ async def test_role_grants_stay_in_their_organisation(
     )
     await _act(connection, world, "platform_admin")  # it approves for single-admin ones
     assert await connection.scalar(count) == 1
+
+
+async def test_the_database_refuses_a_change_of_ones_own_roles(
+    connection: AsyncConnection, world: World
+) -> None:
+    await _act(connection, world, "org_admin")
+    me = world.personas["org_admin"].principal_id
+    own = text("UPDATE membership SET roles = '{admin,dpo}' WHERE user_id = :u")
+    with pytest.raises(DBAPIError, match="nobody changes their own roles"):
+        async with connection.begin_nested():
+            await connection.execute(own, {"u": me})
+    # another member's roles, and one's own acceptance, remain possible
+    agent = world.personas["ccas_rsa_agent"].principal_id
+    other = text("UPDATE membership SET roles = '{decideur}' WHERE user_id = :u RETURNING id")
+    assert (await connection.execute(other, {"u": agent})).first() is not None
+    accept = text("UPDATE membership SET accepted_at = now() WHERE user_id = :u RETURNING id")
+    assert (await connection.execute(accept, {"u": me})).first() is not None

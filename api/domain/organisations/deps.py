@@ -99,10 +99,12 @@ class Organisations:
     async def set_retention(
         self, organisation_id: uuid.UUID, body: RetentionUpdate, if_match: str
     ) -> tuple[RetentionRead, str]:
-        audit = AuditLog(self.session, self.scope)
         return await service.set_retention(
-            self.scope, self.store, audit, organisation_id, body, if_match
+            self.scope, self.store, self._audit(), organisation_id, body, if_match
         )
+
+    def _audit(self) -> AuditLog:
+        return AuditLog(self.session, self.scope)
 
     def _clients(self) -> ApiClientStore:
         return ApiClientStore(self.session, self.scope)
@@ -111,7 +113,7 @@ class Organisations:
         self, organisation_id: uuid.UUID, body: ApiClientCreate
     ) -> ApiClientCreated:
         return await service.create_api_client(
-            self.scope, self.store, self._clients(), organisation_id, body
+            self.scope, self.store, self._clients(), self._audit(), organisation_id, body
         )
 
     async def api_clients(self, organisation_id: uuid.UUID) -> list[ApiClientRead]:
@@ -121,7 +123,7 @@ class Organisations:
 
     async def revoke_api_client(self, organisation_id: uuid.UUID, client_id: str) -> None:
         await service.revoke_api_client(
-            self.scope, self.store, self._clients(), organisation_id, client_id
+            self.scope, self.store, self._clients(), self._audit(), organisation_id, client_id
         )
 
     async def whoami(self) -> MeRead:

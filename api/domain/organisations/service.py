@@ -13,6 +13,7 @@ from api.auth.scope import Scope
 from api.domain import clock
 from api.domain.catalogue import OrganisationKind
 from api.domain.holdings import Holder, HoldingSource, order_holders
+from api.domain.organisations.rules import PlatformFirstAdminOnly
 from api.domain.text import fold
 from api.problems import (
     FieldError,
@@ -39,7 +40,7 @@ from api.schemas.partners import (
     ServiceArea,
     TerritorySummary,
 )
-from api.store.repositories.audit import AuditLog
+from api.store.repositories.audit import Access, AuditLog
 from api.store.repositories.partners import ApiClientStore, OrganisationStore
 from api.store.repositories.principals import PrincipalStore
 
@@ -293,11 +294,17 @@ async def create_api_client(
     scope: Scope,
     orgs: OrganisationStore,
     clients: ApiClientStore,
+    audit: AuditLog,
     organisation_id: uuid.UUID,
     body: ApiClientCreate,
 ) -> ApiClientCreated:
     await get_organisation(orgs, organisation_id)
     _require_admin_of(scope, organisation_id, Action.MANAGE_API_CLIENTS)
+    if scope.organisation_id != organisation_id:
+        # a client's secret acts for the organisation, with its scopes' personal data
+        raise PlatformFirstAdminOnly(
+            detail="API clients are created by the organisation's own admins."
+        )
     secret = new_client_secret()
     row = await clients.add(
         {
@@ -309,6 +316,9 @@ async def create_api_client(
             "scopes": sorted({str(s) for s in body.scopes}),
             "created_at": clock.now(),
         }
+    )
+    await audit.record(
+        "api_client.create", "api_client", row.client_id, purpose=" ".join(row.scopes)
     )
     return ApiClientCreated(
         client_id=row.client_id,
@@ -334,13 +344,16 @@ async def revoke_api_client(
     scope: Scope,
     orgs: OrganisationStore,
     clients: ApiClientStore,
+    audit: AuditLog,
     organisation_id: uuid.UUID,
     client_id: str,
 ) -> None:
+    """The organisation's admins, or the platform operator (revoking only takes away)."""
     await get_organisation(orgs, organisation_id)
     _require_admin_of(scope, organisation_id, Action.MANAGE_API_CLIENTS)
     if not await clients.revoke(organisation_id, client_id, clock.now()):
         raise NotFound(detail="No such API client.")
+    await audit.record_for(organisation_id, Access("api_client.revoke", "api_client", client_id))
 
 
 # holdings and the directory ---------------------------------------------------------------

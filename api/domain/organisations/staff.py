@@ -95,10 +95,7 @@ class StaffService:
         raise Forbidden(detail="Only this organisation's admins manage it.")
 
     async def _record(self, organisation_id: uuid.UUID, access: Access) -> None:
-        """In the organisation's trail; the platform operator's own trail keeps a copy."""
-        if organisation_id != self.scope.organisation_id:
-            await self.audit.record_in(organisation_id, access)
-        await self.audit.record_many([access])
+        await self.audit.record_for(organisation_id, access)
 
     async def _member(self, organisation_id: uuid.UUID, user_id: uuid.UUID) -> MemberRead:
         row = await self.members.get(organisation_id, user_id)
@@ -286,7 +283,10 @@ def _grant_position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     if key is None:
         return None
     try:
-        return datetime.fromisoformat(str(key[0])), uuid.UUID(str(key[1]))
+        at, grant_id = datetime.fromisoformat(str(key[0])), uuid.UUID(str(key[1]))
+        if at.tzinfo is None:
+            raise ValueError("the cursors this service issues carry an offset")
+        return at, grant_id
     except ValueError:
         raise ValidationFailed(
             detail="The cursor is not one this service issued.",

@@ -172,6 +172,13 @@ class AuditLog:
         finally:
             await self._act_for(self.scope.organisation_id)
 
+    async def record_for(self, organisation_id: uuid.UUID, access: Access) -> None:
+        """In ``organisation_id``'s trail; when the scope acts on another organisation (the
+        platform operator), its own trail keeps a copy."""
+        if organisation_id != self.scope.organisation_id:
+            await self.record_in(organisation_id, access)
+        await self._append(self.scope.organisation_id, [access])
+
     async def _act_for(self, organisation_id: uuid.UUID) -> None:
         await self.session.execute(
             select(func.set_config("guichet.organisation_id", str(organisation_id), True))

@@ -10,7 +10,7 @@
   that purpose, decides between a direct membership and an invitation with rows the caller
   may not read, and refuses what the platform operator may not do in another organisation.
 - the membership insert policy repeats that last rule: outside its own organisation the
-  platform operator inserts admins only.
+  platform operator inserts admins only; a trigger refuses any change of a user's own roles.
 
 Revision ID: 0017
 Revises: 0016
@@ -70,6 +70,25 @@ BEGIN
   RETURN QUERY SELECT v_user, CASE WHEN v_elsewhere THEN 'invited' ELSE 'added' END;
 END
 $$;
+"""
+
+# Nobody changes their own roles, said once more by the database: the runtime role may
+# update the signed-in user's own membership rows (accepting an invitation), never their roles.
+_NO_SELF_ROLES = """
+CREATE FUNCTION membership_no_self_roles() RETURNS trigger
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+BEGIN
+  IF NEW.user_id = guichet_principal() AND NEW.roles IS DISTINCT FROM OLD.roles THEN
+    RAISE EXCEPTION 'membership: nobody changes their own roles'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END
+$$
+"""
+_NO_SELF_ROLES_TRIGGER = """
+CREATE TRIGGER membership_no_self_roles BEFORE UPDATE ON membership
+  FOR EACH ROW EXECUTE FUNCTION membership_no_self_roles()
 """
 
 _MEMBERSHIP_SEEN = (
@@ -159,6 +178,8 @@ def upgrade() -> None:
     )
 
     op.execute(_ENROL)
+    op.execute(_NO_SELF_ROLES)
+    op.execute(_NO_SELF_ROLES_TRIGGER)
     signature = "enrol_member(uuid, text, text, text, text[], timestamptz)"
     op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {role}")
