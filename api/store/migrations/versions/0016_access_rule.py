@@ -218,22 +218,27 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
 $$
 """
 
+# plpgsql for the same reason as guichet_holding: the policies call these once per row
 _CAN_SEE_NOTE = f"""
 CREATE FUNCTION guichet_can_see_note(p_note uuid) RETURNS boolean
-LANGUAGE sql STABLE {_DEFINER} AS $$
-  SELECT coalesce((
+LANGUAGE plpgsql STABLE {_DEFINER} AS $$
+BEGIN
+  RETURN coalesce((
     SELECT guichet_note_visible(n.beneficiary_id, n.competence::text, n.organisation_id,
                                 n.visibility::text, n.author_user_id)
-    FROM note n WHERE n.id = p_note), false)
+    FROM note n WHERE n.id = p_note), false);
+END
 $$
 """
 
 _CAN_SEE_DOSSIER = f"""
 CREATE OR REPLACE FUNCTION guichet_can_see_dossier(p_dossier uuid) RETURNS boolean
-LANGUAGE sql STABLE {_DEFINER} AS $$
-  SELECT coalesce((
+LANGUAGE plpgsql STABLE COST 500 {_DEFINER} AS $$
+BEGIN
+  RETURN coalesce((
     SELECT guichet_may_see(d.beneficiary_id, d.prestation::text, 'dossiers', NULL)
-    FROM dossier d WHERE d.id = p_dossier), false)
+    FROM dossier d WHERE d.id = p_dossier), false);
+END
 $$
 """
 
