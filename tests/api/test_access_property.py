@@ -24,7 +24,8 @@ from tests.world import World
 
 Headers = Callable[[str], dict[str, str]]
 CONVENTION = "CONV-AMIENS-SPF-2026"
-SHAREABLE = ["contact", "household", "resources", "situation", "notes", "nir"]
+# what the CCAS may share of a person it follows for aide_facultative (it does not see the NIR)
+SHAREABLE = ["contact", "household", "resources", "situation", "notes"]
 CATEGORIES = sorted(c.value for c in DataCategory)
 
 
@@ -45,12 +46,14 @@ async def test_a_person_shows_exactly_the_categories_the_oracle_grants(
     world: World,
     as_persona: Headers,
 ) -> None:
+    # examples share the test's transaction: start each from the demo's roles
+    await _give_roles(connection, world, "association_agent", ["agent"])
     ccas = as_persona("ccas_rsa_agent")
     body = {
         "competence": "aide_facultative",
         "commune": "80021",
         "phone": "06 00 00 00 00",
-        "address": {"line": "1 rue du Port", "postcode": "80000", "city": "Amiens"},
+        "address": {"line1": "1 rue du Port", "postal_code": "80000"},
         "situation": {"housing": "locataire"},
         **_unique(uuid.uuid4()),
     }
