@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -17,11 +19,31 @@ app = typer.Typer(
 )
 
 
+def default_workers(database_url: str | None) -> int:
+    """One worker process per core this process may run on; one with the embedded
+    PostgreSQL, which each worker would otherwise start and stop on its own."""
+    return len(os.sched_getaffinity(0)) if database_url else 1
+
+
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="uvicorn worker processes (default: one per core this process may use, or "
+            "one with the embedded PostgreSQL)",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Start the API (migrating first unless GUICHET_AUTO_MIGRATE=0)."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    if workers is None:
+        workers = default_workers(settings.database_url)
     uvicorn.run(
         "api.main:app",
         host=host,
