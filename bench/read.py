@@ -64,6 +64,7 @@ from bench.http import (
 )
 
 SCENARIOS = ("healthz", "bare_read", "person_read", "me")
+SCALED = "person_read_wN"  # the person read on the --compare-workers service
 COUNTED_REQUESTS = 5
 
 
@@ -146,6 +147,7 @@ def run_rounds(
     bare: BareService,
     targets: Targets,
     password: str,
+    scaled: Service | None = None,
 ) -> list[Run]:
     bare_paths = [
         f"/person/{i}?organisation={targets.ccas_id}&principal={targets.ccas_user}"
@@ -162,8 +164,10 @@ def run_rounds(
             "person_read": (service, read_paths, auth),
             "me": (service, ["/v1/me"], auth),
         }
+        if scaled is not None:
+            plan[SCALED] = (scaled, read_paths, auth)
         this_round: dict[str, Run] = {}
-        for name in SCENARIOS:
+        for name in plan:
             server, paths, headers = plan[name]
             print(f"round {round_}: {name}", file=sys.stderr)
             m, cpu = measure_once(
@@ -257,7 +261,7 @@ def render(runs: Sequence[Run]) -> str:
             f"{r.errors:>8}{r.cpu_ms_per_request:>12.2f}{ratio:>8}"
         )
     lines.append("-" * len(header))
-    for name in SCENARIOS:
+    for name in dict.fromkeys(r.scenario for r in runs):
         mine = [r for r in runs if r.scenario == name]
         ratios = [r.ratio_to_bare for r in mine if r.ratio_to_bare is not None]
         lines.append(
@@ -284,6 +288,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--workers", type=int, default=1, help="guichet serve workers (1)")
+    parser.add_argument(
+        "--compare-workers",
+        type=int,
+        metavar="N",
+        help=f"also serve with N workers and measure the person read there ({SCALED})",
+    )
     parser.add_argument("--seed", type=int, default=2026, help="random seed (2026)")
     parser.add_argument(
         "--no-count", dest="count", action="store_false", help="skip the round-trip count"
@@ -321,14 +331,20 @@ def run(args: argparse.Namespace) -> int:
         targets = asyncio.run(find_targets(url, args.seed))
         service = Service(env, args.workers, workdir / "service.log", ROOT)
         bare = BareService(env, workdir / "bare.log")
+        scaled = None
         try:
             service.wait_ready(300)
+            if args.compare_workers:
+                scaled = Service(env, args.compare_workers, workdir / "scaled.log", ROOT)
+                scaled.wait_ready(300)
             bare.wait_ready()
-            runs = run_rounds(args, generator, service, bare, targets, DEMO_PASSWORD)
+            runs = run_rounds(args, generator, service, bare, targets, DEMO_PASSWORD, scaled)
             problems = service.log_problems()
         finally:
             service.stop()
             bare.stop()
+            if scaled is not None:
+                scaled.stop()
         trips: dict[str, float] = {}
         if args.count:
             os.environ.update(
@@ -348,6 +364,11 @@ def run(args: argparse.Namespace) -> int:
         f"{args.rounds} interleaved rounds; person reads over {people} followed ids"
     )
     print(render(runs))
+    if scaled is not None:
+        one = [r.rps for r in runs if r.scenario == "person_read"]
+        many = [r.rps for r in runs if r.scenario == SCALED]
+        each = ", ".join(f"{m / o:.2f}" for o, m in zip(one, many, strict=True) if o)
+        print(f"person read, {args.compare_workers} workers / 1 worker, by round: {each}")
     for kind, n in trips.items():
         print(f"round trips per request, {kind}: {n:g}")
     for line in problems[:5]:
