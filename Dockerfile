@@ -20,4 +20,6 @@ USER guichet
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz').status != 200)"
+# one uvicorn worker per core the container may use (its cpuset; a CPU quota is not seen:
+# then add "--workers", "N"), one with the embedded PostgreSQL
 CMD ["guichet", "serve", "--host", "0.0.0.0", "--port", "8000"]

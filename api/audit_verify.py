@@ -1,16 +1,19 @@
-"""``guichet audit-verify``: check every organisation's audit hash chain as the owner, from
-its anchor when the retention purge deleted its oldest entries."""
+"""``guichet audit-verify``: chain the entries written since the worker's last round, then
+check every organisation's audit hash chain as the owner, from its anchor when the retention
+purge deleted its oldest entries."""
 
 from __future__ import annotations
 
 from sqlalchemy.engine import URL
 
 from api.store.db import owner_connection
-from api.store.repositories.audit import verify_chains
+from api.store.repositories.audit import chain_pending, verify_chains
 
 
 async def verify(owner_url: URL) -> int:
     """Print ``organisation_id entry_id`` for each broken chain; return how many are."""
+    async with owner_connection(owner_url) as conn:
+        await chain_pending(conn)
     async with owner_connection(owner_url) as conn:
         broken = await verify_chains(conn)
     for organisation_id, entry_id in broken:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import os
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -19,11 +20,25 @@ app = typer.Typer(
 )
 
 
+def default_workers(database_url: str | None) -> int:
+    """One worker process per core this process may run on; one with the embedded
+    PostgreSQL, which each worker would otherwise start and stop on its own."""
+    return len(os.sched_getaffinity(0)) if database_url else 1
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    workers: int = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="uvicorn worker processes (default: one per core this process may use, or "
+            "one with the embedded PostgreSQL)",
+            show_default=False,
+        ),
+    ] = None,
     demo: bool = typer.Option(
         False, help="Load the demo territory and print how to use it once serving."
     ),
@@ -33,12 +48,14 @@ def serve(
     configure_logging(settings.log_level)
     exit_cleanly_on_sigterm()
     if demo:
-        if workers != 1:
+        if workers not in (None, 1):
             raise typer.BadParameter("the demo is served by one worker", param_hint="--workers")
         from api.welcome import DemoServer
 
         DemoServer(uvicorn.Config("api.main:app", host=host, port=port, **_UVICORN)).run()
         return
+    if workers is None:
+        workers = default_workers(settings.database_url)
     uvicorn.run("api.main:app", host=host, port=port, workers=workers, **_UVICORN)
 
 

@@ -50,6 +50,7 @@ from api.domain.webhooks.rules import (
 from api.domain.webhooks.service import secret_context
 from api.settings import Settings
 from api.store.db import create_engine, make_sessionmaker, owner_url
+from api.store.repositories.audit import chain_pending
 from api.store.repositories.changes import Sealer, purge_idempotency_keys
 from api.store.repositories.webhooks import (
     Claimed,
@@ -269,6 +270,12 @@ async def expire_referrals(worker: Worker) -> int:
         return await expire_overdue(session)
 
 
+async def chain_audit(worker: Worker) -> int:
+    """Chain the audit entries requests wrote since the last round (they take no lock)."""
+    async with worker.owner() as conn:
+        return await chain_pending(conn)
+
+
 async def retention_purge(worker: Worker) -> dict[str, object]:
     """The daily retention purge (detach, warn, anonymise, prune the audit trail)."""
     return (await purge(worker.engine.url)).as_dict()
@@ -276,6 +283,8 @@ async def retention_purge(worker: Worker) -> dict[str, object]:
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("webhooks.deliver", timedelta(seconds=1), deliver_webhooks, exclusive=False),
+    # the window in which an entry is not yet under the hash chain (see repositories.audit)
+    PeriodicJob("audit.chain", timedelta(seconds=1), chain_audit),
     PeriodicJob("idempotency.purge", timedelta(hours=1), purge_keys),
     PeriodicJob("webhooks.prune", timedelta(hours=6), prune_delivery_log),
     PeriodicJob("referrals.expire", timedelta(minutes=5), expire_referrals),

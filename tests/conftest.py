@@ -154,7 +154,7 @@ def start_server(
     """Start `guichet serve` in a subprocess and wait until it answers /healthz."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "1"],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -4,11 +4,17 @@ The token proves who signed in and for which organisation; the database says wha
 *now*: the membership (or client) must still exist, its roles are read afresh, and the
 holdings come from the territory and the conventions in force today. So removing a member,
 revoking a client or ending a convention takes effect at the next request.
+
+A process keeps the scopes it built (:data:`SCOPES`) under the access version it read
+(api.store.versioned): the first round trip of every request sets the transaction's
+identity and reads that version, and a scope is reused only when it is unchanged and built
+for today, so the rule above holds as if nothing were cached.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +32,18 @@ from api.domain.catalogue import OrganisationKind
 from api.problems import Unauthenticated
 from api.store.context import DbContext, set_db_context
 from api.store.repositories.principals import PrincipalStore
+from api.store.versioned import VersionedCache
+
+
+@dataclass(frozen=True)
+class _Built:
+    scope: Scope  # without the request's id and acting agent
+    context: DbContext  # the transaction identity it needs
+    clearance: bool  # the sensitive clearance the access rule reads (guichet.clearance)
+
+
+#: the scopes this process built, by principal, organisation and day
+SCOPES: VersionedCache[_Built] = VersionedCache()
 
 
 async def build_scope(
@@ -89,11 +107,37 @@ async def _scope(
     request_id: str | None,
     acting_agent: str | None = None,
 ) -> Scope:
+    key = (principal_kind, principal_id, organisation_id, clock.today())
+    hint = SCOPES.peek(key)
     await set_db_context(
         session,
-        context=DbContext.REQUEST,
+        context=hint.context if hint is not None else DbContext.REQUEST,
         organisation_id=organisation_id,
         principal_id=principal_id,
+        sensitive_clearance=hint.clearance if hint is not None else False,
+        read_version=True,
+    )
+    built = SCOPES.get(session, key)
+    if built is None:
+        built = await _build(session, principal_kind, principal_id, organisation_id)
+        SCOPES.put(session, key, built)
+    return replace(
+        built.scope,
+        request_id=request_id,
+        acting_agent=acting_agent if principal_kind != "user" else None,
+    )
+
+
+async def _build(
+    session: AsyncSession,
+    principal_kind: str,
+    principal_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+) -> _Built:
+    """The scope as the database says it is now (the transaction's identity set for it)."""
+    context = DbContext.REQUEST
+    await set_db_context(
+        session, context=context, organisation_id=organisation_id, principal_id=principal_id
     )
     store = PrincipalStore(session)
     if principal_kind == "user":
@@ -102,7 +146,6 @@ async def _scope(
             raise Unauthenticated(detail="This sign-in is no longer valid.")
         kind, roles, scopes = membership.kind, frozenset(membership.roles), frozenset[str]()
         actions, categories = user_actions(kind, roles), user_categories(kind, roles)
-        acting_agent = None  # only machine clients name an acting agent
     else:
         client = await store.active_client(principal_id, organisation_id)
         if client is None:
@@ -112,15 +155,16 @@ async def _scope(
     platform = kind == OrganisationKind.PLATEFORME and Role.ADMIN in roles
     clearance = Role.SENSITIVE in roles
     if platform or clearance:
+        context = DbContext.PLATFORM if platform else DbContext.REQUEST
         await set_db_context(
             session,
-            context=DbContext.PLATFORM if platform else DbContext.REQUEST,
+            context=context,
             organisation_id=organisation_id,
             principal_id=principal_id,
             sensitive_clearance=clearance,
         )
     holdings = await store.holdings(organisation_id, clock.today())
-    return Scope(
+    scope = Scope(
         principal_kind=PrincipalKind(principal_kind),
         principal_id=principal_id,
         organisation_id=organisation_id,
@@ -134,6 +178,5 @@ async def _scope(
         grants=tuple(
             ConventionGrantRef(conv, comps, communes) for conv, comps, communes in holdings.grants
         ),
-        acting_agent=acting_agent,
-        request_id=request_id,
     )
+    return _Built(scope, context, clearance)

@@ -257,22 +257,38 @@ def verify_access_token(
         raise _invalid()
     kid = header.get("kid")
     key = keyring.find(kid) if isinstance(kid, str) else None
-    if key is None:
+    if key is None or not isinstance(kid, str):  # also once a key is retired
         raise _invalid()
-    try:
-        payload = jwt.decode(
-            token,
-            jwk.construct(key.public_key, ALGORITHM),
-            algorithms=[ALGORITHM],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            options=dict(_OWN_DECODE_OPTIONS),
-        )
-    except (JOSEError, ValueError, TypeError):
-        raise _invalid() from None
-    if not isinstance(payload, dict):
-        raise _invalid()
+    payload = _SIGNED.get((kid, token))
+    if payload is None:
+        try:
+            payload = jwt.decode(
+                token,
+                jwk.construct(key.public_key, ALGORITHM),
+                algorithms=[ALGORITHM],
+                audience=settings.jwt_audience,
+                issuer=settings.jwt_issuer,
+                options=dict(_OWN_DECODE_OPTIONS),
+            )
+        except (JOSEError, ValueError, TypeError):
+            raise _invalid() from None
+        if not isinstance(payload, dict):
+            raise _invalid()
+        _remember_signed((kid, token), payload)
+    # the claims (times included) are checked at every use, cached signature or not
     return _own_claims(payload, settings, _epoch(now))
+
+
+#: payloads whose signature this process verified, by key id and token: a signature check
+#: costs more than the rest of a cached scope's request. Bounded; cleared when full.
+_SIGNED: dict[tuple[str, str], dict[str, Any]] = {}
+_SIGNED_SIZE = 4096
+
+
+def _remember_signed(key: tuple[str, str], payload: dict[str, Any]) -> None:
+    if len(_SIGNED) >= _SIGNED_SIZE:
+        _SIGNED.clear()
+    _SIGNED[key] = payload
 
 
 def _own_claims(payload: dict[str, Any], settings: Settings, now: int) -> AccessClaims:

@@ -19,7 +19,7 @@ from api.store.repositories.people import AccessRequestStore
 router = APIRouter(prefix="/v1", tags=["access requests"])
 
 
-def _requests(scope: CurrentScope, session: Session) -> AccessRequestStore:
+async def _requests(scope: CurrentScope, session: Session) -> AccessRequestStore:
     return AccessRequestStore(session, scope)
 
 

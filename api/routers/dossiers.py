@@ -32,7 +32,7 @@ from api.store.repositories.dossiers import DossierStore
 router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
 
 
-def dossiers_context(
+async def dossiers_context(
     scope: CurrentScope,
     session: Session,
     people: Annotated[People, Depends(people_context)],

@@ -22,7 +22,7 @@ from api.store.repositories.referrals import OrientationStore
 router = APIRouter(prefix="/v1/orientations", tags=["orientations"])
 
 
-def _orientations(
+async def _orientations(
     scope: CurrentScope,
     session: Session,
     people: Annotated[People, Depends(people_context)],

@@ -73,7 +73,7 @@ class _PersonRoute(APIRoute):
 router = APIRouter(prefix="/v1/beneficiaries", tags=["beneficiaries"], route_class=_PersonRoute)
 
 
-def people_context(request: Request, scope: CurrentScope, session: Session) -> People:
+async def people_context(request: Request, scope: CurrentScope, session: Session) -> People:
     """The people use cases for one request (also the base of referrals and dossiers)."""
     return People(
         scope=scope,

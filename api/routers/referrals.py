@@ -30,7 +30,7 @@ from api.store.repositories.referrals import ReferralStore
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
 
-def _referrals(
+async def _referrals(
     scope: CurrentScope,
     session: Session,
     people: Annotated[People, Depends(people_context)],

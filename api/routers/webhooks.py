@@ -27,7 +27,7 @@ from api.store.repositories.webhooks import WebhookStore
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-def _hooks(request: Request, scope: CurrentScope, session: Session) -> Hooks:
+async def _hooks(request: Request, scope: CurrentScope, session: Session) -> Hooks:
     return Hooks(
         scope=scope,
         store=WebhookStore(session, scope),

@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
+from pydantic import Field
+
 from api.schemas.common import Output
 
 
@@ -32,7 +34,11 @@ class AuditEntryRead(Output):
     beneficiary_id: uuid.UUID | None
     purpose: str | None
     request_id: str | None
-    hash: str
+    #: null until the entry is chained, within seconds of its commit
+    hash: str | None = Field(
+        description="The entry's hash in its organisation's chain; null until it is chained, "
+        "within seconds of the access it records."
+    )
 
 
 class AccessLogItem(Output):

@@ -12,8 +12,25 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.store.tables import AccessVersion
+from api.store.versioned import VERSION_KEY
+
+_access_version = AccessVersion.__table__.c.version  # type: ignore[attr-defined]
+
+# built once: only the values change from one transaction to the next
+_SETTINGS = (
+    func.set_config("guichet.context", bindparam("context", type_=String), True),
+    func.set_config("guichet.organisation_id", bindparam("organisation", type_=String), True),
+    func.set_config("guichet.principal_id", bindparam("principal", type_=String), True),
+    func.set_config("guichet.clearance", bindparam("clearance", type_=String), True),
+)
+_SET = select(*_SETTINGS)
+_SET_AND_READ_VERSION = select(
+    *_SETTINGS, select(_access_version).scalar_subquery().label("version")
+)
 
 
 class DbContext(StrEnum):
@@ -30,12 +47,18 @@ async def set_db_context(
     organisation_id: uuid.UUID | None = None,
     principal_id: uuid.UUID | None = None,
     sensitive_clearance: bool = False,
+    read_version: bool = False,
 ) -> None:
-    await session.execute(
-        select(
-            func.set_config("guichet.context", str(context), True),
-            func.set_config("guichet.organisation_id", str(organisation_id or ""), True),
-            func.set_config("guichet.principal_id", str(principal_id or ""), True),
-            func.set_config("guichet.clearance", "sensitive" if sensitive_clearance else "", True),
-        )
-    )
+    """Set the transaction's identity; with ``read_version``, read the access version in the
+    same round trip and leave it in ``session.info`` (api.store.versioned)."""
+    values = {
+        "context": str(context),
+        "organisation": str(organisation_id or ""),
+        "principal": str(principal_id or ""),
+        "clearance": "sensitive" if sensitive_clearance else "",
+    }
+    if not read_version:
+        await session.execute(_SET, values)
+        return
+    row = (await session.execute(_SET_AND_READ_VERSION, values)).one()
+    session.info[VERSION_KEY] = int(row.version)

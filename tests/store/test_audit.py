@@ -23,7 +23,13 @@ from api.domain.audit import service
 from api.problems import Forbidden, ValidationFailed
 from api.store.context import DbContext, set_db_context
 from api.store.db import create_engine, owner_connection
-from api.store.repositories.audit import GENESIS, AuditLog, entry_hash, verify_chains
+from api.store.repositories.audit import (
+    GENESIS,
+    AuditLog,
+    chain_pending,
+    entry_hash,
+    verify_chains,
+)
 from tests.world import World
 
 Tampered = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -72,7 +78,8 @@ async def marker(database_url: URL) -> AsyncIterator[str]:
 
 @pytest.fixture
 def tampered(database_url: URL) -> Tampered:
-    """An owner connection whose changes are rolled back, to tamper without consequences."""
+    """An owner connection whose changes are rolled back, to tamper without consequences;
+    the entries committed so far are chained in it, as the worker would chain them."""
 
     @asynccontextmanager
     async def connect() -> AsyncIterator[AsyncConnection]:
@@ -81,6 +88,7 @@ def tampered(database_url: URL) -> Tampered:
             async with engine.connect() as conn:
                 transaction = await conn.begin()
                 try:
+                    await chain_pending(conn)
                     yield conn
                 finally:
                     await transaction.rollback()
@@ -195,6 +203,50 @@ async def test_the_runtime_role_cannot_change_the_trail(
     with pytest.raises(DBAPIError, match="permission denied"):
         async with connection.begin_nested():
             await connection.execute(text(statement))
+
+
+async def test_the_runtime_role_cannot_insert_an_entry_claiming_to_be_chained(
+    connection: AsyncConnection, world: World
+) -> None:
+    scope = _scope(world, "cias_agent")
+    await _session_for(connection, scope)
+    with pytest.raises(DBAPIError, match="row-level security"):
+        async with connection.begin_nested():
+            await connection.execute(
+                text(
+                    "INSERT INTO audit_entry (at, organisation_id, action, resource_type, "
+                    "prev_hash, hash, chain_position) VALUES (now(), :o, 'beneficiary.read', "
+                    "'beneficiary', :g, :g, 1)"
+                ),
+                {"o": scope.organisation_id, "g": GENESIS},
+            )
+
+
+async def test_requests_write_unchained_entries_that_chaining_links_in_id_order(
+    app_engine: AsyncEngine, world: World, marker: str, database_url: URL, tampered: Tampered
+) -> None:
+    scope = _scope(world, "ccas_agent", request_id=marker)
+    for n in range(3):
+        async with AsyncSession(app_engine) as session, session.begin():
+            await set_db_context(
+                session, context=DbContext.REQUEST, organisation_id=scope.organisation_id
+            )
+            await AuditLog(session, scope).record("beneficiary.read", "beneficiary", str(n))
+    query = text(
+        "SELECT id, chain_position, prev_hash, hash FROM audit_entry WHERE request_id = :m "
+        "ORDER BY id"
+    )
+    async with owner_connection(database_url) as owner:
+        written = (await owner.execute(query, {"m": marker})).all()
+    assert [(r.chain_position, r.prev_hash, r.hash) for r in written] == [(None, None, None)] * 3
+    async with tampered() as owner:  # chains what is pending, as the worker does
+        rows = (await owner.execute(query, {"m": marker})).all()
+        assert await chain_pending(owner) == 0  # nothing left
+        assert await verify_chains(owner) == []
+    positions = [r.chain_position for r in rows]
+    assert None not in positions and positions == sorted(positions)
+    for previous, row in pairwise(rows):
+        assert row.prev_hash == previous.hash
 
 
 async def test_concurrent_writers_of_one_organisation_keep_one_chain(

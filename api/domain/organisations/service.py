@@ -43,6 +43,11 @@ from api.schemas.partners import (
 from api.store.repositories.audit import Access, AuditLog
 from api.store.repositories.partners import ApiClientStore, OrganisationStore
 from api.store.repositories.principals import PrincipalStore
+from api.store.versioned import VersionedCache
+
+#: the organisation and e-mail ``/v1/me`` names, by principal and organisation: both are
+#: covered by the access version (organisation and app_user changes replace it)
+_WHO: VersionedCache[tuple[OrganisationRef, str | None]] = VersionedCache()
 
 _K = OrganisationKind
 _SERVICE_AREA_KINDS = {_K.ORGANISME_SOCIAL, _K.ASSOCIATION, _K.ETAT}
@@ -433,14 +438,20 @@ async def competent(
 
 
 async def whoami(scope: Scope, orgs: OrganisationStore, principals: PrincipalStore) -> MeRead:
-    org = await orgs.get(scope.organisation_id)
-    assert org is not None  # the scope was just built from it
-    email = await principals.email_of(scope.user_id) if scope.user_id else None
+    key = (scope.principal_id, scope.organisation_id)
+    known = _WHO.get(orgs.session, key)
+    if known is None:
+        org = await orgs.get(scope.organisation_id)
+        assert org is not None  # the scope was just built from it
+        email = await principals.email_of(scope.user_id) if scope.user_id else None
+        known = (OrganisationRef(id=org.id, name=org.name, kind=org.kind), email)
+        _WHO.put(orgs.session, key, known)
+    organisation, email = known
     return MeRead(
         kind=scope.principal_kind.value,
         id=scope.principal_id,
         email=email,
-        organisation=OrganisationRef(id=org.id, name=org.name, kind=org.kind),
+        organisation=organisation,
         roles=sorted(scope.roles),
         scopes=sorted(scope.client_scopes),
     )

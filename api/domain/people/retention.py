@@ -38,6 +38,7 @@ from api.store.db import create_engine
 from api.store.repositories.audit import (
     Access,
     append_as_owner,
+    chain_pending,
     organisations_with_entries_before,
     prune_chain,
 )
@@ -146,7 +147,7 @@ async def _detach(
                 purpose="retention",
             )
         )
-    # organisations in a fixed order: audit locks are taken like every other writer's
+    # organisations in a fixed order, so that two purges write their entries alike
     for organisation_id in sorted(by_organisation):
         await append_as_owner(
             conn, organisation_id, by_organisation[organisation_id], request_id=REQUEST_ID
@@ -180,6 +181,8 @@ async def _prune(
     report: PurgeReport,
     per_organisation: dict[uuid.UUID, OrganisationPurge],
 ) -> None:
+    await chain_pending(conn)  # the chains as complete as they can be before pruning them
+    await conn.commit()
     for organisation_id, cutoff in await organisations_with_entries_before(conn, now):
         # one transaction per organisation: its writers wait only for their own chain
         deleted = await prune_chain(conn, organisation_id, cutoff, now)

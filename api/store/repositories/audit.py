@@ -1,14 +1,21 @@
 """The audit trail: append-only entries, hash-chained per organisation (domain.md §11).
 
-Each entry's ``hash`` is ``sha256(prev_hash + canonical JSON of its fields)`` and its
-``prev_hash`` is the hash of the organisation's previous entry (64 zeros for the first one).
-Writers of one organisation are serialised by a transaction-scoped advisory lock, so the
-chain never forks; other organisations never wait. The runtime role may only INSERT and
-SELECT, and :func:`verify_chains`, run as the owner, finds any entry changed or removed in
-the middle of a chain (removing the newest entries of a chain leaves it valid: detecting that
-needs the last hashes kept elsewhere).
+Each chained entry's ``hash`` is ``sha256(prev_hash + canonical JSON of its fields)`` and its
+``prev_hash`` is the hash of the entry before it in its organisation's chain (64 zeros for
+the first one); ``chain_position`` orders the chain.
 
-The retention purge deletes the oldest entries of a chain (:func:`prune_chains`): the hash
+Requests append entries **unchained**, in their own transaction and without any lock, so
+that one organisation's reads never wait for each other. The owner chains them after
+commit (:func:`chain_pending`: ``guichet worker`` every second, and ``guichet audit-verify``
+before it verifies), in id order, each organisation under its advisory lock so the chain
+never forks. The runtime role may only INSERT (unchained entries: a restrictive policy) and
+SELECT, and :func:`verify_chains`, run as the owner, finds any chained entry changed or
+removed in the middle of a chain (removing the newest entries of a chain leaves it valid:
+detecting that needs the last hashes kept elsewhere). An entry not chained yet is protected
+by the runtime role's grants only: whoever holds the owner role may change or delete it
+unnoticed until the next chaining round.
+
+The retention purge deletes the oldest entries of a chain (:func:`prune_chain`): the hash
 of the last deleted entry is kept in ``audit_chain_anchor``, and verification starts from it,
 so removing one more old entry by hand is still detected.
 
@@ -25,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, func, literal, or_, select
+from sqlalchemy import Row, bindparam, delete, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -99,27 +106,28 @@ class Access:
     purpose: str | None = None
 
 
-_INSERTED = (*CHAINED_FIELDS, "prev_hash", "hash")
-
-
-def _insert_in_order(rows: Sequence[dict[str, Any]]) -> Any:
-    """One INSERT of every row, from one array per column (one statement, cached whatever
-    the number of rows): ``unnest ... WITH ORDINALITY`` hands them over in list order, so
-    identities follow the chain."""
-    arrays = [
-        bindparam(f"p_{name}", [r[name] for r in rows], type_=ARRAY(_entry.c[name].type))
-        for name in _INSERTED
-    ]
+def _insert_in_order() -> Any:
+    """One INSERT of every row, from one array per column: ``unnest ... WITH ORDINALITY``
+    hands them over in list order, so identities follow the order of the accesses. Built
+    once: the values are bound at execution (``p_<column>``: a list per column)."""
+    arrays = [bindparam(f"p_{name}", type_=ARRAY(_entry.c[name].type)) for name in CHAINED_FIELDS]
     given = (
         func.unnest(*arrays)
-        .table_valued(*_INSERTED, with_ordinality="n")
+        .table_valued(*CHAINED_FIELDS, with_ordinality="n")
         .render_derived(name="given")
     )
-    ordered = select(*(given.c[name] for name in _INSERTED)).order_by(given.c.n)
-    return _entry.insert().from_select(list(_INSERTED), ordered)
+    ordered = select(*(given.c[name] for name in CHAINED_FIELDS)).order_by(given.c.n)
+    return _entry.insert().from_select(list(CHAINED_FIELDS), ordered)
 
 
-def chained(prev_hash: str, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+_INSERT_UNCHAINED = _insert_in_order()
+
+
+def _insert_parameters(entries: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    return {f"p_{name}": [e[name] for e in entries] for name in CHAINED_FIELDS}
+
+
+def chained(prev_hash: str, entries: Sequence[Mapping[Any, Any]]) -> list[dict[str, Any]]:
     """``entries`` with their ``prev_hash`` and ``hash``, each chained to the one before."""
     rows = []
     for values in entries:
@@ -146,15 +154,14 @@ class AuditLog:
         purpose: str | None = None,
     ) -> None:
         """Append one entry in the caller's transaction (it commits or rolls back with the
-        access it records). Holds the organisation's audit lock until that transaction ends."""
+        access it records), unchained: no lock, nothing waits for another request."""
         await self.record_many(
             [Access(action, resource_type, resource_id, beneficiary_id, purpose)]
         )
 
     async def record_many(self, accesses: Sequence[Access]) -> None:
         """Append entries in this order with one INSERT (a list view: one entry per person
-        listed), chained one to the next, under the same lock and transaction as
-        :meth:`record`."""
+        listed), unchained: the owner chains them after commit (:func:`chain_pending`)."""
         await self._append(self.scope.organisation_id, accesses)
 
     async def record_in(self, organisation_id: uuid.UUID, access: Access) -> None:
@@ -162,7 +169,7 @@ class AuditLog:
         platform operator enrolling a first admin, or a user answering an invitation, acts
         on an organisation whose admins and DPO must read it in their own trail. The
         transaction's acting organisation is switched for the insert only (the write policy
-        and the chain head read it) and restored before returning."""
+        reads it) and restored before returning."""
         if organisation_id == self.scope.organisation_id:
             await self._append(organisation_id, [access])
             return
@@ -188,10 +195,6 @@ class AuditLog:
         if not accesses:
             return
         scope = self.scope
-        await self.session.execute(_lock(organisation_id))
-        # the head of this organisation's chain (the acting one: set per transaction)
-        prev_hash = (await self.session.scalar(select(func.audit_chain_head()))) or GENESIS
-        # taken under the lock, so instants follow the chain's order
         at = clock.now()
         entries = [
             {
@@ -209,7 +212,7 @@ class AuditLog:
             }
             for a in accesses
         ]
-        await self.session.execute(_insert_in_order(chained(prev_hash, entries)))
+        await self.session.execute(_INSERT_UNCHAINED, _insert_parameters(entries))
 
     async def access_log(
         self, beneficiary_id: uuid.UUID, *, after_id: int | None, limit: int
@@ -263,16 +266,21 @@ class AuditLog:
 
 
 async def verify_chains(conn: AsyncConnection) -> list[tuple[uuid.UUID, int]]:
-    """Recompute every organisation's chain in id order, from its anchor when the purge
+    """Recompute every organisation's chain in chain order, from its anchor when the purge
     deleted its oldest entries; for each broken one, the organisation and its first entry
-    whose ``prev_hash`` or ``hash`` does not match.
+    whose ``prev_hash`` or ``hash`` does not match. Entries not chained yet are skipped
+    (:func:`chain_pending` first to cover them).
 
     Run as the owner: the runtime role sees only part of the entries."""
     anchors = {
         r.organisation_id: r.hash
         for r in await conn.execute(select(_anchor.c.organisation_id, _anchor.c.hash))
     }
-    stmt = select(_entry).order_by(_entry.c.organisation_id, _entry.c.id)
+    stmt = (
+        select(_entry)
+        .where(_entry.c.chain_position.is_not(None))
+        .order_by(_entry.c.organisation_id, _entry.c.chain_position)
+    )
     broken: list[tuple[uuid.UUID, int]] = []
     current: uuid.UUID | None = None
     expected = GENESIS
@@ -292,7 +300,61 @@ async def verify_chains(conn: AsyncConnection) -> list[tuple[uuid.UUID, int]]:
     return broken
 
 
-# run as the owner: the retention purge (api.domain.people.retention) -----------------------
+# run as the owner: chaining (the worker, audit-verify), the retention purge ----------------
+
+_CHAIN_BATCH = 5000
+
+_SET_CHAINED = text(
+    "UPDATE audit_entry AS e SET chain_position = c.position, prev_hash = c.prev_hash, "
+    "hash = c.hash FROM unnest(CAST(:ids AS bigint[]), CAST(:positions AS bigint[]), "
+    "CAST(:prev_hashes AS text[]), CAST(:hashes AS text[])) AS c(id, position, prev_hash, hash) "
+    "WHERE e.id = c.id AND e.chain_position IS NULL"
+)
+
+
+async def chain_pending(conn: AsyncConnection) -> int:
+    """Chain every committed entry not chained yet, organisation by organisation, in the
+    connection's transaction; how many were chained."""
+    organisations = await conn.scalars(
+        select(_entry.c.organisation_id).where(_entry.c.chain_position.is_(None)).distinct()
+    )
+    return sum([await chain_organisation(conn, o) for o in sorted(organisations.all())])
+
+
+async def chain_organisation(conn: AsyncConnection, organisation_id: uuid.UUID) -> int:
+    """Chain ``organisation_id``'s unchained entries in id order after the head of its chain,
+    under its audit lock (chainers and the purge of one chain take turns; requests never
+    take it)."""
+    await conn.execute(_lock(organisation_id))
+    position, prev_hash = await _head(conn, organisation_id)
+    done = 0
+    while True:
+        pending = (
+            await conn.execute(
+                select(_entry)
+                .where(
+                    _entry.c.organisation_id == organisation_id,
+                    _entry.c.chain_position.is_(None),
+                )
+                .order_by(_entry.c.id)
+                .limit(_CHAIN_BATCH)
+            )
+        ).all()
+        if not pending:
+            return done
+        rows = chained(prev_hash, [row._mapping for row in pending])
+        positions = list(range(position + 1, position + 1 + len(rows)))
+        await conn.execute(
+            _SET_CHAINED,
+            {
+                "ids": [row.id for row in pending],
+                "positions": positions,
+                "prev_hashes": [r["prev_hash"] for r in rows],
+                "hashes": [r["hash"] for r in rows],
+            },
+        )
+        position, prev_hash = positions[-1], rows[-1]["hash"]
+        done += len(rows)
 
 
 async def append_as_owner(
@@ -302,12 +364,10 @@ async def append_as_owner(
     *,
     request_id: str,
 ) -> None:
-    """Append entries to ``organisation_id``'s chain for an operator job (no actor), under
-    the organisation's audit lock, in the connection's transaction."""
+    """Append entries to ``organisation_id``'s trail for an operator job (no actor), in the
+    connection's transaction, unchained like a request's."""
     if not accesses:
         return
-    await conn.execute(_lock(organisation_id))
-    prev_hash = await _head(conn, organisation_id)
     at = clock.now()
     entries = [
         {
@@ -325,21 +385,29 @@ async def append_as_owner(
         }
         for a in accesses
     ]
-    await conn.execute(_insert_in_order(chained(prev_hash, entries)))
+    await conn.execute(_INSERT_UNCHAINED, _insert_parameters(entries))
 
 
-async def _head(conn: AsyncConnection, organisation_id: uuid.UUID) -> str:
-    newest = await conn.scalar(
-        select(_entry.c.hash)
-        .where(_entry.c.organisation_id == organisation_id)
-        .order_by(_entry.c.id.desc())
-        .limit(1)
-    )
-    if newest is None:
-        newest = await conn.scalar(
-            select(_anchor.c.hash).where(_anchor.c.organisation_id == organisation_id)
+async def _head(conn: AsyncConnection, organisation_id: uuid.UUID) -> tuple[int, str]:
+    """The position and hash of the organisation's newest chained entry (its anchor, or the
+    genesis, at position 0 when it has none)."""
+    newest = (
+        await conn.execute(
+            select(_entry.c.chain_position, _entry.c.hash)
+            .where(
+                _entry.c.organisation_id == organisation_id,
+                _entry.c.chain_position.is_not(None),
+            )
+            .order_by(_entry.c.chain_position.desc())
+            .limit(1)
         )
-    return str(newest) if newest else GENESIS
+    ).first()
+    if newest is not None:
+        return int(newest.chain_position), str(newest.hash)
+    anchored = await conn.scalar(
+        select(_anchor.c.hash).where(_anchor.c.organisation_id == organisation_id)
+    )
+    return 0, str(anchored) if anchored else GENESIS
 
 
 async def organisations_with_entries_before(
@@ -366,29 +434,26 @@ async def prune_chain(
 ) -> int:
     """Delete the organisation's entries older than ``cutoff`` — always a prefix of its
     chain, up to the first entry to keep — and anchor the chain on the last one deleted.
-    Takes the organisation's audit lock: writers wait, the chain never forks. Returns how
-    many entries went."""
-    await conn.execute(_lock(organisation_id))
+    Chains what is pending first, under the organisation's audit lock (held until the
+    transaction ends: chainers wait, the chain never forks). Returns how many entries went."""
+    await chain_organisation(conn, organisation_id)
+    chain = (_entry.c.organisation_id == organisation_id, _entry.c.chain_position.is_not(None))
     first_kept = await conn.scalar(
-        select(_entry.c.id)
-        .where(_entry.c.organisation_id == organisation_id, _entry.c.at >= cutoff)
-        .order_by(_entry.c.id)
+        select(_entry.c.chain_position)
+        .where(*chain, _entry.c.at >= cutoff)
+        .order_by(_entry.c.chain_position)
         .limit(1)
     )
-    last_pruned_stmt = select(_entry.c.id, _entry.c.hash).where(
-        _entry.c.organisation_id == organisation_id
-    )
+    last_pruned_stmt = select(_entry.c.id, _entry.c.chain_position, _entry.c.hash).where(*chain)
     if first_kept is not None:
-        last_pruned_stmt = last_pruned_stmt.where(_entry.c.id < first_kept)
+        last_pruned_stmt = last_pruned_stmt.where(_entry.c.chain_position < first_kept)
     last_pruned = (
-        await conn.execute(last_pruned_stmt.order_by(_entry.c.id.desc()).limit(1))
+        await conn.execute(last_pruned_stmt.order_by(_entry.c.chain_position.desc()).limit(1))
     ).first()
     if last_pruned is None:
         return 0
     deleted = await conn.execute(
-        delete(_entry).where(
-            _entry.c.organisation_id == organisation_id, _entry.c.id <= last_pruned.id
-        )
+        delete(_entry).where(*chain, _entry.c.chain_position <= last_pruned.chain_position)
     )
     anchor = {
         "organisation_id": organisation_id,

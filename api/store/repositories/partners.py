@@ -38,6 +38,10 @@ from api.store.tables import (
     Organisation,
 )
 from api.store.tables import OrganisationCommune as OrgCommune
+from api.store.versioned import VersionedCache
+
+#: the competence catalogue, as the last request of this process read it
+_CATALOGUE: VersionedCache[list[Any]] = VersionedCache(size=1)
 
 _org = Organisation.__table__  # type: ignore[attr-defined]
 _org_commune = OrgCommune.__table__  # type: ignore[attr-defined]
@@ -163,8 +167,13 @@ class OrganisationStore:
         return list((await self.session.execute(stmt)).scalars())
 
     async def competences(self) -> list[AnyRow]:
+        """The catalogue, read once per access version by this process (api.store.versioned)."""
         if self._competences is None:
-            self._competences = list((await self.session.execute(select(_competence))).all())
+            known = _CATALOGUE.get(self.session, "competences")
+            if known is None:
+                known = list((await self.session.execute(select(_competence))).all())
+                _CATALOGUE.put(self.session, "competences", known)
+            self._competences = known
         return self._competences
 
     async def sensitive_competences(self) -> frozenset[str]:

@@ -42,7 +42,14 @@ from api.store.tables.people import (
     HouseholdMember,
     Note,
 )
-from api.store.tables.reference import Commune, Competence, Departement, Epci, Region
+from api.store.tables.reference import (
+    AccessVersion,
+    Commune,
+    Competence,
+    Departement,
+    Epci,
+    Region,
+)
 from api.store.tables.referrals import (
     Orientation,
     OrientationEvent,
@@ -56,6 +63,7 @@ check_scoping_declared()
 
 __all__ = [
     "AccessRequest",
+    "AccessVersion",
     "AidCommission",
     "AidEnvelope",
     "AidPayment",

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     String,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field
@@ -106,13 +108,32 @@ class CareTeamMembership(Table, table=True):
 
 
 class AuditEntry(Table, table=True):
-    """Append-only, hash-chained per organisation. No personal values: ids and actions."""
+    """Append-only, hash-chained per organisation. No personal values: ids and actions.
+
+    Requests insert entries unchained; the worker chains them after commit, in
+    ``chain_position`` order (api.store.repositories.audit)."""
 
     __tablename__ = "audit_entry"
     __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
     __table_args__ = (
         Index("ix_audit_entry_beneficiary_id_at", "beneficiary_id", "at"),
         Index("ix_audit_entry_organisation_id_id", "organisation_id", "id"),
+        Index(
+            "ix_audit_entry_organisation_id_chain_position",
+            "organisation_id",
+            "chain_position",
+            unique=True,
+        ),
+        Index(
+            "ix_audit_entry_unchained",
+            "organisation_id",
+            "id",
+            postgresql_where=text("chain_position IS NULL"),
+        ),
+        CheckConstraint(
+            "(chain_position IS NULL) = (hash IS NULL) AND (hash IS NULL) = (prev_hash IS NULL)",
+            name="chained_together",
+        ),
     )
 
     id: int | None = Field(
@@ -129,8 +150,10 @@ class AuditEntry(Table, table=True):
     beneficiary_id: uuid.UUID | None = None
     purpose: str | None = None
     request_id: str | None = Field(default=None, max_length=128)
-    prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64)
+    #: NULL until the worker chains the entry (the three together)
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str | None = Field(default=None, max_length=64)
+    chain_position: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 class HouseholdMember(Table, table=True):

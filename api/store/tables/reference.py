@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import Column, DateTime, Index, String
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, SmallInteger, String
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field
 
@@ -86,3 +86,18 @@ class ReferenceLoad(Table, table=True):
     name: str = Field(primary_key=True)
     checksum: str = Field(max_length=64)
     loaded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class AccessVersion(Table, table=True):
+    """One row: a number that every committed change to what a request's scope or the
+    competence catalogue is built from (memberships, users, API clients, organisations and
+    their territories, conventions, competences) replaces, by triggers. Each request reads
+    it with its transaction settings; scopes and catalogue cached by a process are reused
+    only while it is unchanged (api.store.versioned)."""
+
+    __tablename__ = "access_version"
+    __scoping__: ClassVar[Scoping] = Public()
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -1,0 +1,397 @@
+"""The scoped person read and ``/v1/me`` against the bare baseline, interleaved, with wrk.
+
+    .venv/bin/python -m bench.read                         # 20 000 people, 3 rounds of 5 s
+    .venv/bin/python -m bench.read --database-url postgresql://postgres@127.0.0.1:5432/db
+    .venv/bin/python -m bench.read --rounds 5 --duration 8 --workers 2
+    .venv/bin/python -m bench.read --help
+
+Without ``--database-url`` a fresh database is filled by ``bench/dataset.py``'s generator and
+dropped at the end; with it, a database that generator filled is reused (give the service's
+``GUICHET_NIR_KEY`` it was generated with). Then two services on the same database:
+
+* ``guichet serve`` (``--workers``, one by default);
+* ``bench/bare.py``: Starlette + asyncpg, one uvicorn worker, the runtime role, the service's
+  pool size, one transaction with two ``set_config`` and a primary-key read.
+
+Each round runs, one after the other, with the same wrk settings (``-t2 -c16`` by default):
+``healthz`` (the service, no database), ``bare_read`` (the bare service over the same ids),
+``person_read`` (``GET /v1/beneficiaries/{id}`` as the CCAS d'Amiens agent over 2 000 people
+it follows, each read audited) and ``me`` (``GET /v1/me`` as the same agent). Rounds
+interleave the scenarios so that the machine's noise falls on all of them alike: read the
+ratios of each round (``/bare``), and their median. ``cpu ms/req`` is the CPU time of the
+measured service's processes during the run divided by the requests answered.
+
+Then, in this process (no load), the service's own application answers a few requests of
+each kind one at a time, with SQLAlchemy events counting the round trips to PostgreSQL
+(BEGIN, statements, COMMIT) per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.dataset import CCAS_AGENT, Targets, find_targets, generate, new_nir_key, sign_in
+from bench.http import (
+    HOST,
+    RESULTS_DIR,
+    ROOT,
+    LoadGenerator,
+    Measurement,
+    Service,
+    choose_generator,
+    free_port,
+    fresh_database,
+    machine,
+    run_cli,
+    service_env,
+)
+
+SCENARIOS = ("healthz", "bare_read", "person_read", "me")
+SCALED = "person_read_wN"  # the person read on the --compare-workers service
+COUNTED_REQUESTS = 5
+
+
+class BareService:
+    """``python -m bench.bare`` in its own process group."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://{HOST}:{self.port}"
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed module)
+            [sys.executable, "-m", "bench.bare", "--host", HOST, "--port", str(self.port)],
+            cwd=ROOT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        started = time.monotonic()
+        with httpx.Client(base_url=self.base_url, timeout=5) as client:
+            while time.monotonic() - started < timeout:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"bare service exited with {self.process.returncode}")
+                with suppress(httpx.HTTPError):
+                    if client.get("/healthz").status_code == 200:
+                        return
+                time.sleep(0.3)
+        raise RuntimeError("bare service not ready")
+
+    cpu_seconds = Service.cpu_seconds
+    wait_idle = Service.wait_idle
+    stop = Service.stop
+
+
+@dataclass
+class Run:
+    round: int
+    scenario: str
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    requests: int
+    errors: int
+    cpu_ms_per_request: float
+    ratio_to_bare: float | None = None
+
+
+def _errors(m: Measurement) -> int:
+    return m.socket_errors + sum(n for code, n in m.statuses.items() if code != "200")
+
+
+def measure_once(
+    generator: LoadGenerator,
+    server: Service | BareService,
+    paths: Sequence[str],
+    headers: Mapping[str, str],
+    *,
+    seconds: float,
+    concurrency: int,
+) -> tuple[Measurement, float]:
+    """One warm-up second, then ``seconds`` measured; the CPU the server used meanwhile."""
+    generator.run(server.base_url, paths, headers, seconds=1, concurrency=concurrency)
+    server.wait_idle(timeout=30)
+    cpu_before = server.cpu_seconds()
+    measured = generator.run(
+        server.base_url, paths, headers, seconds=seconds, concurrency=concurrency
+    )
+    cpu = server.cpu_seconds() - cpu_before
+    server.wait_idle(timeout=30)
+    return measured, cpu
+
+
+def run_rounds(
+    args: argparse.Namespace,
+    generator: LoadGenerator,
+    service: Service,
+    bare: BareService,
+    targets: Targets,
+    password: str,
+    scaled: Service | None = None,
+) -> list[Run]:
+    bare_paths = [
+        f"/person/{i}?organisation={targets.ccas_id}&principal={targets.ccas_user}"
+        for i in targets.read_ids
+    ]
+    read_paths = [f"/v1/beneficiaries/{i}" for i in targets.read_ids]
+    runs: list[Run] = []
+    for round_ in range(1, args.rounds + 1):
+        token = asyncio.run(sign_in(service.base_url, CCAS_AGENT, password))  # 15-minute tokens
+        auth = {"Authorization": f"Bearer {token}"}
+        plan: dict[str, tuple[Service | BareService, Sequence[str], Mapping[str, str]]] = {
+            "healthz": (service, ["/healthz"], {}),
+            "bare_read": (bare, bare_paths, {}),
+            "person_read": (service, read_paths, auth),
+            "me": (service, ["/v1/me"], auth),
+        }
+        if scaled is not None:
+            plan[SCALED] = (scaled, read_paths, auth)
+        this_round: dict[str, Run] = {}
+        for name in plan:
+            server, paths, headers = plan[name]
+            print(f"round {round_}: {name}", file=sys.stderr)
+            m, cpu = measure_once(
+                generator,
+                server,
+                paths,
+                headers,
+                seconds=args.duration,
+                concurrency=args.concurrency,
+            )
+            this_round[name] = Run(
+                round_,
+                name,
+                m.rps,
+                m.p50_ms,
+                m.p95_ms,
+                m.requests,
+                _errors(m),
+                cpu * 1000 / m.requests if m.requests else 0.0,
+            )
+        base = this_round["bare_read"].rps
+        for r in this_round.values():
+            r.ratio_to_bare = r.rps / base if base else None
+        runs.extend(this_round.values())
+    return runs
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+async def count_round_trips(targets: Targets, password: str) -> dict[str, float]:
+    """Median round trips per request of each kind, counted by SQLAlchemy events in this
+    process (the service's own application, requests sent one at a time)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from api.main import create_app
+
+    trips = 0
+
+    def on_statement(*_args: Any) -> None:
+        nonlocal trips
+        trips += 1
+
+    listeners = [(Engine, "before_cursor_execute"), (Engine, "begin"), (Engine, "commit")]
+    for target, name in listeners:
+        event.listen(target, name, on_statement)
+    app = create_app()
+    counts: dict[str, float] = {}
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                response = await client.post(
+                    "/v1/auth/token",
+                    data={"grant_type": "password", "username": CCAS_AGENT, "password": password},
+                )
+                auth = {"Authorization": f"Bearer {response.json()['access_token']}"}
+                kinds = {
+                    "person_read": [f"/v1/beneficiaries/{i}" for i in targets.read_ids],
+                    "me": ["/v1/me"],
+                }
+                for kind, paths in kinds.items():
+                    seen = []
+                    for n in range(COUNTED_REQUESTS + 1):
+                        trips = 0
+                        answer = await client.get(paths[n % len(paths)], headers=auth)
+                        if answer.status_code != 200:
+                            raise RuntimeError(f"{kind} answered {answer.status_code}")
+                        seen.append(trips)
+                    counts[kind] = statistics.median(seen[1:])  # the first one warms caches
+    finally:
+        for target, name in listeners:
+            event.remove(target, name, on_statement)
+    return counts
+
+
+# --------------------------------------------------------------------------- report
+
+
+def render(runs: Sequence[Run]) -> str:
+    header = (
+        f"{'round':>5} {'scenario':<12}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'errors':>8}{'cpu ms/req':>12}{'/bare':>8}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in runs:
+        ratio = f"{r.ratio_to_bare:.3f}" if r.ratio_to_bare is not None else "-"
+        lines.append(
+            f"{r.round:>5} {r.scenario:<12}{r.rps:>9.1f}{r.p50_ms:>9.2f}{r.p95_ms:>9.2f}"
+            f"{r.errors:>8}{r.cpu_ms_per_request:>12.2f}{ratio:>8}"
+        )
+    lines.append("-" * len(header))
+    for name in dict.fromkeys(r.scenario for r in runs):
+        mine = [r for r in runs if r.scenario == name]
+        ratios = [r.ratio_to_bare for r in mine if r.ratio_to_bare is not None]
+        lines.append(
+            f"{'med':>5} {name:<12}{statistics.median(r.rps for r in mine):>9.1f}"
+            f"{statistics.median(r.p50_ms for r in mine):>9.2f}"
+            f"{statistics.median(r.p95_ms for r in mine):>9.2f}"
+            f"{sum(r.errors for r in mine):>8}"
+            f"{statistics.median(r.cpu_ms_per_request for r in mine):>12.2f}"
+            f"{statistics.median(ratios) if ratios else 0:>8.3f}"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.read", description=__doc__)
+    parser.add_argument(
+        "--database-url",
+        help="a database bench/dataset.py filled (owner URL; kept). Default: generate a fresh "
+        "one and drop it. Give GUICHET_NIR_KEY in the environment when reusing one",
+    )
+    parser.add_argument("--people", type=int, default=20_000, help="people generated (20000)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--duration", type=float, default=5, help="measured s per run (5)")
+    parser.add_argument("--concurrency", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument("--workers", type=int, default=1, help="guichet serve workers (1)")
+    parser.add_argument(
+        "--compare-workers",
+        type=int,
+        metavar="N",
+        help=f"also serve with N workers and measure the person read there ({SCALED})",
+    )
+    parser.add_argument("--seed", type=int, default=2026, help="random seed (2026)")
+    parser.add_argument(
+        "--no-count", dest="count", action="store_false", help="skip the round-trip count"
+    )
+    parser.add_argument("--name", default="read", help="results file prefix (read)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.duration <= 0 or args.concurrency < 1 or args.workers < 1:
+        parser.error("--rounds, --duration, --concurrency and --workers must be positive")
+    return args
+
+
+@contextmanager
+def database(args: argparse.Namespace, env: dict[str, str]) -> Iterator[str]:
+    if args.database_url:
+        if "GUICHET_NIR_KEY" not in os.environ:
+            raise RuntimeError("give the GUICHET_NIR_KEY the reused database was generated with")
+        env["DATABASE_URL"] = args.database_url
+        yield "given --database-url (kept)"
+        return
+    env["GUICHET_NIR_KEY"] = new_nir_key()
+    with fresh_database(env) as label:
+        gen = generate(env["DATABASE_URL"], args.people, 300, args.seed, env=env, source=ROOT)
+        print(f"generated in {gen.seconds:.1f} s", file=sys.stderr)
+        yield label
+
+
+def run(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="guichet-bench-read-"))
+    generator = choose_generator("wrk", args.wrk_threads, workdir)
+    env = service_env()
+    from api.demo import DEMO_PASSWORD
+
+    with database(args, env) as label:
+        url = env["DATABASE_URL"]
+        targets = asyncio.run(find_targets(url, args.seed))
+        service = Service(env, args.workers, workdir / "service.log", ROOT)
+        bare = BareService(env, workdir / "bare.log")
+        scaled = None
+        try:
+            service.wait_ready(300)
+            if args.compare_workers:
+                scaled = Service(env, args.compare_workers, workdir / "scaled.log", ROOT)
+                scaled.wait_ready(300)
+            bare.wait_ready()
+            runs = run_rounds(args, generator, service, bare, targets, DEMO_PASSWORD, scaled)
+            problems = service.log_problems()
+        finally:
+            service.stop()
+            bare.stop()
+            if scaled is not None:
+                scaled.stop()
+        trips: dict[str, float] = {}
+        if args.count:
+            os.environ.update(
+                {k: v for k, v in env.items() if k.startswith(("DATABASE", "GUICHET"))}
+            )
+            os.environ["GUICHET_AUTO_MIGRATE"] = "0"
+            trips = asyncio.run(count_round_trips(targets, DEMO_PASSWORD))
+    host = machine()
+    people = len(targets.read_ids)
+    print(
+        f"\nmachine: {host['nproc']} CPU ({host['cpu_model']}), PostgreSQL "
+        f"{targets.postgres_version}; database: {label}"
+    )
+    print(
+        f"load: {generator.name}, {args.wrk_threads} threads, {args.concurrency} connections, "
+        f"{args.workers} service worker(s), 1 bare worker, {args.duration:g} s per run, "
+        f"{args.rounds} interleaved rounds; person reads over {people} followed ids"
+    )
+    print(render(runs))
+    if scaled is not None:
+        one = [r.rps for r in runs if r.scenario == "person_read"]
+        many = [r.rps for r in runs if r.scenario == SCALED]
+        each = ", ".join(f"{m / o:.2f}" for o, m in zip(one, many, strict=True) if o)
+        print(f"person read, {args.compare_workers} workers / 1 worker, by round: {each}")
+    for kind, n in trips.items():
+        print(f"round trips per request, {kind}: {n:g}")
+    for line in problems[:5]:
+        print(f"! service logged: {line[:300]}")
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS_DIR / f"{args.name}-{stamp}.json"
+    document = {
+        "machine": host,
+        "database": label,
+        "config": {k: v for k, v in vars(args).items() if k != "database_url"},
+        "runs": [asdict(r) for r in runs],
+        "round_trips": trips,
+    }
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+    return 1 if any(r.errors for r in runs) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    return run_cli(parse_args, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
