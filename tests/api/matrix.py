@@ -321,8 +321,12 @@ PEOPLE_CASES = [
             "platform_admin": 403,
             "client_with_scopes": 403,
             "client_without_scopes": 403,
+            # they may discover the person (accueil on Amiens), not hold aide_facultative there
+            "departement_agent": 422,
+            "association_agent": 422,
         },
-        422,
+        # a person the caller may not discover is not there to ask about (issue 10, item 8)
+        404,
         body=lambda w: {"competence": "aide_facultative", "reason": "accompagnement en cours"},
     ),
     Case("access requests list", "GET", lambda w: "/v1/access-requests", {}, 200),

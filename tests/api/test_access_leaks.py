@@ -93,7 +93,9 @@ async def _give_roles(
     await connection.execute(
         text(
             "SELECT set_config('guichet.context', 'request', true), "
-            "set_config('guichet.organisation_id', :o, true)"
+            "set_config('guichet.organisation_id', :o, true), "
+            # as the organisation, not as the member: nobody changes their own roles
+            "set_config('guichet.principal_id', '', true)"
         ),
         {"o": str(p.organisation_id)},
     )
