@@ -10,10 +10,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Integer, delete, func, literal, or_, select, update
+from sqlalchemy import Date, Integer, case, delete, func, literal, or_, select, update
 from sqlalchemy import String as SqlString
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from api.auth.scope import Scope
@@ -457,3 +457,43 @@ class CommissionRepository:
             .where(col(AidCommission.id) == commission_id)
             .values(status="closed", closed_at=at)
         )
+
+
+async def anonymise_aid_requests(
+    conn: AsyncConnection, person_ids: Sequence[uuid.UUID], now: datetime
+) -> None:
+    """Retention (domain.md §11): the aid requests of people being anonymised keep an
+    anonymised trace of the decision — aid, category, form, commune, amounts, status, level,
+    reason code, dates, reste à vivre, consumption units and household size — and lose the
+    free text, the budget lines and the figures of the household's resources. Runs in the
+    purge's owner transaction."""
+    ids = list(person_ids)
+    if not ids:
+        return
+    trace = func.jsonb_build_object(
+        "reste_a_vivre_per_day_per_uc",
+        AidRequest.assessment["reste_a_vivre_per_day_per_uc"],  # type: ignore[index]
+        "uc",
+        AidRequest.assessment["uc"],  # type: ignore[index]
+        "required_level",
+        AidRequest.assessment["required_level"],  # type: ignore[index]
+        "anonymised",
+        True,
+    )
+    await conn.execute(
+        update(AidRequest)
+        .where(col(AidRequest.beneficiary_id).in_(ids))
+        .values(
+            reason="",
+            derogation_justification=None,
+            budget_snapshot=None,
+            payee=func.jsonb_build_object("kind", AidRequest.payee["kind"]),
+            assessment=case((col(AidRequest.assessment).is_(None), None), else_=trace),
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        update(AidRequestEvent)
+        .where(col(AidRequestEvent.beneficiary_id).in_(ids))
+        .values(comment=None)
+    )
