@@ -52,6 +52,7 @@ def demo() -> None:
 
     from api.auth.bootstrap import bootstrap_platform_admin
     from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, load_demo, load_demo_files
+    from api.demo_aids import load_aid_demo
     from api.main import create_app
     from api.store.db import Database
     from api.store.migrate import migrate as run_migrations
@@ -75,6 +76,7 @@ def demo() -> None:
             app = create_app(settings, database=database)
             result = await load_demo(app, platform_admin_email=admin_email)
             files = await load_demo_files(app, result)
+            aids = await load_aid_demo(app, result)
         finally:
             await database.dispose()
         typer.echo("\nDemo territory: the Somme (80). Every demo user's password: " + DEMO_PASSWORD)
@@ -90,6 +92,10 @@ def demo() -> None:
                 "\nSample case files on Amiens (a referral, an orientation, an RSA dossier):"
             )
             for line in files:
+                typer.echo(f"  {line}")
+        if aids:
+            typer.echo("\nAides facultatives (CCAS d'Amiens, CCAS de Corbie):")
+            for line in aids:
                 typer.echo(f"  {line}")
 
     asyncio.run(run())
