@@ -41,7 +41,7 @@ version d'un règlement (date d'effet)       ``aid rules`` version (``valid_from
 type d'aide, forme (bon, paiement tiers…)   ``aid type``, ``form``
 barème de décision (agent, décideur…)       ``decision tiers``, ``required_level``
 unité de consommation (échelle INSEE)       ``consumption_units`` (UC)
-demande d'aide (instructeur, attributeur)   ``aid request``: ``instructor``, ``grantor``
+demande d'aide (instructeur, attributeur)   ``aid request`` (instructor, grantor)
 dérogation                                  ``derogation``
 bon d'achat numéroté                        ``voucher`` (``voucher_number``)
 enveloppe budgétaire                        ``envelope``
