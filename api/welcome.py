@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from api.auth.bootstrap import bootstrap_platform_admin
 from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, DemoResult, load_demo, load_demo_files
 from api.demo_activity import load_demo_activity
+from api.demo_aids import load_aid_demo
 from api.settings import Settings
 from api.store.db import Database, owner_connection
 
@@ -31,6 +32,7 @@ class LoadedDemo:
     admin_email: str
     result: DemoResult
     files: list[str]
+    aids: list[str]
     activity: int  # fictitious people of the year of activity behind the statistics
 
 
@@ -54,9 +56,10 @@ async def load(app: FastAPI, database: Database, settings: Settings) -> LoadedDe
         await bootstrap_platform_admin(settings, database.owner_url)
         result = await load_demo(app, platform_admin_email=admin_email)
         files = await load_demo_files(app, result)
+        aids = await load_aid_demo(app, result)
         async with owner_connection(database.owner_url) as conn:
             activity = await load_demo_activity(conn, result.organisations)
-    return LoadedDemo(admin_email, result, files, activity)
+    return LoadedDemo(admin_email, result, files, aids, activity)
 
 
 def credentials(demo: LoadedDemo) -> list[str]:
@@ -69,6 +72,9 @@ def credentials(demo: LoadedDemo) -> list[str]:
     if demo.files:
         lines.append("Sample case files on Amiens (a referral, an orientation, an RSA dossier):")
         lines.extend(f"  {line}" for line in demo.files)
+    if demo.aids:
+        lines.append("Aides facultatives (CCAS d'Amiens, CCAS de Corbie):")
+        lines.extend(f"  {line}" for line in demo.aids)
     lines.append(
         f"A year of activity for the statistics: {demo.activity} fictitious people on Amiens "
         "Métropole and the Val de Somme, with referrals, orientations and dossiers."

@@ -4,6 +4,8 @@ refusal codes, bad inputs refused naming the field with nothing written, visibil
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,7 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from api.domain.aids.repository import anonymise_aid_requests
 from api.store.context import DbContext, set_db_context
+from api.store.db import owner_connection
 from tests.api.aids_support import Headers, add_personas, aid_person, generous_rules
 from tests.world import World
 
@@ -299,3 +303,42 @@ async def test_the_feed_announces_ids_only_to_who_may_see(
         session, context=DbContext.REQUEST, organisation_id=world.organisations["ccas_corbie"]
     )
     assert await session.scalar(probe, {"r": request}) is False
+
+
+async def test_retention_keeps_an_anonymised_trace_of_the_decision(
+    committing_client: httpx.AsyncClient, as_persona: Headers, database_url: URL
+) -> None:
+    """Committed for real: the purge's anonymiser runs as the owner, in its own transaction."""
+    c = committing_client
+    await generous_rules(c, as_persona, valid_from="2025-05-03")
+    person = await aid_person(c, as_persona)
+    request = (await open_request(c, as_persona, person)).json()["id"]
+    assert (await act(c, as_persona, request, "submit")).is_success
+    derogation = {"amount": "60", "derogation": {"justification": "Situation de M. X"}}
+    assert (await act(c, as_persona, request, "grant", "ccas_decideur", derogation)).is_success
+    async with owner_connection(database_url) as conn:
+        await anonymise_aid_requests(conn, [uuid.UUID(person)], datetime.now(UTC))
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT reason, derogation_justification, budget_snapshot, assessment, "
+                    "status, amount_granted, reste_a_vivre, household_size, commune_code, "
+                    "aid_code FROM aid_request WHERE id = :r"
+                ),
+                {"r": request},
+            )
+        ).one()
+        comments = await conn.scalar(
+            text("SELECT count(comment) FROM aid_request_event WHERE request_id = :r"),
+            {"r": request},
+        )
+    assert (row.reason, row.derogation_justification, row.budget_snapshot) == ("", None, None)
+    assert "monthly_resources" not in row.assessment and row.assessment["anonymised"] is True
+    assert comments == 0
+    # the decision's trace, for the statistics
+    assert (row.status, str(row.amount_granted), str(row.reste_a_vivre)) == (
+        "granted",
+        "60.00",
+        "10.00",
+    )
+    assert (row.household_size, row.commune_code, row.aid_code) == (1, "80021", "bon_alimentaire")

@@ -186,13 +186,18 @@ def household_words(snapshot: dict[str, Any] | None) -> str:
     return ", ".join(words)
 
 
+def _size_words(size: int | None) -> str:
+    """An anonymised request keeps its household size only."""
+    return f"{size} personne{'s' if size > 1 else ''}" if size else ""
+
+
 def minutes_rows(requests: Sequence[AidRequest]) -> list[tuple[str, ...]]:
     return [
         (
             str(r.id)[:8].upper(),
             r.aid_code,
             r.category,
-            household_words(r.budget_snapshot),
+            household_words(r.budget_snapshot) or _size_words(r.household_size),
             f"{r.reste_a_vivre:.2f}" if r.reste_a_vivre is not None else "",
             f"{r.amount_asked:.2f}",
             r.status,
@@ -210,6 +215,10 @@ async def minutes(
     session = await _session(ctx, commission_id)
     ctx.scope.require(Action.INSTRUCT_AIDS)
     rows = minutes_rows(await ctx.requests.in_commission(session.id))
+    # emergency grants since the last session are reported to this one
+    since = await ctx.commissions.previous_meeting(session.meeting_on)
+    reported = await ctx.requests.emergencies(since, session.meeting_on)
+    rows += [(*row[:6], "granted (urgence)", *row[7:]) for row in minutes_rows(reported)]
     await ctx.audit.record("aid_commission.minutes", "aid_commission", str(session.id))
     return session, rows
 

@@ -10,10 +10,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Integer, delete, func, literal, or_, select, update
+from sqlalchemy import Date, Integer, case, delete, func, literal, or_, select, update
 from sqlalchemy import String as SqlString
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from api.auth.scope import Scope
@@ -294,6 +294,19 @@ class RequestRepository:
         )
         return [(e, r, c) for e, r, c in (await self.session.execute(stmt)).all()]
 
+    async def emergencies(self, after: date | None, until: date) -> list[AidRequest]:
+        """Emergency grants of the scope's organisation decided after ``after`` up to
+        ``until``: the next commission is told of them."""
+        stmt = select(AidRequest).where(
+            col(AidRequest.grantor_organisation_id) == self.scope.organisation_id,
+            col(AidRequest.emergency).is_(True),
+            col(AidRequest.commission_id).is_(None),
+            col(AidRequest.decided_on) <= until,
+        )
+        if after is not None:
+            stmt = stmt.where(col(AidRequest.decided_on) > after)
+        return list((await self.session.scalars(stmt.order_by(col(AidRequest.decided_on)))).all())
+
     async def in_commission(self, commission_id: uuid.UUID) -> list[AidRequest]:
         stmt = (
             select(AidRequest)
@@ -447,6 +460,15 @@ class CommissionRepository:
         stmt = stmt.execution_options(populate_existing=True)
         return (await self.session.scalars(stmt)).first()
 
+    async def previous_meeting(self, meeting_on: date) -> date | None:
+        """The date of the organisation's last session before ``meeting_on``."""
+        stmt = select(func.max(col(AidCommission.meeting_on))).where(
+            col(AidCommission.organisation_id) == self.scope.organisation_id,
+            col(AidCommission.meeting_on) < meeting_on,
+        )
+        found: date | None = await self.session.scalar(stmt)
+        return found
+
     def savepoint(self) -> Any:
         """A nested transaction: one item of a session's decisions, rolled back alone."""
         return self.session.begin_nested()
@@ -457,3 +479,43 @@ class CommissionRepository:
             .where(col(AidCommission.id) == commission_id)
             .values(status="closed", closed_at=at)
         )
+
+
+async def anonymise_aid_requests(
+    conn: AsyncConnection, person_ids: Sequence[uuid.UUID], now: datetime
+) -> None:
+    """Retention (domain.md §11): the aid requests of people being anonymised keep an
+    anonymised trace of the decision — aid, category, form, commune, amounts, status, level,
+    reason code, dates, reste à vivre, consumption units and household size — and lose the
+    free text, the budget lines and the figures of the household's resources. Runs in the
+    purge's owner transaction."""
+    ids = list(person_ids)
+    if not ids:
+        return
+    trace = func.jsonb_build_object(
+        "reste_a_vivre_per_day_per_uc",
+        AidRequest.assessment["reste_a_vivre_per_day_per_uc"],  # type: ignore[index]
+        "uc",
+        AidRequest.assessment["uc"],  # type: ignore[index]
+        "required_level",
+        AidRequest.assessment["required_level"],  # type: ignore[index]
+        "anonymised",
+        True,
+    )
+    await conn.execute(
+        update(AidRequest)
+        .where(col(AidRequest.beneficiary_id).in_(ids))
+        .values(
+            reason="",
+            derogation_justification=None,
+            budget_snapshot=None,
+            payee=func.jsonb_build_object("kind", AidRequest.payee["kind"]),
+            assessment=case((col(AidRequest.assessment).is_(None), None), else_=trace),
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        update(AidRequestEvent)
+        .where(col(AidRequestEvent.beneficiary_id).in_(ids))
+        .values(comment=None)
+    )

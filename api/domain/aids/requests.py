@@ -20,6 +20,7 @@ from api.domain.aids.deps import Aids
 from api.domain.aids.repository import RequestRow
 from api.domain.aids.rules import (
     AidAction,
+    AidCompetence,
     AidStatus,
     DecisionLevel,
     allowed_actions,
@@ -237,10 +238,18 @@ async def _aid_for(ctx: Aids, body: AidRequestCreate, commune: str) -> AidType:
     return found[0]
 
 
+async def _reads_aids_of(ctx: Aids, person_id: uuid.UUID, commune: str | None) -> bool:
+    """Whether the caller may read anything of the person for an aid competence: otherwise
+    the person is answered as unknown, like everywhere else."""
+    probes = [access.Record(uuid.uuid4(), person_id, str(c), commune) for c in AidCompetence]
+    found = await access.categories(ctx.scope, ctx.people, ctx.orgs, probes)
+    return any(found.values())
+
+
 async def create(ctx: Aids, body: AidRequestCreate) -> tuple[AidRequestRead, str]:
     scope = ctx.scope
     person = await ctx.people.get(body.beneficiary_id)
-    if person is None:
+    if person is None or not await _reads_aids_of(ctx, person.id, person.commune_code):
         raise NotFound(detail="No such person.")
     scope.require(Action.INSTRUCT_AIDS)
     commune = person.commune_code
