@@ -126,8 +126,8 @@ async def _scenario(client: httpx.AsyncClient, world: World, as_persona: Headers
 
 
 async def _aid_scenario(client: httpx.AsyncClient, as_persona: Headers) -> dict[str, Any]:
-    """A person of Amiens the CCAS follows for aide alimentaire, granted an aid by it."""
-    await generous_rules(client, as_persona)
+    """A person of Amiens the CCAS follows for aide alimentaire, granted an aid by it under
+    the règlement it published (a public text: published beforehand by the caller)."""
     person = await aid_person(client, as_persona)
     created = await open_request(client, as_persona, person)
     assert created.status_code == 201, created.text
@@ -304,6 +304,7 @@ async def test_every_definer_function_answers_an_outsider_nothing(
     assert callable_ == set(OUTSIDER_CALLS), "a definer function without an outsider test"
     s = await _scenario(client, world, as_persona)
     await add_personas(world, database_url)
+    await generous_rules(client, as_persona)
     aid = await _aid_scenario(client, as_persona)
     today = date.today()
     params = {
@@ -396,13 +397,18 @@ async def test_rls_alone_hides_every_table_of_another_partners_person(
     world: World,
     as_persona: Headers,
     outsider: str,
+    database_url: URL,
 ) -> None:
     """No repository filter: a bare count of every private table (personal data, referrals,
-    dossiers, consents, notes, access requests, audit, feed, webhooks…) as an organisation
-    with no business with the scenario does not move when the CCAS d'Amiens writes it all."""
+    dossiers, consents, notes, access requests, aids, audit, feed, webhooks, statistical
+    rows…) as an organisation with no business with the scenario does not move when the CCAS
+    d'Amiens writes it all."""
+    await add_personas(world, database_url)
+    await generous_rules(client, as_persona)  # a public règlement, before the counts
     before = await _counts(connection, world, outsider)
     mine_before = await _counts(connection, world, "ccas_amiens")
     await _scenario(client, world, as_persona)
+    await _aid_scenario(client, as_persona)
     assert await _counts(connection, world, outsider) == before
     mine_after = await _counts(connection, world, "ccas_amiens")
     grew = {t for t in mine_after if mine_after[t] > mine_before[t]}
@@ -420,5 +426,7 @@ async def test_rls_alone_hides_every_table_of_another_partners_person(
         "orientation",
         "dossier",
         "access_request",
+        "aid_request",
+        "aid_request_event",
         "audit_entry",
     } <= grew, grew
