@@ -12,6 +12,10 @@ client of the acting organisation), only the communes of its territory, and neve
 ids. The comparison total ``guichet_stat_area_count`` answers the same readers only, for an
 EPCI or a département that contains part of their territory (a report's comparison line).
 
+**Aids.** ``guichet_aid_history`` told any organisation attached to the person (the Secours
+populaire after a referral sharing identity only) the household's aids from any grantor; it
+now answers only a party of an aid request of that grantor about the person.
+
 **Triggers.** ``guichet_stat_trigger`` is no longer executable by the runtime role: a trigger
 fires whatever the writer's privileges, and called directly it only fails.
 
@@ -99,6 +103,35 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
 $$
 """
 
+# 0019's body, told only to a party of an aid request of that grantor about the person (the
+# grantor, or the organisation instructing it): being attached for another competence (a
+# referral sharing identity only) no longer reads the household's aids
+_AID_HISTORY = """
+CREATE OR REPLACE FUNCTION guichet_aid_history(p_person uuid, p_grantor uuid, p_since date)
+RETURNS TABLE (aid_code text, requests bigint, amount numeric)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+  SELECT r.aid_code::text, count(*),
+         coalesce(sum(r.amount_granted - coalesce((
+           SELECT sum(p.amount) FROM aid_payment p
+           WHERE p.request_id = r.id AND p.cancelled_at IS NOT NULL), 0)), 0)
+  FROM aid_request r
+  WHERE guichet_is_attached(p_person)
+    AND EXISTS (
+      SELECT 1 FROM aid_request own
+      WHERE own.beneficiary_id = p_person AND own.grantor_organisation_id = p_grantor
+        AND guichet_org() IN (own.grantor_organisation_id, own.instructing_organisation_id))
+    AND r.grantor_organisation_id = p_grantor
+    AND r.status IN ('granted', 'paid')
+    AND r.decided_on >= p_since
+    AND r.beneficiary_id = ANY (ARRAY(
+      SELECT p_person
+      UNION
+      SELECT h.member_beneficiary_id FROM household_member h
+      WHERE h.beneficiary_id = p_person AND h.member_beneficiary_id IS NOT NULL))
+  GROUP BY r.aid_code
+$$
+"""
+
 REASONS = {
     "bump_access_version()": (
         "trigger: replaces the access version on every committed change of what a scope is "
@@ -114,8 +147,9 @@ REASONS = {
         "request for that grantor, person and competence (the grantor's care-team join)"
     ),
     "guichet_aid_history(uuid, uuid, date)": (
-        "a household's 12-month aids from one grantor, amounts per aid only, for an "
-        "organisation attached to the person; other partners' requests stay unseen"
+        "a household's 12-month aids from one grantor, amounts per aid only, for a party "
+        "(grantor or instructing organisation) of an aid request of that grantor about the "
+        "person; other partners' requests stay unseen"
     ),
     "guichet_aid_money(integer)": (
         "the acting organisation's own granted and paid amounts of a year, including requests "
@@ -181,6 +215,7 @@ def upgrade() -> None:
     op.execute("DROP POLICY runtime_read ON stat_fact")
     op.execute(f"CREATE POLICY runtime_read ON stat_fact FOR SELECT TO {role} USING (false)")
     op.execute("REVOKE ALL ON FUNCTION guichet_stat_trigger() FROM PUBLIC")
+    op.execute(_AID_HISTORY)
     for signature, reason in REASONS.items():
         quoted = reason.replace("'", "''")
         op.execute(f"COMMENT ON FUNCTION {signature} IS '{quoted}'")
