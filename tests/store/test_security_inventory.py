@@ -24,8 +24,10 @@ from api.store.base import metadata, scoping_of
 from api.store.context import DbContext, set_db_context
 from api.store.db import owner_connection
 from api.store.inventory import INVENTORY_PATH, definer_functions, render
+from tests.api.aids_support import add_personas, aid_person, generous_rules
 from tests.api.people_support import CONSENT
 from tests.api.test_access_leaks import _unique
+from tests.api.test_aid_requests import act, open_request
 from tests.api.test_dossiers import open_dossier, rsa_person
 from tests.api.test_referrals import OVERRIDE
 from tests.world import World
@@ -123,6 +125,19 @@ async def _scenario(client: httpx.AsyncClient, world: World, as_persona: Headers
     }
 
 
+async def _aid_scenario(client: httpx.AsyncClient, as_persona: Headers) -> dict[str, Any]:
+    """A person of Amiens the CCAS follows for aide alimentaire, granted an aid by it under
+    the règlement it published (a public text: published beforehand by the caller)."""
+    person = await aid_person(client, as_persona)
+    created = await open_request(client, as_persona, person)
+    assert created.status_code == 201, created.text
+    request = str(created.json()["id"])
+    for action, body in (("submit", None), ("grant", {"amount": "50"})):
+        r = await act(client, as_persona, request, action, body=body)
+        assert r.status_code == 200, r.text
+    return {"aid_person": uuid.UUID(person), "aid_request": uuid.UUID(request)}
+
+
 async def _as(
     connection: AsyncConnection, world: World, org_key: str, persona: str
 ) -> AsyncSession:
@@ -159,6 +174,12 @@ OUTSIDER_CALLS: dict[str, tuple[str, str]] = {
         "SELECT end_origin_memberships(:referral, 'x', :now)",
         "0",
     ),
+    # staff: enrolling into another organisation is refused before anything is read
+    "enrol_member(uuid, text, text, text, text[], timestamp with time zone)": (
+        "SELECT count(*) FROM enrol_member(:amiens, 'nouveau@corbie.example', 'x', 'x', "
+        "ARRAY['agent'], :now)",
+        "refused",
+    ),
     "ensure_user(uuid, text, text, text)": (
         "SELECT ensure_user(:random, 'agent.ccas-amiens@somme.demo', 'x', 'x') = :agent",
         "True",
@@ -167,9 +188,28 @@ OUTSIDER_CALLS: dict[str, tuple[str, str]] = {
         "SELECT count(*) FROM guichet_access(ARRAY[:person]::uuid[], NULL)",
         "0",
     ),
+    "guichet_aid_grantor_joins(uuid, uuid, text)": (
+        "SELECT guichet_aid_grantor_joins(:aid_person, :amiens, 'aide_alimentaire')",
+        "False",
+    ),
+    "guichet_aid_history(uuid, uuid, date)": (
+        "SELECT count(*) FROM guichet_aid_history(:aid_person, :amiens, :year_ago)",
+        "0",
+    ),
+    # the outsider's own money: it granted nothing, and sees nothing of Amiens's grant
+    "guichet_aid_money(integer)": ("SELECT count(*) FROM guichet_aid_money(:year)", "0"),
+    "guichet_aids_can_see(uuid, text)": (
+        "SELECT guichet_aids_can_see(:aid_person, 'aide_alimentaire') "
+        "OR guichet_aids_can_see(:person, 'rsa')",
+        "False",
+    ),
     "guichet_can_see(text, uuid)": (
         "SELECT guichet_can_see('beneficiary', :person) OR guichet_can_see('dossier', :dossier) "
         "OR guichet_can_see('referral', :referral)",
+        "False",
+    ),
+    "guichet_can_see_aid_request(uuid)": (
+        "SELECT guichet_can_see_aid_request(:aid_request)",
         "False",
     ),
     "guichet_can_see_dossier(uuid)": ("SELECT guichet_can_see_dossier(:dossier)", "False"),
@@ -188,6 +228,21 @@ OUTSIDER_CALLS: dict[str, tuple[str, str]] = {
     "guichet_is_attached(uuid)": ("SELECT guichet_is_attached(:person)", "False"),
     # staff, not people: whether a user belongs to an organisation (a référent's check)
     "guichet_is_member(uuid, uuid)": ("SELECT guichet_is_member(:amiens, :random)", "False"),
+    # login limits: keyed hashes of the outsider's own attempt in, its own admission out;
+    # no person, no organisation, and login_attempt itself stays unreadable
+    "guichet_login_admit(bytea, bytea, integer, integer, integer, integer, integer)": (
+        "SELECT retry_after FROM guichet_login_admit(sha256('corbie-account'::bytea), "
+        "sha256('corbie-ip'::bytea), 5, 60, 20, 60, 30)",
+        "0",
+    ),
+    "guichet_login_failed(bigint, bytea)": (
+        "SELECT pg_typeof(guichet_login_failed(0, sha256('corbie-account'::bytea)))::text",
+        "void",
+    ),
+    "guichet_login_succeeded(bytea)": (
+        "SELECT pg_typeof(guichet_login_succeeded(sha256('corbie-account'::bytea)))::text",
+        "void",
+    ),
     "guichet_origin_grants(uuid, uuid)": (
         "SELECT guichet_origin_grants(:referral, :secours)",
         "False",
@@ -221,6 +276,16 @@ OUTSIDER_CALLS: dict[str, tuple[str, str]] = {
         "False",
     ),
     "referrals_for_consent(uuid)": ("SELECT count(*) FROM referrals_for_consent(:consent)", "0"),
+    # statistics: an agent without pilotage reads no statistical row and no total, even of
+    # the département the scenario's people live in
+    "guichet_stat_area_count(text, text, text, date, date)": (
+        "SELECT guichet_stat_area_count('people', 'departement', '80', :year_start, :year_end)",
+        "0",
+    ),
+    "guichet_stat_rows(text, text[], date, date)": (
+        "SELECT count(*) FROM guichet_stat_rows(NULL, NULL, NULL, NULL)",
+        "0",
+    ),
 }
 
 
@@ -238,6 +303,10 @@ async def test_every_definer_function_answers_an_outsider_nothing(
         }
     assert callable_ == set(OUTSIDER_CALLS), "a definer function without an outsider test"
     s = await _scenario(client, world, as_persona)
+    await add_personas(world, database_url)
+    await generous_rules(client, as_persona)
+    aid = await _aid_scenario(client, as_persona)
+    today = date.today()
     params = {
         "person": s["person"],
         "dossier": s["dossier"],
@@ -249,8 +318,14 @@ async def test_every_definer_function_answers_an_outsider_nothing(
         "departement": world.organisations["departement"],
         "secours": world.organisations["secours_populaire"],
         "agent": world.personas["ccas_rsa_agent"].principal_id,
-        "today": date.today(),
+        "today": today,
         "now": NOW,
+        "aid_person": aid["aid_person"],
+        "aid_request": aid["aid_request"],
+        "year": today.year,
+        "year_ago": today.replace(year=today.year - 1),
+        "year_start": date(today.year, 1, 1),
+        "year_end": date(today.year, 12, 31),
         "birth": date.fromisoformat(s["identity"]["birth_date"]),
     }
     # the true name keys of the person, read as its own CCAS
@@ -267,6 +342,13 @@ async def test_every_definer_function_answers_an_outsider_nothing(
     assert await own.scalar(
         text("SELECT count(*) FROM person_previews(NULL, :b, :k)"),
         {"b": params["birth"], "k": params["keys"]},
+    )
+    assert await own.scalar(
+        text("SELECT guichet_can_see_aid_request(:r)"), {"r": aid["aid_request"]}
+    )
+    assert await own.scalar(
+        text("SELECT count(*) FROM guichet_aid_history(:p, :o, :s)"),
+        {"p": aid["aid_person"], "o": params["amiens"], "s": params["year_ago"]},
     )
 
     outsider = await _as(connection, world, "ccas_corbie", "ccas_agent")
@@ -315,13 +397,18 @@ async def test_rls_alone_hides_every_table_of_another_partners_person(
     world: World,
     as_persona: Headers,
     outsider: str,
+    database_url: URL,
 ) -> None:
     """No repository filter: a bare count of every private table (personal data, referrals,
-    dossiers, consents, notes, access requests, audit, feed, webhooks…) as an organisation
-    with no business with the scenario does not move when the CCAS d'Amiens writes it all."""
+    dossiers, consents, notes, access requests, aids, audit, feed, webhooks, statistical
+    rows…) as an organisation with no business with the scenario does not move when the CCAS
+    d'Amiens writes it all."""
+    await add_personas(world, database_url)
+    await generous_rules(client, as_persona)  # a public règlement, before the counts
     before = await _counts(connection, world, outsider)
     mine_before = await _counts(connection, world, "ccas_amiens")
     await _scenario(client, world, as_persona)
+    await _aid_scenario(client, as_persona)
     assert await _counts(connection, world, outsider) == before
     mine_after = await _counts(connection, world, "ccas_amiens")
     grew = {t for t in mine_after if mine_after[t] > mine_before[t]}
@@ -339,5 +426,7 @@ async def test_rls_alone_hides_every_table_of_another_partners_person(
         "orientation",
         "dossier",
         "access_request",
+        "aid_request",
+        "aid_request_event",
         "audit_entry",
     } <= grew, grew

@@ -1,5 +1,7 @@
 """The aggregate queries of the steering statistics, scoped to the acting organisation's
-territory (row-level security repeats that boundary on ``stat_fact``)."""
+territory. The runtime role reads statistical rows only through ``guichet_stat_rows``
+(migration 0022), which answers statistics readers only, within that territory, without the
+records' ids; a direct SELECT on ``stat_fact`` reads nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +11,25 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, true, tuple_, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Date,
+    Integer,
+    Numeric,
+    TableValuedAlias,
+    Text,
+    and_,
+    column,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.auth.scope import Scope
@@ -23,20 +43,50 @@ _competence = Competence.__table__  # type: ignore[attr-defined]
 _organisation = Organisation.__table__  # type: ignore[attr-defined]
 _territory = OrganisationCommune.__table__  # type: ignore[attr-defined]
 
+# the columns guichet_stat_rows answers (stat_fact's, without the ids)
+_ROW_COLUMNS = (
+    ("measure", Text),
+    ("month", Date),
+    ("commune_code", Text),
+    *((name, Text) for name in ("age_band", "sex", "household_type", "competence", "status")),
+    *((name, Text) for name in ("reason", "outcome", "prestation", "decision")),
+    ("amount", Numeric),
+    *((f"{step}_days", Integer) for step in ("acknowledged", "accepted", "completed")),
+)
+
 # the dimension names of the API and their columns
-_COLUMNS: dict[str, ColumnElement[Any]] = {
-    "commune": _fact.c.commune_code,
-    "month": _fact.c.month,
-    "age_band": _fact.c.age_band,
-    "sex": _fact.c.sex,
-    "household_type": _fact.c.household_type,
-    "competence": _fact.c.competence,
-    "status": _fact.c.status,
-    "reason": _fact.c.reason,
-    "outcome": _fact.c.outcome,
-    "prestation": _fact.c.prestation,
-    "decision": _fact.c.decision,
+_COLUMNS: dict[str, str] = {
+    "commune": "commune_code",
+    "month": "month",
+    "age_band": "age_band",
+    "sex": "sex",
+    "household_type": "household_type",
+    "competence": "competence",
+    "status": "status",
+    "reason": "reason",
+    "outcome": "outcome",
+    "prestation": "prestation",
+    "decision": "decision",
 }
+
+
+def _rows(
+    measure: str | None,
+    communes: list[str] | None,
+    first: date | None,
+    last: date | None,
+) -> TableValuedAlias:
+    """The statistical rows the caller may read (``guichet_stat_rows``, migration 0022)."""
+    return (
+        func.guichet_stat_rows(
+            literal(measure, Text),
+            literal(communes, ARRAY(Text)),
+            literal(first, Date),
+            literal(last, Date),
+        )
+        .table_valued(*(column(name, type_) for name, type_ in _ROW_COLUMNS))
+        .alias("f")
+    )
 
 
 @dataclass(frozen=True)
@@ -102,38 +152,40 @@ class StatisticsRepository:
         )
         return frozenset(rows)
 
-    def _conditions(self, query: Query, sensitive: frozenset[str]) -> list[ColumnElement[bool]]:
-        f = _fact.c
-        # the scope's territory: a repository filter first, row-level security behind it
+    def _facts(self, query: Query) -> TableValuedAlias:
+        # the scope's territory: a repository filter first, guichet_stat_rows behind it
         communes = [code for code in query.area.communes if code in self.scope.territory]
-        conditions = [
-            f.measure == query.measure.name,
-            f.commune_code.in_(communes),
-            f.month >= query.first_month,
-            f.month <= query.last_month,
-        ]
+        return _rows(query.measure.name, communes, query.first_month, query.last_month)
+
+    @staticmethod
+    def _conditions(
+        f: TableValuedAlias, query: Query, sensitive: frozenset[str]
+    ) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
         if not query.include_sensitive and sensitive:
             sensitive_codes = sorted(sensitive)
-            conditions.append(or_(f.competence.is_(None), f.competence.not_in(sensitive_codes)))
-            conditions.append(or_(f.prestation.is_(None), f.prestation.not_in(sensitive_codes)))
+            conditions.append(or_(f.c.competence.is_(None), f.c.competence.not_in(sensitive_codes)))
+            conditions.append(or_(f.c.prestation.is_(None), f.c.prestation.not_in(sensitive_codes)))
         for dimension, values in query.where:
-            conditions.append(_COLUMNS[dimension].in_(list(values)))
+            conditions.append(f.c[_COLUMNS[dimension]].in_(list(values)))
         return conditions
 
     async def aggregate(self, query: Query, sensitive: frozenset[str]) -> list[AggregateRow]:
         """One scan: the cells of ``query.by`` and the overall total (GROUPING SETS)."""
-        f = _fact.c
-        dims = [_COLUMNS[d] for d in query.by]
+        f = self._facts(query)
+        dims = [f.c[_COLUMNS[d]] for d in query.by]
         measures: list[Any] = [func.count().label("count")]
         if query.measure.amounts:
-            measures.append(func.sum(f.amount).label("amount"))
+            measures.append(func.sum(f.c.amount).label("amount"))
         for step in query.measure.delays:
-            column = getattr(f, f"{step}_days")
-            measures.append(func.percentile_cont(0.5).within_group(column).label(step))
+            delay = f.c[f"{step}_days"]
+            measures.append(func.percentile_cont(0.5).within_group(delay).label(step))
         grouping: list[Any] = [func.grouping(*dims).label("grouping")] if dims else []
-        statement = select(
-            *[d.label(n) for d, n in zip(dims, query.by, strict=True)], *grouping, *measures
-        ).where(and_(*self._conditions(query, sensitive)))
+        statement = (
+            select(*[d.label(n) for d, n in zip(dims, query.by, strict=True)], *grouping, *measures)
+            .select_from(f)
+            .where(and_(true(), *self._conditions(f, query, sensitive)))
+        )
         if dims:
             statement = statement.group_by(func.grouping_sets(tuple_(*dims), literal_column("()")))
         rows = (await self.session.execute(statement)).mappings().all()
@@ -161,15 +213,9 @@ class StatisticsRepository:
         return int(count or 0)
 
     async def area_count_visible(self, area: Area, measure: str, first: date, last: date) -> int:
-        f = _fact.c
         communes = [code for code in area.communes if code in self.scope.territory]
         count = await self.session.scalar(
-            select(func.count()).where(
-                f.measure == measure,
-                f.commune_code.in_(communes),
-                f.month >= first,
-                f.month <= last,
-            )
+            select(func.count()).select_from(_rows(measure, communes, first, last))
         )
         return int(count or 0)
 
@@ -210,8 +256,8 @@ class StatisticsRepository:
         return [(row[0], row[1]) for row in rows]
 
     async def month_range(self) -> tuple[date, date] | None:
-        f = _fact.c
-        row = (await self.session.execute(select(func.min(f.month), func.max(f.month)))).one()
+        f = _rows(None, None, None, None)
+        row = (await self.session.execute(select(func.min(f.c.month), func.max(f.c.month)))).one()
         return None if row[0] is None else (row[0], row[1])
 
 
