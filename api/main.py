@@ -17,7 +17,7 @@ from api.deps import refuse_unreadable_input, reject_unknown_query_parameters
 from api.errors import install_error_handlers
 from api.idempotency import install_idempotency
 from api.logging import configure_logging
-from api.middleware import RequestContextMiddleware
+from api.middleware import InFlightLimit, RequestContextMiddleware
 from api.openapi import install_openapi
 from api.routers import (
     access_requests,
@@ -107,6 +107,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         for i in settings.oidc_issuers
     }
     app.state.expected_revision = head_revision()
+    # added first, so it runs inside the request context (request id, access log, metrics)
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     install_idempotency(app)
