@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from api import metrics
 from api.auth.bootstrap import bootstrap_platform_admin
 from api.auth.keys import KeyRing
-from api.auth.throttle import LoginThrottle
+from api.auth.throttle import LoginLimits, LoginThrottle
 from api.auth.tokens import ExternalIssuer, ExternalIssuerVerifier
 from api.deps import refuse_unreadable_input, reject_unknown_query_parameters
 from api.errors import install_error_handlers
@@ -100,7 +100,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.keyring = KeyRing.load_or_create(settings.keys_dir)
     app.state.nir_cipher = NirCipher.from_settings(settings)
     app.state.throttle = LoginThrottle(
-        lambda: app.state.db.app_engine, app.state.nir_cipher.derived_key("login-throttle")
+        lambda: app.state.db.app_engine,
+        app.state.nir_cipher.derived_key("login-throttle"),
+        LoginLimits(
+            max_account_failures=settings.login_max_account_failures,
+            max_ip_attempts=settings.login_max_ip_attempts,
+        ),
     )
     app.state.external_issuers = {
         i.issuer: ExternalIssuerVerifier(ExternalIssuer(i.issuer, i.jwks_url, i.audience))

@@ -59,9 +59,15 @@ class Settings(BaseSettings):
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: SecretStr | None = None
 
+    login_max_account_failures: int = Field(
+        default=10, ge=1, description="Failed logins per account in 15 minutes, all workers."
+    )
+    login_max_ip_attempts: int = Field(
+        default=50, ge=1, description="Login attempts per client address in a minute."
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_in_flight: int = Field(
-        default=64,
+        default=32,
         ge=0,
         description="Requests in progress per worker before new ones get an immediate 503 "
         "with Retry-After (0: no limit); /healthz, /readyz and /metrics are exempt.",
