@@ -7,6 +7,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+from api.auth.password_policy import password_problems
 from api.auth.passwords import hash_password_off_loop, new_client_secret
 from api.auth.permissions import Action
 from api.auth.scope import Scope
@@ -313,7 +314,14 @@ async def add_member(
 ) -> MemberRead:
     await get_organisation(orgs, organisation_id)
     _require_admin_of(scope, organisation_id, Action.MANAGE_MEMBERS)
-    password_hash = await hash_password_off_loop(body.password) if body.password else None
+    password_hash = None
+    if body.password:
+        problems = password_problems(body.password, email=body.email, full_name=body.full_name)
+        if problems:
+            raise ValidationFailed(
+                detail=problems[0], errors=[FieldError("/password", p) for p in problems]
+            )
+        password_hash = await hash_password_off_loop(body.password)
     user_id = await members.ensure_user(body.email, body.full_name, password_hash)
     added = await members.add(
         {
