@@ -29,7 +29,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         workers=workers,
         access_log=False,
         log_config=None,
-        proxy_headers=True,
+        # X-Forwarded-For is believed only from the configured proxies: from anyone else it
+        # would let a client pick the address its login attempts are counted under.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 
 

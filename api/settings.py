@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -96,6 +96,23 @@ class Settings(BaseSettings):
         "Unset: generated in data_dir on first start.",
     )
     webhook_allow_private: bool = False
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that reads /metrics from anywhere. Unset: /metrics answers "
+        "only the loopback (a scraper on the same host or a sidecar).",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of the reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are believed (the client address then counts for "
+        "the login limits); '*' trusts any. Empty: none, the peer address is the client's.",
+    )
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes an unset optional variable as "": that is no token at all
+        return None if value == "" else value
 
     @property
     def keys_dir(self) -> Path:
