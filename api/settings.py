@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_in_flight: int = Field(
-        default=32,
+        default=64,
         ge=0,
         description="Requests in progress per worker before new ones get an immediate 503 "
         "with Retry-After (0: no limit); /healthz, /readyz and /metrics are exempt.",
