@@ -10,7 +10,7 @@ import typer
 import uvicorn
 
 from api.logging import configure_logging
-from api.settings import get_settings
+from api.settings import Settings, get_settings
 from api.store.db import exit_cleanly_on_sigterm
 
 app = typer.Typer(
@@ -52,14 +52,22 @@ def serve(
             raise typer.BadParameter("the demo is served by one worker", param_hint="--workers")
         from api.welcome import DemoServer
 
-        DemoServer(uvicorn.Config("api.main:app", host=host, port=port, **_UVICORN)).run()
+        DemoServer(uvicorn.Config("api.main:app", host=host, port=port, **_uvicorn(settings))).run()
         return
     if workers is None:
         workers = default_workers(settings.database_url)
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, **_UVICORN)
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, **_uvicorn(settings))
 
 
-_UVICORN: dict[str, Any] = {"access_log": False, "log_config": None, "proxy_headers": True}
+def _uvicorn(settings: Settings) -> dict[str, Any]:
+    return {
+        "access_log": False,
+        "log_config": None,
+        # X-Forwarded-For is believed only from the configured proxies: from anyone else it
+        # would let a client pick the address its login attempts are counted under.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies or None,
+    }
 
 
 @app.command()

@@ -11,14 +11,14 @@ from fastapi.routing import APIRoute
 from api import metrics
 from api.auth.bootstrap import bootstrap_platform_admin
 from api.auth.keys import KeyRing
-from api.auth.throttle import LoginThrottle
+from api.auth.throttle import LoginLimits, LoginThrottle
 from api.auth.tokens import ExternalIssuer, ExternalIssuerVerifier
 from api.deps import refuse_unreadable_input, reject_unknown_query_parameters
 from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.idempotency import install_idempotency
 from api.logging import configure_logging
-from api.middleware import RequestContextMiddleware
+from api.middleware import InFlightLimit, RequestContextMiddleware
 from api.openapi import install_openapi
 from api.routers import (
     access_requests,
@@ -115,13 +115,20 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.keyring = KeyRing.load_or_create(settings.keys_dir)
     app.state.nir_cipher = NirCipher.from_settings(settings)
     app.state.throttle = LoginThrottle(
-        lambda: app.state.db.app_engine, app.state.nir_cipher.derived_key("login-throttle")
+        lambda: app.state.db.app_engine,
+        app.state.nir_cipher.derived_key("login-throttle"),
+        LoginLimits(
+            max_account_failures=settings.login_max_account_failures,
+            max_ip_attempts=settings.login_max_ip_attempts,
+        ),
     )
     app.state.external_issuers = {
         i.issuer: ExternalIssuerVerifier(ExternalIssuer(i.issuer, i.jwks_url, i.audience))
         for i in settings.oidc_issuers
     }
     app.state.expected_revision = head_revision()
+    # added first, so it runs inside the request context (request id, access log, metrics)
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     install_idempotency(app)

@@ -24,6 +24,12 @@ LATENCY = Histogram(
     registry=REGISTRY,
 )
 
+SHED = Counter(
+    "guichet_http_requests_shed_total",
+    "Requests answered 503 at once because the worker had too many in progress.",
+    registry=REGISTRY,
+)
+
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     REQUESTS.labels(method, route, str(status)).inc()

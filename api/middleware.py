@@ -19,6 +19,7 @@ from api.problems import (
     DomainError,
     InternalError,
     PayloadTooLarge,
+    ServiceUnavailable,
     problem_body,
 )
 
@@ -93,12 +94,7 @@ class RequestContextMiddleware:
                 if not response_started:
                     await send_with_id({"type": "http.response.start", "status": 413})
                 return
-            problem = database_problem(error)
-            if problem is None:
-                log.exception("unexpected error")
-                problem = InternalError(detail="An unexpected error occurred.")
-            else:
-                log.warning("database unavailable", exc_info=True)
+            problem = self._problem_for(error)
             if response_started:
                 raise
             status, response_started = problem.status, True
@@ -117,6 +113,17 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+    @staticmethod
+    def _problem_for(error: Exception) -> DomainError:
+        if isinstance(error, DomainError):  # raised by an inner middleware (back-pressure)
+            return error
+        problem = database_problem(error)
+        if problem is None:
+            log.exception("unexpected error")
+            return InternalError(detail="An unexpected error occurred.")
+        log.warning("database unavailable", exc_info=True)
+        return problem
 
     def _limited(self, receive: Receive, overflow: list[bool]) -> Receive:
         received = 0
@@ -160,3 +167,37 @@ def _route_template(scope: Scope) -> str:
     route: Any = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(path) if path else "unmatched"
+
+
+#: answered whatever the load: liveness, readiness and metrics must not be shed
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class InFlightLimit:
+    """Back-pressure: at most ``limit`` requests in progress in this process; beyond it, an
+    immediate 503 with ``Retry-After`` rather than a queue that turns a burst into multi-second
+    waits for everyone (the pool, argon2 and the event loop are the real bottlenecks, and a
+    request waiting for them holds memory and a socket). Health endpoints are exempt, so an
+    orchestrator does not restart a process that is merely busy. ``limit=0`` disables it."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, retry_after_seconds: int = 1) -> None:
+        self.app = app
+        self.limit = limit
+        self.retry_after = str(retry_after_seconds)
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.limit or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            metrics.SHED.inc()
+            raise ServiceUnavailable(
+                detail="The service is at capacity; retry shortly.",
+                headers={"Retry-After": self.retry_after},
+            )
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1

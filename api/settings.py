@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,7 +62,19 @@ class Settings(BaseSettings):
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: SecretStr | None = None
 
+    login_max_account_failures: int = Field(
+        default=10, ge=1, description="Failed logins per account in 15 minutes, all workers."
+    )
+    login_max_ip_attempts: int = Field(
+        default=50, ge=1, description="Login attempts per client address in a minute."
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_in_flight: int = Field(
+        default=64,
+        ge=0,
+        description="Requests in progress per worker before new ones get an immediate 503 "
+        "with Retry-After (0: no limit); /healthz, /readyz and /metrics are exempt.",
+    )
     log_level: str = "INFO"
 
     jwt_issuer: str = "urn:guichet"
@@ -87,6 +99,23 @@ class Settings(BaseSettings):
         "Unset: generated in data_dir on first start.",
     )
     webhook_allow_private: bool = False
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that reads /metrics from anywhere. Unset: /metrics answers "
+        "only the loopback (a scraper on the same host or a sidecar).",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of the reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are believed (the client address then counts for "
+        "the login limits); '*' trusts any. Empty: none, the peer address is the client's.",
+    )
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes an unset optional variable as "": that is no token at all
+        return None if value == "" else value
 
     @property
     def keys_dir(self) -> Path:

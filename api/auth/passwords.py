@@ -15,8 +15,11 @@ Why these choices
     * Requests hash and verify **off the event loop**, in a bounded pool of threads
       (:data:`HASHING_THREADS`; argon2-cffi releases the GIL while it works): a burst of
       logins then queues behind that pool instead of stalling every other request of the
-      process. The queue itself is bounded too (:data:`MAX_WAITING`): beyond it a login is
-      answered 503 with ``Retry-After`` at once rather than after a long wait.
+      process. A login takes a :func:`hashing_slot` *before* it opens its database
+      transaction, so the logins waiting in that queue hold no pooled connection (100 of them
+      would otherwise hold the whole pool, and every other request would wait for it). The
+      queue itself is bounded (:data:`MAX_WAITING`): beyond it a login is answered 503 with
+      ``Retry-After`` at once rather than after a long wait.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, suppress
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -40,6 +45,7 @@ __all__ = [
     "hash_client_secret",
     "hash_password",
     "hash_password_off_loop",
+    "hashing_slot",
     "needs_rehash",
     "new_client_secret",
     "verify_client_secret",
@@ -53,7 +59,20 @@ HASHING_THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
 #: hashing jobs queued or running per process before a login is refused with 503
 MAX_WAITING = 64
 
-_POOL = ThreadPoolExecutor(max_workers=HASHING_THREADS, thread_name_prefix="argon2")
+#: nice value of the hashing threads (Linux schedules threads one by one): under a flood of
+#: logins the cores go to the other requests first; argon2's own lane threads inherit it
+HASHING_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    with suppress(OSError, AttributeError):  # not Linux, or not allowed: run at normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
+_POOL = ThreadPoolExecutor(
+    max_workers=HASHING_THREADS, thread_name_prefix="argon2", initializer=_lower_priority
+)
+_slots: asyncio.Semaphore | None = None  # made on first use, in the running event loop
 _waiting = 0
 
 _HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
@@ -101,8 +120,13 @@ def verify_client_secret(secret_hash: str | None, secret: str) -> bool:
     return verify_password(secret_hash, secret)
 
 
-async def _off_loop(work: Callable[[], T]) -> T:
-    global _waiting  # one counter per process, touched only from the event loop thread
+@asynccontextmanager
+async def hashing_slot() -> AsyncIterator[None]:
+    """Wait for one of the :data:`HASHING_THREADS` slots (503 when :data:`MAX_WAITING` are
+    already queued); take it before opening the transaction whose hash it will check."""
+    global _slots, _waiting  # per process, touched only from the event loop's thread
+    if _slots is None:
+        _slots = asyncio.Semaphore(HASHING_THREADS)
     if _waiting >= MAX_WAITING:
         raise ServiceUnavailable(
             detail="Too many sign-ins are being checked; retry shortly.",
@@ -110,9 +134,14 @@ async def _off_loop(work: Callable[[], T]) -> T:
         )
     _waiting += 1
     try:
-        return await asyncio.get_running_loop().run_in_executor(_POOL, work)
+        async with _slots:
+            yield
     finally:
         _waiting -= 1
+
+
+async def _off_loop(work: Callable[[], T]) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_POOL, work)
 
 
 async def verify_password_off_loop(password_hash: str | None, password: str) -> bool:

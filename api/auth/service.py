@@ -16,7 +16,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.keys import KeyRing
-from api.auth.passwords import verify_client_secret_off_loop, verify_password_off_loop
+from api.auth.passwords import (
+    hashing_slot,
+    verify_client_secret_off_loop,
+    verify_password_off_loop,
+)
 from api.auth.throttle import LoginThrottle
 from api.auth.tokens import hash_secret, issue_access_token, new_refresh_token
 from api.domain import clock
@@ -63,12 +67,12 @@ class TokenService:
         self.store = PrincipalStore(session)
 
     async def grant(self, request: TokenRequest, client_ip: str) -> dict[str, Any]:
-        await set_db_context(self.session, context=DbContext.AUTH)
         if request.grant_type == "password":
             return await self._password(request, client_ip)
         if request.grant_type == "client_credentials":
             return await self._client_credentials(request, client_ip)
         if request.grant_type == "refresh_token":
+            await set_db_context(self.session, context=DbContext.AUTH)
             return await self._refresh(request)
         raise OAuthError(
             "unsupported_grant_type", "Use password, client_credentials or refresh_token."
@@ -79,10 +83,12 @@ class TokenService:
             raise OAuthError("invalid_request", "username and password are required.")
         account = "user:" + request.username.strip().lower()
         admission = await self.throttle.check(account, client_ip)
-        user = await self.store.user_by_email(request.username)
-        valid = await verify_password_off_loop(
-            user.password_hash if user else None, request.password
-        )
+        async with hashing_slot():  # before the transaction: a queued login holds no connection
+            await set_db_context(self.session, context=DbContext.AUTH)
+            user = await self.store.user_by_email(request.username)
+            valid = await verify_password_off_loop(
+                user.password_hash if user else None, request.password
+            )
         if user is None or not valid or user.disabled_at is not None:
             await self.throttle.record_failure(admission)
             raise _bad_credentials()
@@ -144,10 +150,12 @@ class TokenService:
             raise OAuthError("invalid_request", "client_id and client_secret are required.")
         account = "client:" + request.client_id
         admission = await self.throttle.check(account, client_ip)
-        client = await self.store.client_by_client_id(request.client_id)
-        valid = await verify_client_secret_off_loop(
-            client.secret_hash if client else None, request.client_secret
-        )
+        async with hashing_slot():
+            await set_db_context(self.session, context=DbContext.AUTH)
+            client = await self.store.client_by_client_id(request.client_id)
+            valid = await verify_client_secret_off_loop(
+                client.secret_hash if client else None, request.client_secret
+            )
         if not valid or client is None:
             await self.throttle.record_failure(admission)
             raise OAuthError("invalid_client", "Unknown client or wrong secret.", status=401)

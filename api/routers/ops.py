@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.metrics import REGISTRY
-from api.problems import ServiceUnavailable
+from api.problems import NotFound, ServiceUnavailable
 from api.schemas.common import Output
 
 router = APIRouter(tags=["ops"])
@@ -34,7 +36,25 @@ async def readyz(request: Request) -> Health:
     return Health(status="ready")
 
 
-@router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
-    """Prometheus metrics."""
+_LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={404: {"description": "Not readable by this caller (token or loopback)."}},
+)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (with the metrics token, or from the loopback when none is set)."""
+    expected = request.app.state.settings.metrics_token
+    if expected is not None:
+        supplied = request.headers.get("authorization", "")
+        allowed = hmac.compare_digest(
+            supplied.encode(), f"Bearer {expected.get_secret_value()}".encode()
+        )
+    else:
+        allowed = request.client is not None and request.client.host in _LOOPBACK
+    if not allowed:
+        # answered like an unknown path: the metrics' existence is nobody else's business
+        raise NotFound(detail="No resource at this address.")
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -40,7 +40,21 @@ async def _hooks(request: Request, scope: CurrentScope, session: Session) -> Hoo
 Ctx = Annotated[Hooks, Depends(_hooks)]
 
 
-@router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED)
+DELIVERY_CONTRACT = (
+    "Delivery is **at least once**: messages are signed per the Standard Webhooks "
+    "specification and retried with backoff for at least 24 hours; a message whose answer was "
+    "lost (a timeout, a worker stopped mid-send) is sent again with the same `webhook-id` and "
+    "body. Receivers deduplicate on `webhook-id`. Bodies carry ids only: read the details "
+    "with your own rights."
+)
+
+
+@router.post(
+    "",
+    response_model=WebhookCreated,
+    status_code=status.HTTP_201_CREATED,
+    description=DELIVERY_CONTRACT,
+)
 async def create_webhook(ctx: Ctx, body: WebhookCreate, idem: Idempotent) -> WebhookCreated:
     """Subscribe an https endpoint to event types; the signing secret is shown once."""
     return await idem.once(

@@ -84,10 +84,15 @@ FORGED_CURSORS = JSON_VALUES.map(
 ) | st.sampled_from(["WzkyMjMzNzIwMzY4NTQ3NzU4MDgsIDFd", "WzEsMl0=", "%%%", "W10="])
 
 
-def _hostile(data: st.DataObject, value: Any, key: str = "") -> Any:
+# A path segment that is empty, a dot segment or holds a slash names another route: the
+# contract of that other route is not the one being checked.
+PATH_SEGMENTS = HOSTILE_TEXT.filter(lambda s: s.strip() not in ("", ".", "..") and "/" not in s)
+
+
+def _hostile(data: st.DataObject, value: Any, key: str = "", *, path: bool = False) -> Any:
     """``value`` with some of its leaves replaced by hostile ones of the same kind."""
     if isinstance(value, dict):
-        return {k: _hostile(data, v, str(k)) for k, v in value.items()}
+        return {k: _hostile(data, v, str(k), path=path) for k, v in value.items()}
     if isinstance(value, list):
         return [_hostile(data, v, key) for v in value]
     if data.draw(st.integers(0, 3), label=f"mutate {key}") != 0:
@@ -99,7 +104,7 @@ def _hostile(data: st.DataObject, value: Any, key: str = "") -> Any:
     if isinstance(value, int | float):
         return data.draw(HUGE_NUMBERS)
     if isinstance(value, str):
-        return data.draw(HOSTILE_TEXT)
+        return data.draw(PATH_SEGMENTS if path else HOSTILE_TEXT)
     return value
 
 
@@ -125,7 +130,9 @@ def test_operation_conforms(
     if data.draw(st.booleans(), label="hostile values"):
         case.query = _hostile(data, case.query) if case.query else case.query
         case.path_parameters = (
-            _hostile(data, case.path_parameters) if case.path_parameters else case.path_parameters
+            _hostile(data, case.path_parameters, path=True)
+            if case.path_parameters
+            else case.path_parameters
         )
         if isinstance(case.body, dict | list):
             case.body = _hostile(data, case.body)

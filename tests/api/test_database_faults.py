@@ -6,21 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.auth.keys import KeyRing
 from api.deps import Session
 from api.main import create_app
 from api.settings import Settings
 from api.store.db import Database, owner_connection
 from tests.api.people_support import person
 from tests.api.test_http_conventions import assert_problem
+from tests.world import World
 
 
 def _with_slow_route(app: FastAPI) -> FastAPI:
@@ -84,10 +88,20 @@ async def _terminate_runtime_connections(database_url: URL, role: str) -> int:
     return int(killed or 0)
 
 
+@pytest.fixture
+async def killing_allowed(app_engine: AsyncEngine) -> AsyncIterator[None]:
+    """The kills reach every runtime-role connection of the database, the shared test pool's
+    idle ones included: discard them afterwards, as the service's own pool does."""
+    yield
+    await app_engine.dispose()
+
+
 async def test_connections_killed_under_load_answer_503_and_retries_lose_nothing(
-    settings: Settings, database_url: URL, as_persona: Callable[[str], dict[str, str]]
+    settings: Settings, database_url: URL, world: World, killing_allowed: None
 ) -> None:
-    headers = as_persona("ccas_rsa_agent")
+    # a token minted directly: this test holds no connection of the shared pool
+    token = world.token(KeyRing.load_or_create(settings.keys_dir), settings, "ccas_rsa_agent")
+    headers = {"Authorization": f"Bearer {token}"}
     marker = uuid.uuid4().hex[:8]
     bodies = {
         str(uuid.uuid4()): person(

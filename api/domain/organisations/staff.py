@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.password_policy import password_problems
 from api.auth.passwords import hash_password_off_loop
 from api.auth.permissions import Action
 from api.auth.scope import Scope
@@ -118,7 +119,7 @@ class StaffService:
             organisation_id,
             email=str(body.email),
             full_name=body.full_name,
-            password_hash=(await hash_password_off_loop(body.password) if body.password else None),
+            password_hash=await _chosen_password_hash(body),
             roles=sorted(change.direct),
             now=clock.now(),
         )
@@ -292,3 +293,16 @@ def _grant_position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
             detail="The cursor is not one this service issued.",
             errors=[FieldError(pointer="/cursor", detail="Invalid cursor.", location="query")],
         ) from None
+
+
+async def _chosen_password_hash(body: MemberCreate) -> str | None:
+    """The hash of the password an admin chose for a new member, once it passes the policy
+    (length, common and breached-style passwords, the member's own name and e-mail)."""
+    if not body.password:
+        return None
+    problems = password_problems(body.password, email=body.email, full_name=body.full_name)
+    if problems:
+        raise ValidationFailed(
+            detail=problems[0], errors=[FieldError("/password", p) for p in problems]
+        )
+    return await hash_password_off_loop(body.password)
