@@ -46,3 +46,12 @@ async def reject_unknown_query_parameters(request: Request) -> None:
             detail=f"Unknown query parameter(s): {', '.join(unknown)}.",
             errors=[FieldError(f"/{name}", "Unknown parameter.", "query") for name in unknown],
         )
+    # PostgreSQL text cannot hold NUL: refused here rather than failing in the query
+    with_nul = sorted(
+        {name for name, value in request.query_params.multi_items() if "\x00" in value}
+    )
+    if with_nul:
+        raise ValidationFailed(
+            detail=f"NUL character in query parameter(s): {', '.join(with_nul)}.",
+            errors=[FieldError(f"/{name}", "NUL character.", "query") for name in with_nul],
+        )
