@@ -7,9 +7,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -153,18 +155,22 @@ def start_server(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start `guichet serve` in a subprocess and wait until it answers /healthz."""
     port = _free_port()
+    # Output goes to a file, not a pipe: a pipe nobody reads until the end fills up (64 KiB
+    # of logs) and blocks the server in the middle of a request.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 — closed by stop_server
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "1"],
         cwd=cwd,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
+    _SERVER_LOGS[proc.pid] = log
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            output = proc.stdout.read().decode() if proc.stdout else ""
+            output = _output(proc)
             raise RuntimeError(f"server exited with {proc.returncode}:\n{output[-4000:]}")
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
@@ -176,13 +182,25 @@ def start_server(
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> str:
+    """SIGTERM, then its whole output."""
     proc.terminate()
     try:
-        out, _ = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, _ = proc.communicate()
-    return out.decode(errors="replace")
+        proc.wait()
+    return _output(proc)
+
+
+_SERVER_LOGS: dict[int, IO[bytes]] = {}
+
+
+def _output(proc: subprocess.Popen[bytes]) -> str:
+    log = _SERVER_LOGS.pop(proc.pid)
+    log.seek(0)
+    output = log.read().decode(errors="replace")
+    log.close()
+    return output
 
 
 @pytest.fixture(scope="session")

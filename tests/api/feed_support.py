@@ -50,7 +50,15 @@ async def read_all(
             return items, after
 
 
-async def until(check: Callable[[], Awaitable[T | None]], seconds: float = 30) -> T:
+#: How long a test waits for the feed: it serves an event once every older transaction of the
+#: server has ended, and in a parallel run on a loaded machine another worker's test (one
+#: transaction for a whole property-based test) can outlast 30 s.
+FEED_PATIENCE_SECONDS = 120
+
+
+async def until(
+    check: Callable[[], Awaitable[T | None]], seconds: float = FEED_PATIENCE_SECONDS
+) -> T:
     """Poll ``check`` until it returns something truthy. The feed serves an event once every
     older transaction of the server has ended, so a write made elsewhere shows up after the
     longest transaction running on the server at that moment (others' tests included)."""

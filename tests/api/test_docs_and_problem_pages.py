@@ -127,3 +127,18 @@ async def test_a_malformed_json_body_points_at_the_body_and_names_the_position(
     assert error["in"] == "body"
     assert f"at character {position}" in error["detail"]
     assert problem["detail"].startswith("body: The body is not valid JSON")
+
+
+async def test_a_nul_character_in_a_query_parameter_is_a_422_naming_it(
+    client: httpx.AsyncClient, as_persona: Callable[[str], dict[str, str]]
+) -> None:
+    """PostgreSQL text cannot hold NUL: it was a 500 once the query reached the database."""
+    r = await client.get(
+        "/v1/dossiers",
+        params={"prestation": "rsa\x00", "limit": 5},
+        headers=as_persona("departement_agent"),
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == [
+        {"pointer": "/prestation", "detail": "NUL character.", "in": "query"}
+    ]

@@ -4,6 +4,7 @@ holder, field ownership, visibility by the people rules, audit and the change fe
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -15,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from api.store.db import owner_connection
+from tests.api.feed_support import FEED_PATIENCE_SECONDS
 from tests.world import Persona, World
 
 Headers = Callable[[str], dict[str, str]]
@@ -435,9 +437,11 @@ async def test_changes_are_announced_to_both_sides(
             break
     _, dossier = await submitted_dossier(c, as_persona)
     # the département's system pulls what the CCAS instructed: the feed, then the dossier
-    # (the feed serves an event once every older transaction of the server has ended)
+    # (the feed serves an event once every older transaction of the server has ended: in a
+    # parallel run, the other workers' tests too)
     seen: list[dict[str, Any]] = []
-    for _ in range(100):
+    deadline = time.monotonic() + FEED_PATIENCE_SECONDS
+    while time.monotonic() < deadline:
         page = await c.get(
             "/v1/changes",
             params={"types": "dossier", "limit": 200, **({"after": cursor} if cursor else {})},
