@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, true, tuple_, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.auth.scope import Scope
-from api.domain.statistics.rules import Measure, TerritoryKind, TerritoryRef
+from api.domain.statistics.rules import Measure, TerritoryKind, TerritoryRef, median_of_histogram
 from api.domain.statistics.tables import StatFact
 from api.store.tables import Commune, Competence, Organisation, OrganisationCommune
 
@@ -121,36 +121,27 @@ class StatisticsRepository:
         return conditions
 
     async def aggregate(self, query: Query, sensitive: frozenset[str]) -> list[AggregateRow]:
-        """One scan: the cells of ``query.by`` and the overall total (GROUPING SETS)."""
+        """The cells of ``query.by`` and their total, in one scan that hashes, never sorts:
+        with delays, one histogram of working days per cell and step (GROUPING SETS), the
+        medians read from them; the total is the sum of the cells."""
         f = _fact.c
-        dims = [_COLUMNS[d] for d in query.by]
-        measures: list[Any] = [func.count().label("count")]
+        dims = [_COLUMNS[d].label(d) for d in query.by]
+        steps = query.measure.delays
+        delays = [getattr(f, f"{step}_days").label(step) for step in steps]
+        columns: list[Any] = [*dims, *delays, func.count().label("count")]
         if query.measure.amounts:
-            measures.append(func.sum(f.amount).label("amount"))
-        for step in query.measure.delays:
-            column = getattr(f, f"{step}_days")
-            measures.append(func.percentile_cont(0.5).within_group(column).label(step))
-        grouping: list[Any] = [func.grouping(*dims).label("grouping")] if dims else []
-        statement = select(
-            *[d.label(n) for d, n in zip(dims, query.by, strict=True)], *grouping, *measures
-        ).where(and_(*self._conditions(query, sensitive)))
-        if dims:
-            statement = statement.group_by(func.grouping_sets(tuple_(*dims), literal_column("()")))
+            columns.append(func.sum(f.amount).label("amount"))
+        if delays:
+            columns.append(func.grouping(*delays).label("step_mask"))
+        statement = select(*columns).where(and_(*self._conditions(query, sensitive)))
+        if delays:
+            statement = statement.group_by(
+                func.grouping_sets(*(tuple_(*dims, delay) for delay in delays))
+            )
+        elif dims:
+            statement = statement.group_by(*dims)
         rows = (await self.session.execute(statement)).mappings().all()
-        return [self._row(query, row) for row in rows]
-
-    @staticmethod
-    def _row(query: Query, row: Any) -> AggregateRow:
-        is_total = not query.by or row["grouping"] != 0
-        key = () if is_total else tuple(_text(row[d]) for d in query.by)
-        amount = row["amount"] if query.measure.amounts else None
-        return AggregateRow(
-            key=key,
-            is_total=is_total,
-            count=int(row["count"]),
-            amount=None if amount is None else float(amount),
-            medians={s: _float(row[s]) for s in query.measure.delays},
-        )
+        return _cells(query, rows)
 
     async def area_count(self, measure: str, ref: TerritoryRef, first: date, last: date) -> int:
         """The whole EPCI's or département's total, for the comparison line of a report
@@ -215,16 +206,57 @@ class StatisticsRepository:
         return None if row[0] is None else (row[0], row[1])
 
 
+def _cells(query: Query, rows: Sequence[Any]) -> list[AggregateRow]:
+    steps = query.measure.delays
+    # grouping() sets a bit for each delay column left out of a row's set, first column highest
+    masks = {
+        sum(1 << (len(steps) - 1 - j) for j in range(len(steps)) if j != i): step
+        for i, step in enumerate(steps)
+    }
+    counts: dict[tuple[str, ...], int] = {}
+    amounts: dict[tuple[str, ...], float] = {}
+    histograms: dict[tuple[str, ...], dict[str, dict[int, int]]] = {}
+    for row in rows:
+        key = tuple(_text(row[d]) for d in query.by)
+        step = masks[row["step_mask"]] if steps else None
+        if step is None or step == steps[0]:  # every record is in each step's sets once
+            counts[key] = counts.get(key, 0) + int(row["count"])
+            if query.measure.amounts and row["amount"] is not None:
+                amounts[key] = amounts.get(key, 0.0) + float(row["amount"])
+        if step is not None and row[step] is not None:
+            histogram = histograms.setdefault(key, {}).setdefault(step, {})
+            histogram[int(row[step])] = histogram.get(int(row[step]), 0) + int(row["count"])
+    cells = [
+        AggregateRow(
+            key,
+            False,
+            count,
+            amounts.get(key) if query.measure.amounts else None,
+            {s: median_of_histogram(histograms.get(key, {}).get(s, {})) for s in steps},
+        )
+        for key, count in counts.items()
+    ]
+    total_histograms: dict[str, dict[int, int]] = {s: {} for s in steps}
+    for per_step in histograms.values():
+        for step, histogram in per_step.items():
+            for days, n in histogram.items():
+                total_histograms[step][days] = total_histograms[step].get(days, 0) + n
+    total = AggregateRow(
+        (),
+        True,
+        sum(counts.values()),
+        sum(amounts.values()) if query.measure.amounts and amounts else None,
+        {s: median_of_histogram(total_histograms[s]) for s in steps},
+    )
+    return [*(c for c in cells if query.by), total]
+
+
 def _text(value: object) -> str:
     if value is None:
         return "unknown"
     if isinstance(value, date):
         return value.strftime("%Y-%m")
     return str(value)
-
-
-def _float(value: object) -> float | None:
-    return None if value is None else round(float(value), 1)  # type: ignore[arg-type]
 
 
 async def detach_statistics(

@@ -15,6 +15,7 @@ from api.domain.statistics.disclosure import TOTAL, Protection
 from api.domain.statistics.repository import AggregateRow, Area, Query, StatisticsRepository
 from api.domain.statistics.rules import (
     AGE_BANDS,
+    MAX_CELLS,
     MAX_DIMENSIONS,
     MEASURES,
     UNMET_DECLINE_REASONS,
@@ -267,7 +268,7 @@ def publish(query: Query, rows: list[AggregateRow], period: Period) -> Statistic
     by = query.by
     cells = {r.key: r for r in rows if not r.is_total}
     total_row = next((r for r in rows if r.is_total), None)
-    protection = _protection(by, cells)
+    protection = _protection(by, cells, total_row.count if total_row else 0)
     published: list[StatisticsCell] = []
     for key, count in sorted(protection.counts.items()):
         if TOTAL in key or (count == 0 and not protection.suppressed(key)):
@@ -307,9 +308,10 @@ def publish(query: Query, rows: list[AggregateRow], period: Period) -> Statistic
     )
 
 
-def _protection(by: tuple[str, ...], cells: dict[tuple[str, ...], AggregateRow]) -> Protection:
+def _protection(
+    by: tuple[str, ...], cells: dict[tuple[str, ...], AggregateRow], count: int
+) -> Protection:
     if not by:
-        count = next(iter(cells.values())).count if cells else 0
         hidden = frozenset({()}) if disclosure.is_primary(count) else frozenset()
         return Protection({(): count}, hidden, frozenset())
     return disclosure.protect({k: r.count for k, r in cells.items()}, len(by))
@@ -346,6 +348,20 @@ def _medians(measure: Measure, row: AggregateRow | None, hidden: bool) -> Median
     if hidden or row is None:
         return MedianDays()
     return MedianDays.model_validate(row.medians)
+
+
+def _check_size(rows: list[AggregateRow], dimensions: int) -> None:
+    """A table finer than MAX_CELLS is mostly secret anyway, and protecting it costs
+    seconds: ask for a smaller territory or fewer dimensions."""
+    cells = 1
+    for axis in range(dimensions):
+        cells *= len({r.key[axis] for r in rows if not r.is_total})
+    if cells > MAX_CELLS:
+        raise _invalid(
+            "/by",
+            f"{cells} cells: at most {MAX_CELLS}. Choose a smaller territory, a shorter period "
+            "or fewer dimensions.",
+        )
 
 
 def _check_period(period: Period) -> None:

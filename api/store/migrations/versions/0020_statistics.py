@@ -269,6 +269,7 @@ def upgrade() -> None:
         op.execute(_refresh_function(measure))
         # the records already there, set by set
         op.execute(_insert(measure, "true", "ON CONFLICT DO NOTHING"))
+    op.execute("ANALYZE stat_fact")  # autovacuum may be off: plan on real figures
     op.execute(_TRIGGER_FUNCTION)
     for table, events, measure, column in _TRIGGERS:
         op.execute(
