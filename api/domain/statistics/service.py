@@ -3,7 +3,7 @@ disclosure control applied before anything leaves the service."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from api.auth.permissions import Action
@@ -65,11 +65,13 @@ class Statistics:
         return area
 
     async def measure(
-        self, name: str, territory: str, period: Period, by: list[str]
+        self, name: str, territory: str, period: Period, by: list[str], *, delays: bool = True
     ) -> StatisticsRead:
         measure = MEASURES.get(name)
         if measure is None:
             raise NotFound(detail=f"No measure {name!r}: {', '.join(MEASURES)}.")
+        if not delays:
+            measure = replace(measure, delays=())
         _check_period(period)
         _check_by(measure, by)
         area = await self.area(territory)
@@ -82,6 +84,7 @@ class Statistics:
             include_sensitive=sensitive_visible(area.ref),
         )
         rows = await self.repository.aggregate(query, await self.repository.sensitive_competences())
+        _check_size(rows, len(by))
         return publish(query, rows, period)
 
     async def unmet_needs(self, territory: str, period: Period) -> UnmetNeedsRead:
@@ -93,7 +96,7 @@ class Statistics:
             measure: str, by: tuple[str, ...], where: dict[str, tuple[str, ...]]
         ) -> StatisticsRead:
             query = Query(
-                MEASURES[measure],
+                replace(MEASURES[measure], delays=()),  # no medians in these tables
                 area,
                 first_of_month(period.first),
                 first_of_month(period.last),
@@ -138,12 +141,18 @@ class Statistics:
         area = await self.area(territory)
         this, before = _year(year), _year(year - 1)
 
-        async def read(measure: str, by: str, period: Period) -> StatisticsRead:
-            return await self.measure(measure, territory, period, by.split(",") if by else [])
+        async def read(
+            measure: str, by: str, period: Period, delays: bool = False
+        ) -> StatisticsRead:
+            dimensions = by.split(",") if by else []
+            return await self.measure(measure, territory, period, dimensions, delays=delays)
 
         people = [await read("people", "age_band", p) for p in (before, this)]
         households = await read("people", "age_band,household_type", this)
-        referrals = [await read("referrals", "competence", p) for p in (before, this)]
+        referrals = [
+            await read("referrals", "competence", before),
+            await read("referrals", "competence", this, delays=True),
+        ]
         statuses = await read("referrals", "competence,status", this)
         by_commune = await read("people", "commune", this)
         unmet = [await self.unmet_needs(territory, p) for p in (before, this)]
