@@ -36,6 +36,8 @@ _COLUMNS: dict[str, ColumnElement[Any]] = {
     "outcome": _fact.c.outcome,
     "prestation": _fact.c.prestation,
     "decision": _fact.c.decision,
+    "category": _fact.c.category,
+    "form": _fact.c.form,
 }
 
 

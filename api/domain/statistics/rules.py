@@ -43,9 +43,18 @@ MEASURES: dict[str, Measure] = {
         ),
         Measure("orientations", (*_PERSON, "status", "reason")),
         Measure("dossiers", (*_PERSON, "prestation", "status", "decision"), amounts=True),
+        # aid requests of the aides facultatives (rows exist once that capability's tables do)
+        Measure(
+            "aids",
+            (*_PERSON, "category", "form", "status", "decision", "reason"),
+            amounts=True,
+        ),
     )
 }
 
+
+# aid requests refused because another scheme should pay: a need the local aid left aside
+UNMET_AID_REASONS = ("autre_dispositif",)
 
 # referrals declined for these reasons are needs nobody met (the angles morts, §12)
 UNMET_DECLINE_REASONS = ("hors_competence", "pas_de_capacite")

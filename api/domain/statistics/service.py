@@ -18,6 +18,7 @@ from api.domain.statistics.rules import (
     MAX_CELLS,
     MAX_DIMENSIONS,
     MEASURES,
+    UNMET_AID_REASONS,
     UNMET_DECLINE_REASONS,
     Measure,
     TerritoryKind,
@@ -124,6 +125,9 @@ class Statistics:
             refused_orientations=await table(
                 "orientations", ("competence",), {"status": ("refused",)}
             ),
+            aids_refused_elsewhere=await table(
+                "aids", ("category",), {"status": ("refused",), "reason": UNMET_AID_REASONS}
+            ),
             uncovered=[
                 UncoveredCompetence(
                     competence=competence,
@@ -155,9 +159,11 @@ class Statistics:
         ]
         statuses = await read("referrals", "competence,status", this)
         by_commune = await read("people", "commune", this)
+        aids_by_commune = await read("aids", "commune", this)
         unmet = [await self.unmet_needs(territory, p) for p in (before, this)]
         names = await self.repository.commune_names(area.communes)
-        comparison = await self._comparison(area, this)
+        comparison = await self._comparison(area, this, "people")
+        aids_comparison = await self._comparison(area, this, "aids")
         ages, age_chart = abs_doc.two_years(
             "people_age",
             "Personnes reçues par tranche d'âge",
@@ -187,7 +193,12 @@ class Statistics:
             referrals[1],
             year,
         )
-        rates_table, rates_chart = abs_doc.rates("rates", by_commune, names, comparison)
+        rates_table, rates_chart = abs_doc.rates(
+            "rates", "Personnes reçues", by_commune, names, comparison
+        )
+        aids_table, aids_chart = abs_doc.rates(
+            "aid_rates", "Aides facultatives demandées", aids_by_commune, names, aids_comparison
+        )
         return abs_doc.Document(
             territory=str(area.ref),
             territory_name=area.name,
@@ -222,8 +233,8 @@ class Statistics:
                     "Comparaison territoriale",
                     "Le territoire à côté de son intercommunalité et de son département. Les "
                     "aides facultatives rejoindront cette comparaison avec leur module.",
-                    [rates_chart],
-                    [rates_table],
+                    [rates_chart, aids_chart],
+                    [rates_table, aids_table],
                 ),
                 abs_doc.Section(
                     "Les besoins non satisfaits",
@@ -235,10 +246,10 @@ class Statistics:
             ],
         )
 
-    async def _comparison(self, area: Area, period: Period) -> abs_doc.Comparison:
+    async def _comparison(self, area: Area, period: Period, measure: str) -> abs_doc.Comparison:
         first, last = first_of_month(period.first), first_of_month(period.last)
         lines: list[tuple[str, int, int | None]] = []
-        own = await self.repository.area_count_visible(area, "people", first, last)
+        own = await self.repository.area_count_visible(area, measure, first, last)
         lines.append((area.name, sum(area.population.values()), _published_total(own)))
         if area.ref.kind is TerritoryKind.COMMUNE:
             epci, departement = await self.repository.parents(area.ref)
@@ -256,7 +267,7 @@ class Statistics:
             wide = await self.repository.area(ref)
             if wide is None:
                 continue
-            count = await self.repository.area_count("people", ref, first, last)
+            count = await self.repository.area_count(measure, ref, first, last)
             label = "Intercommunalité" if ref.kind is TerritoryKind.EPCI else "Département"
             lines.append(
                 (f"{label} ({ref.code})", sum(wide.population.values()), _published_total(count))
