@@ -53,6 +53,7 @@ def demo() -> None:
     from api.auth.bootstrap import bootstrap_platform_admin
     from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, load_demo, load_demo_files
     from api.demo_activity import load_demo_activity
+    from api.demo_aids import load_aid_demo
     from api.main import create_app
     from api.store.db import Database, owner_connection
     from api.store.migrate import migrate as run_migrations
@@ -78,6 +79,7 @@ def demo() -> None:
             files = await load_demo_files(app, result)
             async with owner_connection(database.owner_url) as conn:
                 activity = await load_demo_activity(conn, result.organisations)
+            aids = await load_aid_demo(app, result)
         finally:
             await database.dispose()
         typer.echo("\nDemo territory: the Somme (80). Every demo user's password: " + DEMO_PASSWORD)
@@ -98,6 +100,10 @@ def demo() -> None:
             f"\nA year of activity for the statistics: {activity} fictitious people on Amiens "
             "Métropole and the Val de Somme, with referrals, orientations and dossiers."
         )
+        if aids:
+            typer.echo("\nAides facultatives (CCAS d'Amiens, CCAS de Corbie):")
+            for line in aids:
+                typer.echo(f"  {line}")
 
     asyncio.run(run())
 

@@ -169,7 +169,8 @@ CONVENTIONS = (
         "secours_populaire",
         ["aide_alimentaire"],
         ["80021"],
-        ["identity", "contact", "household", "resources", "referrals"],
+        # the association instructs food-aid requests the CCAS decides
+        ["identity", "contact", "household", "resources", "referrals", "aids"],
     ),
     DemoConvention(
         "CONV-80-FAJ-2026",

@@ -21,6 +21,11 @@ from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.routers import (
     access_requests,
+    aid_commissions,
+    aid_envelopes,
+    aid_payments,
+    aid_requests,
+    aid_rules,
     audit,
     auth,
     changes,
@@ -54,6 +59,11 @@ ROUTERS = (
     referrals.router,
     orientations.router,
     dossiers.router,
+    aid_rules.router,
+    aid_requests.router,
+    aid_payments.router,
+    aid_envelopes.router,
+    aid_commissions.router,
     sync.router,
     changes.router,
     webhooks.router,

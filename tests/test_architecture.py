@@ -29,6 +29,10 @@ PUBLIC_ROUTES = {
     ("GET", "/v1/directory/competent"),
     ("GET", "/v1/organisations"),
     ("GET", "/v1/organisations/{organisation_id}"),
+    # règlements are administrative documents; the comparison takes no personal data
+    ("GET", "/v1/aid-rules"),
+    ("GET", "/v1/aid-rules/{rules_id:uuid}"),
+    ("POST", "/v1/aid-rules/compare"),
 }
 
 

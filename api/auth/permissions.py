@@ -59,6 +59,12 @@ class Action(StrEnum):
     READ_ACCESS_LOG = "people:access_log"
     EXPORT_PEOPLE = "people:export"
     MANAGE_RETENTION = "retention:manage"
+    # aides facultatives (domain.md §10): the règlement is the admin's to publish; agents
+    # instruct, pay and decide at the agent tier; decideurs decide above it and derogate
+    MANAGE_AID_RULES = "aid_rules:manage"
+    INSTRUCT_AIDS = "aids:instruct"
+    PAY_AIDS = "aids:pay"
+    MANAGE_AID_ENVELOPES = "aid_envelopes:manage"
 
 
 _A = Action
@@ -69,12 +75,14 @@ _AGENT = _ACCUEIL | {
     _A.READ_CHANGES,
     _A.MERGE_PEOPLE,
     _A.INSTRUCT_DOSSIERS,
+    _A.INSTRUCT_AIDS,
+    _A.PAY_AIDS,
 }
 
 ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = {
     Role.ACCUEIL: _ACCUEIL,
     Role.AGENT: frozenset(_AGENT),
-    Role.DECIDEUR: frozenset(_AGENT | {_A.DECIDE}),
+    Role.DECIDEUR: frozenset(_AGENT | {_A.DECIDE, _A.MANAGE_AID_ENVELOPES}),
     Role.PILOTAGE: frozenset({_A.READ_STATS}),
     Role.DPO: frozenset({_A.READ_AUDIT, _A.READ_ACCESS_LOG, _A.EXPORT_PEOPLE, _A.MANAGE_RETENTION}),
     Role.ADMIN: frozenset(
@@ -88,6 +96,8 @@ ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = {
             _A.MANAGE_WEBHOOKS,
             _A.READ_AUDIT,
             _A.MANAGE_RETENTION,
+            _A.MANAGE_AID_RULES,
+            _A.MANAGE_AID_ENVELOPES,
         }
     ),
     Role.SENSITIVE: frozenset(),

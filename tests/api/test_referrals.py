@@ -102,6 +102,7 @@ async def test_recipient_sees_shared_categories_before_accepting_and_the_team_vi
         "household",
         "resources",
         "referrals",
+        "aids",
     }
     assert after.json()["phone"] == "06 00 00 00 01"
     team = await client.get(

@@ -279,3 +279,20 @@ async def test_unmet_needs_count_declined_referrals_and_uncovered_competences(
         headers=as_persona("departement_agent"),
     )
     assert forbidden.status_code == 403
+
+
+async def test_aid_requests_are_counted_when_the_aids_exist(
+    client: httpx.AsyncClient, as_persona: Headers, database_url: URL
+) -> None:
+    async with owner_connection(database_url) as conn:
+        requests = await conn.scalar(text("SELECT count(*) FROM aid_request"))
+        facts = await conn.scalar(text("SELECT count(*) FROM stat_fact WHERE measure = 'aids'"))
+    assert facts == requests
+    r = await client.get(
+        "/v1/statistics/aids",
+        params={"territory": "departement:80", "by": "category,decision", "from": "2022-01-01"},
+        headers=as_persona("pilotage"),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["total"]["count"] in (requests, None)
+    assert all(not 0 < (c["count"] or 0) < 5 for c in r.json()["cells"])

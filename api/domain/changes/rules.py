@@ -4,7 +4,16 @@ from __future__ import annotations
 
 #: the types of record the feed announces (api.md); ``webhook`` messages are not in the feed
 RESOURCE_TYPES = frozenset(
-    {"referral", "orientation", "dossier", "beneficiary", "convention", "access_request"}
+    {
+        "referral",
+        "orientation",
+        "dossier",
+        "beneficiary",
+        "convention",
+        "access_request",
+        "aid_request",
+        "aid_payment",
+    }
 )
 
 #: a position after every event of a transaction

@@ -33,6 +33,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.domain import clock
+from api.domain.aids.repository import anonymise_aid_requests
 from api.domain.statistics.repository import detach_statistics
 from api.store.db import create_engine
 from api.store.repositories.audit import (
@@ -52,7 +53,7 @@ REQUEST_ID = "retention-purge"
 #: ``(owner connection, person ids, now)``: clears a capability's free text about people
 #: being anonymised, in the purge's transaction
 Anonymiser = Callable[[AsyncConnection, Sequence[uuid.UUID], datetime], Awaitable[None]]
-ANONYMISERS: list[Anonymiser] = [anonymise_referrals, detach_statistics]
+ANONYMISERS: list[Anonymiser] = [anonymise_referrals, anonymise_aid_requests, detach_statistics]
 
 #: ``(owner connection, person ids, now)``: those of the ids a capability still needs (an
 #: open referral or orientation attaches its parties without a care team): not anonymised

@@ -28,6 +28,9 @@ EVENT_TYPES = frozenset(
         "access_request.created",
         "access_request.decided",
         "beneficiary.merged",
+        "aid_request.created",
+        "aid_request.status_changed",
+        "aid_payment.created",
     }
 )
 EVENT_FAMILIES = frozenset(e.split(".", 1)[0] for e in EVENT_TYPES)

@@ -1,5 +1,15 @@
 """Every table of the service. Importing this package checks that each declares its scoping."""
 
+from api.domain.aids.tables import (
+    AidCommission,
+    AidEnvelope,
+    AidPayment,
+    AidRequest,
+    AidRequestEvent,
+    AidRules,
+    AidType,
+    AidVoucherCounter,
+)
 from api.domain.statistics.tables import StatFact, StatHoliday
 from api.store.base import check_scoping_declared, metadata
 from api.store.tables.changes import (
@@ -44,6 +54,14 @@ check_scoping_declared()
 
 __all__ = [
     "AccessRequest",
+    "AidCommission",
+    "AidEnvelope",
+    "AidPayment",
+    "AidRequest",
+    "AidRequestEvent",
+    "AidRules",
+    "AidType",
+    "AidVoucherCounter",
     "ApiClient",
     "AppUser",
     "AuditChainAnchor",

@@ -1,0 +1,61 @@
+"""How the aid routers get what their use cases need: one function per context, built from
+the request's scope and session (the one wiring style of the new-shape nouns)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+
+from api.auth.deps import CurrentScope
+from api.auth.scope import Scope
+from api.deps import Session
+from api.domain.aids.repository import (
+    CommissionRepository,
+    MoneyRepository,
+    RequestRepository,
+    RulesRepository,
+)
+from api.store.repositories.audit import AuditLog
+from api.store.repositories.changes import ChangeLog
+from api.store.repositories.partners import OrganisationStore
+from api.store.repositories.people import PeopleStore
+
+
+@dataclass(frozen=True)
+class Aids:
+    """What the aid use cases need, for one request."""
+
+    scope: Scope
+    rules: RulesRepository
+    requests: RequestRepository
+    money: MoneyRepository
+    commissions: CommissionRepository
+    people: PeopleStore
+    orgs: OrganisationStore
+    audit: AuditLog
+    changes: ChangeLog
+
+
+def public_rules(session: Session) -> RulesRepository:
+    """Règlements are public: no scope, no personal data."""
+    return RulesRepository(session)
+
+
+def aids_context(scope: CurrentScope, session: Session) -> Aids:
+    return Aids(
+        scope=scope,
+        rules=RulesRepository(session),
+        requests=RequestRepository(session, scope),
+        money=MoneyRepository(session, scope),
+        commissions=CommissionRepository(session, scope),
+        people=PeopleStore(session, scope),
+        orgs=OrganisationStore(session),
+        audit=AuditLog(session, scope),
+        changes=ChangeLog(session),
+    )
+
+
+PublicRules = Annotated[RulesRepository, Depends(public_rules)]
+AidsContext = Annotated[Aids, Depends(aids_context)]
