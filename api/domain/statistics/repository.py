@@ -15,12 +15,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from api.auth.scope import Scope
 from api.domain.statistics.rules import Measure, TerritoryKind, TerritoryRef, median_of_histogram
 from api.domain.statistics.tables import StatFact
-from api.store.tables import Commune, Competence, Organisation, OrganisationCommune
+from api.store.tables import (
+    Commune,
+    Competence,
+    Departement,
+    Epci,
+    Organisation,
+    OrganisationCommune,
+)
 
 _fact = StatFact.__table__  # type: ignore[attr-defined]
 _commune = Commune.__table__  # type: ignore[attr-defined]
 _competence = Competence.__table__  # type: ignore[attr-defined]
 _organisation = Organisation.__table__  # type: ignore[attr-defined]
+_epci = Epci.__table__  # type: ignore[attr-defined]
+_departement = Departement.__table__  # type: ignore[attr-defined]
 _territory = OrganisationCommune.__table__  # type: ignore[attr-defined]
 
 # the dimension names of the API and their columns
@@ -95,8 +104,18 @@ class StatisticsRepository:
         ).all()
         if not rows:
             return None
-        name = rows[0].name if ref.kind is TerritoryKind.COMMUNE else str(ref)
-        return Area(ref, name, {r.code: r.population for r in rows})
+        return Area(ref, await self._name(ref, rows[0].name), {r.code: r.population for r in rows})
+
+    async def _name(self, ref: TerritoryRef, commune_name: str) -> str:
+        if ref.kind is TerritoryKind.COMMUNE:
+            return commune_name
+        table, key = (
+            (_epci, _epci.c.siren)
+            if ref.kind is TerritoryKind.EPCI
+            else (_departement, _departement.c.code)
+        )
+        name = await self.session.scalar(select(table.c.name).where(key == ref.code))
+        return str(name or ref)
 
     async def sensitive_competences(self) -> frozenset[str]:
         rows = await self.session.scalars(

@@ -231,8 +231,8 @@ class Statistics:
                 ),
                 abs_doc.Section(
                     "Comparaison territoriale",
-                    "Le territoire à côté de son intercommunalité et de son département. Les "
-                    "aides facultatives rejoindront cette comparaison avec leur module.",
+                    "Le territoire à côté de son intercommunalité et de son département : "
+                    "personnes reçues et aides facultatives demandées, pour 1 000 habitants.",
                     [rates_chart, aids_chart],
                     [rates_table, aids_table],
                 ),
