@@ -296,3 +296,26 @@ async def test_aid_requests_are_counted_when_the_aids_exist(
     assert r.status_code == 200, r.text
     assert r.json()["total"]["count"] in (requests, None)
     assert all(not 0 < (c["count"] or 0) < 5 for c in r.json()["cells"])
+
+
+async def test_a_pilotage_user_reads_no_personal_data_anywhere(
+    client: httpx.AsyncClient, as_persona: Headers
+) -> None:
+    """The département's pilotage user, whose organisation follows people: every list of
+    personal records is refused or empty for it."""
+    await _people_in_corbie(client, as_persona)
+    pilotage = as_persona("pilotage")
+    for path in (
+        "/v1/beneficiaries",
+        "/v1/beneficiaries/search?birth_date=1990-03-01&last_name=Statjeune0",
+        "/v1/referrals?box=inbox",
+        "/v1/referrals?box=outbox",
+        "/v1/orientations?box=inbox",
+        "/v1/dossiers",
+        "/v1/aid-requests",
+        "/v1/access-requests?box=inbox",
+        "/v1/changes",
+        "/v1/audit",
+    ):
+        r = await client.get(path, headers=pilotage)
+        assert r.status_code in (403, 404) or r.json().get("items") == [], (path, r.text[:200])
