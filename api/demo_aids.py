@@ -130,9 +130,14 @@ class _Desk:
 async def _publish(api: _Api, result: DemoResult) -> bool:
     """Both règlements; False when the demo's aids exist already."""
     amiens = result.organisations["ccas_amiens"]
-    listed = await api.client.get("/v1/aid-rules", params={"organisation_id": str(amiens)})
+    listed = await api.client.get(
+        "/v1/aid-rules", params={"organisation_id": str(amiens), "limit": 200}
+    )
     _ok(listed)
-    if listed.json()["items"]:
+    if any(
+        r["title"] == GENEROUS["title"] and r["valid_from"] == VALID_FROM
+        for r in listed.json()["items"]
+    ):
         return False
     for key, admin, rules in (
         ("ccas_amiens", "admin.ccas-amiens", GENEROUS),

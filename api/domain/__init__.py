@@ -37,6 +37,15 @@ prestation (RSA, APA, PCH, ASH, FSL, FAJ)   ``prestation`` (``LEGAL_AID_PRESTATI
 instruction / décision                      ``instruction`` / ``decision``
 aide facultative                            ``aid``
 règlement des aides facultatives            ``aid rules``
+version d'un règlement (date d'effet)       ``aid rules`` version (``valid_from``)
+type d'aide, forme (bon, paiement tiers…)   ``aid type``, ``form``
+barème de décision (agent, décideur…)       ``decision tiers``, ``required_level``
+unité de consommation (échelle INSEE)       ``consumption_units`` (UC)
+demande d'aide (instructeur, attributeur)   ``aid request`` (instructor, grantor)
+dérogation                                  ``derogation``
+bon d'achat numéroté                        ``voucher`` (``voucher_number``)
+enveloppe budgétaire                        ``envelope``
+commission permanente, procès-verbal        ``commission`` session, ``minutes``
 reste à vivre                               ``remaining_income`` (``reste_a_vivre``)
 ressources / charges                        ``resources`` / ``charges``
 NIR (numéro de sécurité sociale)            ``nir``

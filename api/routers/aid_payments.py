@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
 from api.domain.aids import payments as service
 from api.domain.aids.deps import AidsContext
-from api.domain.aids.schemas import PaymentCreate, PaymentList, PaymentRead
+from api.domain.aids.schemas import IsoDate, PaymentCreate, PaymentList, PaymentRead
 from api.idempotency import Idempotent
 
 router = APIRouter(tags=["aids"])
@@ -45,8 +44,8 @@ async def cancel_payment(ctx: AidsContext, payment_id: uuid.UUID) -> PaymentRead
 )
 async def list_payments(
     ctx: AidsContext,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[IsoDate | None, Query(alias="from")] = None,
+    end: Annotated[IsoDate | None, Query(alias="to")] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> PaymentList | Response:
     """Your organisation's payments of a period (`Accept: text/csv` for the accounting software)."""

@@ -4,7 +4,6 @@ compared between communes."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -18,6 +17,7 @@ from api.domain.aids.schemas import (
     AidRulesSummary,
     CompareBody,
     CompareRead,
+    IsoDate,
 )
 from api.idempotency import Idempotent
 from api.schemas.common import Cursor, Limit, Page
@@ -40,7 +40,7 @@ async def list_rules(
     repo: PublicRules,
     organisation_id: uuid.UUID | None = None,
     commune: Annotated[str | None, Query(pattern=r"^(\d{5}|2[AB]\d{3})$")] = None,
-    on: Annotated[date | None, Query(description="Only the versions in force that day.")] = None,
+    on: Annotated[IsoDate | None, Query(description="Only the versions in force that day.")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[AidRulesSummary]:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.api.aids_support import Headers, add_personas, aid_person, generous_rules
+from tests.api.aids_support import Headers, add_personas, aid_person, generous_rules, publish, tiers
 from tests.api.test_aid_requests import act, open_request
 from tests.world import World
 
@@ -122,3 +122,50 @@ async def test_another_organisation_sees_no_session(
         headers=as_persona("ccas_rsa_agent"),
     )
     assert bad.status_code == 422
+
+
+async def test_emergency_grants_are_reported_to_the_next_session(
+    client: httpx.AsyncClient, as_persona: Headers
+) -> None:
+    rules = {
+        "title": "Secours d'urgence",
+        "valid_from": "2026-06-01",
+        "aids": [
+            {
+                "code": "secours_urgence",
+                "label": "Secours d'urgence",
+                "competence": "aide_alimentaire",
+                "category": "alimentation",
+                "forms": ["bon"],
+                "max_per_request": 300,
+                "decision": tiers(50, 100),
+                "emergency_up_to": 200,
+            }
+        ],
+    }
+    assert (await publish(client, as_persona, rules, "ccas_admin")).status_code == 201
+    person = await aid_person(client, as_persona)
+    created = await open_request(
+        client, as_persona, person, aid_code="secours_urgence", amount_asked="150"
+    )
+    request = created.json()["id"]
+    submitted = await act(client, as_persona, request, "submit")
+    assert submitted.json()["required_level"] == "commission"
+    # the decideur grants at once what the commission would decide: an emergency grant
+    granted = await act(client, as_persona, request, "grant", "ccas_decideur", {"amount": "150"})
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["emergency"] is True
+    opened = await client.post(
+        "/v1/aid-commissions",
+        json={"date": "2026-12-31", "body": "commission_permanente"},
+        headers=as_persona("ccas_rsa_agent"),
+    )
+    sheet = await client.get(
+        f"/v1/aid-commissions/{opened.json()['id']}/minutes",
+        headers={**as_persona("ccas_rsa_agent"), "Accept": "text/csv"},
+    )
+    rows = list(csv.DictReader(io.StringIO(sheet.text), delimiter=";"))
+    reported = [r for r in rows if r["numero"] == request[:8].upper()]
+    assert [(r["decision"], r["montant_accorde"]) for r in reported] == [
+        ("granted (urgence)", "150.00")
+    ]

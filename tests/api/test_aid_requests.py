@@ -310,7 +310,7 @@ async def test_retention_keeps_an_anonymised_trace_of_the_decision(
 ) -> None:
     """Committed for real: the purge's anonymiser runs as the owner, in its own transaction."""
     c = committing_client
-    await generous_rules(c, as_persona, valid_from="2026-05-03")
+    await generous_rules(c, as_persona, valid_from="2025-05-03")
     person = await aid_person(c, as_persona)
     request = (await open_request(c, as_persona, person)).json()["id"]
     assert (await act(c, as_persona, request, "submit")).is_success

@@ -23,7 +23,7 @@ PAID_ON = "2031-01-15"
 
 RULES = {
     "title": "Règlement de test des bons",
-    "valid_from": "2026-03-01",
+    "valid_from": "2025-03-01",
     "aids": [
         {
             "code": "bon_concurrence",

@@ -215,6 +215,10 @@ async def minutes(
     session = await _session(ctx, commission_id)
     ctx.scope.require(Action.INSTRUCT_AIDS)
     rows = minutes_rows(await ctx.requests.in_commission(session.id))
+    # emergency grants since the last session are reported to this one
+    since = await ctx.commissions.previous_meeting(session.meeting_on)
+    reported = await ctx.requests.emergencies(since, session.meeting_on)
+    rows += [(*row[:6], "granted (urgence)", *row[7:]) for row in minutes_rows(reported)]
     await ctx.audit.record("aid_commission.minutes", "aid_commission", str(session.id))
     return session, rows
 

@@ -294,6 +294,19 @@ class RequestRepository:
         )
         return [(e, r, c) for e, r, c in (await self.session.execute(stmt)).all()]
 
+    async def emergencies(self, after: date | None, until: date) -> list[AidRequest]:
+        """Emergency grants of the scope's organisation decided after ``after`` up to
+        ``until``: the next commission is told of them."""
+        stmt = select(AidRequest).where(
+            col(AidRequest.grantor_organisation_id) == self.scope.organisation_id,
+            col(AidRequest.emergency).is_(True),
+            col(AidRequest.commission_id).is_(None),
+            col(AidRequest.decided_on) <= until,
+        )
+        if after is not None:
+            stmt = stmt.where(col(AidRequest.decided_on) > after)
+        return list((await self.session.scalars(stmt.order_by(col(AidRequest.decided_on)))).all())
+
     async def in_commission(self, commission_id: uuid.UUID) -> list[AidRequest]:
         stmt = (
             select(AidRequest)
@@ -446,6 +459,15 @@ class CommissionRepository:
             stmt = stmt.with_for_update()
         stmt = stmt.execution_options(populate_existing=True)
         return (await self.session.scalars(stmt)).first()
+
+    async def previous_meeting(self, meeting_on: date) -> date | None:
+        """The date of the organisation's last session before ``meeting_on``."""
+        stmt = select(func.max(col(AidCommission.meeting_on))).where(
+            col(AidCommission.organisation_id) == self.scope.organisation_id,
+            col(AidCommission.meeting_on) < meeting_on,
+        )
+        found: date | None = await self.session.scalar(stmt)
+        return found
 
     def savepoint(self) -> Any:
         """A nested transaction: one item of a session's decisions, rolled back alone."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from api.domain.aids.rules import (
     CENT,
@@ -25,6 +26,17 @@ from api.schemas.common import Input, Output
 def _cents(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
+
+def _iso_date(value: object) -> object:
+    """A date is written YYYY-MM-DD: pydantic would also take a number (a Unix time)."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return value
+    if isinstance(value, dt.date):
+        return value
+    raise ValueError("A date is written YYYY-MM-DD.")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 Amount = Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, decimal_places=2), AfterValidator(_cents)]
 Ceiling = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2), AfterValidator(_cents)]
@@ -62,8 +74,8 @@ class AidTypeIn(Input):
 
 class AidRulesCreate(Input):
     title: Annotated[str, Field(min_length=1, max_length=200)]
-    valid_from: date
-    valid_until: date | None = None
+    valid_from: IsoDate
+    valid_until: IsoDate | None = None
     max_per_household_12_months: Ceiling | None = None
     aids: Annotated[list[AidTypeIn], Field(min_length=1, max_length=100)]
 
@@ -118,7 +130,7 @@ class CompareBody(Input):
     departement: Annotated[str, Field(pattern=r"^(\d{2,3}|2[AB])$")] | None = None
     household: HouseholdIn
     category: AidCategory | None = None
-    on: date | None = None
+    on: IsoDate | None = None
 
 
 class AidRef(Output):
@@ -282,7 +294,7 @@ class AidRequestRead(AidRequestSummary):
 class PaymentCreate(Input):
     amount: Amount
     form: AidForm
-    paid_on: date
+    paid_on: IsoDate
     payee: Payee = Payee(kind="person")
 
 
@@ -330,7 +342,7 @@ class EnvelopesRead(Output):
 
 
 class CommissionCreate(Input):
-    date: dt.date
+    date: IsoDate
     body: Literal["commission_permanente", "conseil_administration"]
 
 
