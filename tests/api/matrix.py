@@ -414,7 +414,7 @@ STATISTICS_CASES = [
         _STATISTICS_READERS,
         403,
     )
-    for measure in ("people", "referrals", "orientations", "dossiers")
+    for measure in ("people", "referrals", "orientations", "dossiers", "aids")
 ] + [
     Case(
         "statistics unmet needs",

@@ -261,7 +261,13 @@ async def test_unmet_needs_count_declined_referrals_and_uncovered_competences(
     body = r.json()
     cells = {(c["competence"], c["reason"]): c for c in body["declined"]["cells"]}
     assert cells[("aide_alimentaire", "pas_de_capacite")]["count"] >= 6
-    assert body["declined"]["total"]["median_days"]["acknowledged"] == 0
+    # acknowledged the day they were sent: a median of 0 working days
+    by_status = await _stats(
+        client, as_persona("pilotage"), "referrals", territory="commune:80021", by="status"
+    )
+    declined = next(c for c in by_status.json()["cells"] if c["status"] == "declined")
+    assert declined["count"] >= 6
+    assert declined["median_days"]["acknowledged"] == 0
     uncovered = {u["competence"]: u for u in body["uncovered"]}
     # Abbeville has no CCAS, CIAS or commune account; the département covers the RSA everywhere
     assert "80001" in uncovered["aide_facultative"]["communes"]
@@ -273,3 +279,43 @@ async def test_unmet_needs_count_declined_referrals_and_uncovered_competences(
         headers=as_persona("departement_agent"),
     )
     assert forbidden.status_code == 403
+
+
+async def test_aid_requests_are_counted_when_the_aids_exist(
+    client: httpx.AsyncClient, as_persona: Headers, database_url: URL
+) -> None:
+    async with owner_connection(database_url) as conn:
+        requests = await conn.scalar(text("SELECT count(*) FROM aid_request"))
+        facts = await conn.scalar(text("SELECT count(*) FROM stat_fact WHERE measure = 'aids'"))
+    assert facts == requests
+    r = await client.get(
+        "/v1/statistics/aids",
+        params={"territory": "departement:80", "by": "category,decision", "from": "2022-01-01"},
+        headers=as_persona("pilotage"),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["total"]["count"] in (requests, None)
+    assert all(not 0 < (c["count"] or 0) < 5 for c in r.json()["cells"])
+
+
+async def test_a_pilotage_user_reads_no_personal_data_anywhere(
+    client: httpx.AsyncClient, as_persona: Headers
+) -> None:
+    """The département's pilotage user, whose organisation follows people: every list of
+    personal records is refused or empty for it."""
+    await _people_in_corbie(client, as_persona)
+    pilotage = as_persona("pilotage")
+    for path in (
+        "/v1/beneficiaries",
+        "/v1/beneficiaries/search?birth_date=1990-03-01&last_name=Statjeune0",
+        "/v1/referrals?box=inbox",
+        "/v1/referrals?box=outbox",
+        "/v1/orientations?box=inbox",
+        "/v1/dossiers",
+        "/v1/aid-requests",
+        "/v1/access-requests?box=inbox",
+        "/v1/changes",
+        "/v1/audit",
+    ):
+        r = await client.get(path, headers=pilotage)
+        assert r.status_code in (403, 404) or r.json().get("items") == [], (path, r.text[:200])

@@ -183,3 +183,16 @@ def test_no_suppressed_cell_of_a_two_way_table_can_be_recomputed(
         (f"r{r}", f"c{c}"): values[r * columns + c] for r in range(rows) for c in range(columns)
     }
     _assert_safe(protect(cells, 2), 2)
+
+
+@given(st.lists(st.integers(0, 60), min_size=1, max_size=200))
+def test_the_median_of_a_histogram_is_the_median_of_the_values(values: list[int]) -> None:
+    import statistics
+
+    from api.domain.statistics.rules import median_of_histogram
+
+    histogram: dict[int, int] = {}
+    for value in values:
+        histogram[value] = histogram.get(value, 0) + 1
+    assert median_of_histogram(histogram) == round(statistics.median(values), 1)
+    assert median_of_histogram({}) is None

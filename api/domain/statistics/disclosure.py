@@ -82,7 +82,7 @@ def protect(cells: Mapping[Key, int], dimensions: int) -> Protection:
     primary = frozenset(k for k, c in counts.items() if is_primary(c))
     suppressed = set(primary)
     if dimensions == 1:
-        _protect_line(counts, suppressed, list(counts))
+        _protect_line(counts, suppressed, list(counts))  # one line: one pass is enough
     else:
         slices = list(_slices(_axis_values(cells, dimensions), dimensions))
         changed = True
@@ -132,17 +132,16 @@ def _protect_line(
     suppressed: set[Key],
     line: list[Key],
     closes_another: Callable[[Key], bool] = lambda key: False,
-) -> bool:
+) -> Key | None:
     """A line (cells and their total) with a single suppressed entry gets a second one,
     preferably one whose crossing line needs a complement too (one entry serves both)."""
     hidden = [k for k in line if k in suppressed]
     if len(hidden) != 1 or len(line) < 2:
-        return False
+        return None
     others = [k for k in line if k not in suppressed]
-    suppressed.add(
-        min(others, key=lambda k: (TOTAL in k, not closes_another(k), *_preference(counts, k)))
-    )
-    return True
+    chosen = min(others, key=lambda k: (TOTAL in k, not closes_another(k), *_preference(counts, k)))
+    suppressed.add(chosen)
+    return chosen
 
 
 def _protect_grid(counts: Mapping[Key, int], suppressed: set[Key], grid: Grid) -> None:
@@ -151,31 +150,44 @@ def _protect_grid(counts: Mapping[Key, int], suppressed: set[Key], grid: Grid) -
     row_lines = {row: [grid[(row, c)] for c in columns] for row in rows}
     column_lines = {column: [grid[(r, column)] for r in rows] for column in columns}
     position = {key: rc for rc, key in grid.items()}
+    # suppressed entries per row and column, kept current as complements are added
+    hidden_rows: dict[str, int] = {}
+    hidden_columns: dict[str, int] = {}
 
-    def lonely(line: list[Key]) -> bool:
-        return sum(k in suppressed for k in line) == 1
+    def count_hidden() -> None:
+        for row, line in row_lines.items():
+            hidden_rows[row] = sum(k in suppressed for k in line)
+        for column, line in column_lines.items():
+            hidden_columns[column] = sum(k in suppressed for k in line)
 
     def column_lonely(key: Key) -> bool:
-        return lonely(column_lines[position[key][1]])
+        return hidden_columns[position[key][1]] == 1
 
     def row_lonely(key: Key) -> bool:
-        return lonely(row_lines[position[key][0]])
+        return hidden_rows[position[key][0]] == 1
 
-    changed = True
+    changed = any(key in suppressed for key in grid.values())  # most slices: nothing to do
     while changed:
         changed = False
-        for line in row_lines.values():
-            changed |= _protect_line(counts, suppressed, line, column_lonely)
-        for line in column_lines.values():
-            changed |= _protect_line(counts, suppressed, line, row_lonely)
-        bridge = _first_bridge([rc for rc, key in grid.items() if key in suppressed])
-        if bridge is not None:
-            _close_cycle(counts, suppressed, grid, bridge)
-            changed = True
+        count_hidden()
+        for lines, lonely in ((row_lines, column_lonely), (column_lines, row_lonely)):
+            for line in lines.values():
+                added = _protect_line(counts, suppressed, line, lonely)
+                if added is not None:
+                    row, column = position[added]
+                    hidden_rows[row] += 1
+                    hidden_columns[column] += 1
+                    changed = True
+        # every bridge of this pass at once: closing one may close others, which is only
+        # more protection; the next pass finds what is left
+        for bridge in _bridges([rc for rc, key in grid.items() if key in suppressed]):
+            if grid[bridge] in suppressed:
+                _close_cycle(counts, suppressed, grid, bridge)
+                changed = True
 
 
-def _first_bridge(edges: list[tuple[str, str]]) -> tuple[str, str] | None:
-    """A suppressed entry that no cycle of suppressed entries goes through, if any.
+def _bridges(edges: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The suppressed entries that no cycle of suppressed entries goes through.
 
     Rows and columns are distinct nodes (a row value may equal a column value)."""
     adjacency: dict[tuple[int, str], list[tuple[tuple[int, str], int]]] = defaultdict(list)
@@ -184,6 +196,7 @@ def _first_bridge(edges: list[tuple[str, str]]) -> tuple[str, str] | None:
         adjacency[(1, column)].append(((0, row), index))
     order: dict[tuple[int, str], int] = {}
     low: dict[tuple[int, str], int] = {}
+    found: list[tuple[str, str]] = []
     for root in adjacency:
         if root in order:
             continue
@@ -209,8 +222,8 @@ def _first_bridge(edges: list[tuple[str, str]]) -> tuple[str, str] | None:
                 parent = stack[-1][0]
                 low[parent] = min(low[parent], low[node])
                 if low[node] > order[parent]:
-                    return edges[via]
-    return None
+                    found.append(edges[via])
+    return found
 
 
 def _close_cycle(

@@ -178,9 +178,9 @@ def delays(key: str, before: StatisticsRead, current: StatisticsRead, year: int)
 
 
 def rates(
-    key: str, read: StatisticsRead, names: dict[str, str], comparison: Comparison
+    key: str, what: str, read: StatisticsRead, names: dict[str, str], comparison: Comparison
 ) -> tuple[Table, Chart]:
-    """People received per 1,000 inhabitants by commune, beside the EPCI and département."""
+    """A measure per 1,000 inhabitants by commune, beside the EPCI and département."""
     rows = []
     labels: list[str] = []
     values: list[float | None] = []
@@ -194,14 +194,14 @@ def rates(
         values.append(rate)
     table = Table(
         key,
-        "Personnes reçues pour 1 000 habitants",
+        f"{what} pour 1 000 habitants",
         "Territoire",
-        ["personnes", "pour 1 000 hab."],
+        ["nombre", "pour 1 000 hab."],
         rows,
         "Population légale de référence (Code officiel géographique).",
     )
     chart = Chart(
-        "Personnes reçues pour 1 000 habitants",
+        f"{what} pour 1 000 habitants",
         labels,
         {"pour 1 000 habitants": values},
         horizontal=True,
@@ -242,6 +242,13 @@ def unmet(key: str, before: UnmetNeedsRead, current: UnmetNeedsRead, year: int) 
             by_competence(before.refused_orientations, current.refused_orientations),
         ),
         Table(
+            f"{key}_aids",
+            "Aides refusées au motif qu'un autre dispositif doit intervenir",
+            "Catégorie",
+            years,
+            _by(before.aids_refused_elsewhere, current.aids_refused_elsewhere, "category"),
+        ),
+        Table(
             f"{key}_uncovered",
             "Compétences que personne n'exerce sur une partie du territoire",
             "Compétence",
@@ -252,6 +259,16 @@ def unmet(key: str, before: UnmetNeedsRead, current: UnmetNeedsRead, year: int) 
             ],
             "Aucun partenaire ne détient la compétence, ni par la loi ni par convention.",
         ),
+    ]
+
+
+def _by(
+    before: StatisticsRead | None, current: StatisticsRead | None, dimension: str
+) -> list[tuple[str, list[str]]]:
+    old = _cells(before, dimension) if before else {}
+    new = _cells(current, dimension) if current else {}
+    return [
+        (k, [number(old.get(k, 0)), number(new.get(k, 0))]) for k in sorted(set(old) | set(new))
     ]
 
 

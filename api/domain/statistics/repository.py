@@ -23,7 +23,6 @@ from sqlalchemy import (
     column,
     func,
     literal,
-    literal_column,
     or_,
     select,
     true,
@@ -33,14 +32,23 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.auth.scope import Scope
-from api.domain.statistics.rules import Measure, TerritoryKind, TerritoryRef
+from api.domain.statistics.rules import Measure, TerritoryKind, TerritoryRef, median_of_histogram
 from api.domain.statistics.tables import StatFact
-from api.store.tables import Commune, Competence, Organisation, OrganisationCommune
+from api.store.tables import (
+    Commune,
+    Competence,
+    Departement,
+    Epci,
+    Organisation,
+    OrganisationCommune,
+)
 
 _fact = StatFact.__table__  # type: ignore[attr-defined]
 _commune = Commune.__table__  # type: ignore[attr-defined]
 _competence = Competence.__table__  # type: ignore[attr-defined]
 _organisation = Organisation.__table__  # type: ignore[attr-defined]
+_epci = Epci.__table__  # type: ignore[attr-defined]
+_departement = Departement.__table__  # type: ignore[attr-defined]
 _territory = OrganisationCommune.__table__  # type: ignore[attr-defined]
 
 # the columns guichet_stat_rows answers (stat_fact's, without the ids)
@@ -50,6 +58,7 @@ _ROW_COLUMNS = (
     ("commune_code", Text),
     *((name, Text) for name in ("age_band", "sex", "household_type", "competence", "status")),
     *((name, Text) for name in ("reason", "outcome", "prestation", "decision")),
+    *((name, Text) for name in ("category", "form")),
     ("amount", Numeric),
     *((f"{step}_days", Integer) for step in ("acknowledged", "accepted", "completed")),
 )
@@ -57,16 +66,23 @@ _ROW_COLUMNS = (
 # the dimension names of the API and their columns
 _COLUMNS: dict[str, str] = {
     "commune": "commune_code",
-    "month": "month",
-    "age_band": "age_band",
-    "sex": "sex",
-    "household_type": "household_type",
-    "competence": "competence",
-    "status": "status",
-    "reason": "reason",
-    "outcome": "outcome",
-    "prestation": "prestation",
-    "decision": "decision",
+    **{
+        name: name
+        for name in (
+            "month",
+            "age_band",
+            "sex",
+            "household_type",
+            "competence",
+            "status",
+            "reason",
+            "outcome",
+            "prestation",
+            "decision",
+            "category",
+            "form",
+        )
+    },
 }
 
 
@@ -143,8 +159,18 @@ class StatisticsRepository:
         ).all()
         if not rows:
             return None
-        name = rows[0].name if ref.kind is TerritoryKind.COMMUNE else str(ref)
-        return Area(ref, name, {r.code: r.population for r in rows})
+        return Area(ref, await self._name(ref, rows[0].name), {r.code: r.population for r in rows})
+
+    async def _name(self, ref: TerritoryRef, commune_name: str) -> str:
+        if ref.kind is TerritoryKind.COMMUNE:
+            return commune_name
+        table, key = (
+            (_epci, _epci.c.siren)
+            if ref.kind is TerritoryKind.EPCI
+            else (_departement, _departement.c.code)
+        )
+        name = await self.session.scalar(select(table.c.name).where(key == ref.code))
+        return str(name or ref)
 
     async def sensitive_competences(self) -> frozenset[str]:
         rows = await self.session.scalars(
@@ -152,57 +178,52 @@ class StatisticsRepository:
         )
         return frozenset(rows)
 
-    def _facts(self, query: Query) -> TableValuedAlias:
+    def _source(self, query: Query) -> TableValuedAlias:
         # the scope's territory: a repository filter first, guichet_stat_rows behind it
         communes = [code for code in query.area.communes if code in self.scope.territory]
         return _rows(query.measure.name, communes, query.first_month, query.last_month)
 
     @staticmethod
     def _conditions(
-        f: TableValuedAlias, query: Query, sensitive: frozenset[str]
+        rows: TableValuedAlias, query: Query, sensitive: frozenset[str]
     ) -> list[ColumnElement[bool]]:
+        f = rows.c
         conditions: list[ColumnElement[bool]] = []
         if not query.include_sensitive and sensitive:
             sensitive_codes = sorted(sensitive)
-            conditions.append(or_(f.c.competence.is_(None), f.c.competence.not_in(sensitive_codes)))
-            conditions.append(or_(f.c.prestation.is_(None), f.c.prestation.not_in(sensitive_codes)))
+            conditions.append(or_(f.competence.is_(None), f.competence.not_in(sensitive_codes)))
+            conditions.append(or_(f.prestation.is_(None), f.prestation.not_in(sensitive_codes)))
         for dimension, values in query.where:
-            conditions.append(f.c[_COLUMNS[dimension]].in_(list(values)))
+            conditions.append(f[_COLUMNS[dimension]].in_(list(values)))
         return conditions
 
     async def aggregate(self, query: Query, sensitive: frozenset[str]) -> list[AggregateRow]:
-        """One scan: the cells of ``query.by`` and the overall total (GROUPING SETS)."""
-        f = self._facts(query)
-        dims = [f.c[_COLUMNS[d]] for d in query.by]
-        measures: list[Any] = [func.count().label("count")]
+        """The cells of ``query.by`` and their total, in one scan that hashes, never sorts:
+        with delays, one histogram of working days per cell and step (GROUPING SETS), the
+        medians read from them; the total is the sum of the cells."""
+        rows_ = self._source(query)
+        f = rows_.c
+        dims = [f[_COLUMNS[d]].label(d) for d in query.by]
+        steps = query.measure.delays
+        delays = [getattr(f, f"{step}_days").label(step) for step in steps]
+        columns: list[Any] = [*dims, *delays, func.count().label("count")]
         if query.measure.amounts:
-            measures.append(func.sum(f.c.amount).label("amount"))
-        for step in query.measure.delays:
-            delay = f.c[f"{step}_days"]
-            measures.append(func.percentile_cont(0.5).within_group(delay).label(step))
-        grouping: list[Any] = [func.grouping(*dims).label("grouping")] if dims else []
+            columns.append(func.sum(f.amount).label("amount"))
+        if delays:
+            columns.append(func.grouping(*delays).label("step_mask"))
         statement = (
-            select(*[d.label(n) for d, n in zip(dims, query.by, strict=True)], *grouping, *measures)
-            .select_from(f)
-            .where(and_(true(), *self._conditions(f, query, sensitive)))
+            select(*columns)
+            .select_from(rows_)
+            .where(and_(true(), *self._conditions(rows_, query, sensitive)))
         )
-        if dims:
-            statement = statement.group_by(func.grouping_sets(tuple_(*dims), literal_column("()")))
+        if delays:
+            statement = statement.group_by(
+                func.grouping_sets(*(tuple_(*dims, delay) for delay in delays))
+            )
+        elif dims:
+            statement = statement.group_by(*dims)
         rows = (await self.session.execute(statement)).mappings().all()
-        return [self._row(query, row) for row in rows]
-
-    @staticmethod
-    def _row(query: Query, row: Any) -> AggregateRow:
-        is_total = not query.by or row["grouping"] != 0
-        key = () if is_total else tuple(_text(row[d]) for d in query.by)
-        amount = row["amount"] if query.measure.amounts else None
-        return AggregateRow(
-            key=key,
-            is_total=is_total,
-            count=int(row["count"]),
-            amount=None if amount is None else float(amount),
-            medians={s: _float(row[s]) for s in query.measure.delays},
-        )
+        return _cells(query, rows)
 
     async def area_count(self, measure: str, ref: TerritoryRef, first: date, last: date) -> int:
         """The whole EPCI's or département's total, for the comparison line of a report
@@ -256,9 +277,54 @@ class StatisticsRepository:
         return [(row[0], row[1]) for row in rows]
 
     async def month_range(self) -> tuple[date, date] | None:
-        f = _rows(None, None, None, None)
-        row = (await self.session.execute(select(func.min(f.c.month), func.max(f.c.month)))).one()
+        f = _rows(None, None, None, None).c
+        row = (await self.session.execute(select(func.min(f.month), func.max(f.month)))).one()
         return None if row[0] is None else (row[0], row[1])
+
+
+def _cells(query: Query, rows: Sequence[Any]) -> list[AggregateRow]:
+    steps = query.measure.delays
+    # grouping() sets a bit for each delay column left out of a row's set, first column highest
+    masks = {
+        sum(1 << (len(steps) - 1 - j) for j in range(len(steps)) if j != i): step
+        for i, step in enumerate(steps)
+    }
+    counts: dict[tuple[str, ...], int] = {}
+    amounts: dict[tuple[str, ...], float] = {}
+    histograms: dict[tuple[str, ...], dict[str, dict[int, int]]] = {}
+    for row in rows:
+        key = tuple(_text(row[d]) for d in query.by)
+        step = masks[row["step_mask"]] if steps else None
+        if step is None or step == steps[0]:  # every record is in each step's sets once
+            counts[key] = counts.get(key, 0) + int(row["count"])
+            if query.measure.amounts and row["amount"] is not None:
+                amounts[key] = amounts.get(key, 0.0) + float(row["amount"])
+        if step is not None and row[step] is not None:
+            histogram = histograms.setdefault(key, {}).setdefault(step, {})
+            histogram[int(row[step])] = histogram.get(int(row[step]), 0) + int(row["count"])
+    cells = [
+        AggregateRow(
+            key,
+            False,
+            count,
+            amounts.get(key) if query.measure.amounts else None,
+            {s: median_of_histogram(histograms.get(key, {}).get(s, {})) for s in steps},
+        )
+        for key, count in counts.items()
+    ]
+    total_histograms: dict[str, dict[int, int]] = {s: {} for s in steps}
+    for per_step in histograms.values():
+        for step, histogram in per_step.items():
+            for days, n in histogram.items():
+                total_histograms[step][days] = total_histograms[step].get(days, 0) + n
+    total = AggregateRow(
+        (),
+        True,
+        sum(counts.values()),
+        sum(amounts.values()) if query.measure.amounts and amounts else None,
+        {s: median_of_histogram(total_histograms[s]) for s in steps},
+    )
+    return [*(c for c in cells if query.by), total]
 
 
 def _text(value: object) -> str:
@@ -267,10 +333,6 @@ def _text(value: object) -> str:
     if isinstance(value, date):
         return value.strftime("%Y-%m")
     return str(value)
-
-
-def _float(value: object) -> float | None:
-    return None if value is None else round(float(value), 1)  # type: ignore[arg-type]
 
 
 async def detach_statistics(

@@ -15,6 +15,7 @@ from enum import StrEnum
 from api.problems import DomainError
 
 MAX_DIMENSIONS = 3
+MAX_CELLS = 20_000  # cells of a table (the cross product of the values met)
 
 AGE_BANDS = ("0-17", "18-24", "25-39", "40-54", "55-64", "65-74", "75+")
 HOUSEHOLD_TYPES = ("single", "couple", "single_parent", "couple_children", "other")
@@ -42,9 +43,18 @@ MEASURES: dict[str, Measure] = {
         ),
         Measure("orientations", (*_PERSON, "status", "reason")),
         Measure("dossiers", (*_PERSON, "prestation", "status", "decision"), amounts=True),
+        # aid requests of the aides facultatives (rows exist once that capability's tables do)
+        Measure(
+            "aids",
+            (*_PERSON, "category", "form", "status", "decision", "reason"),
+            amounts=True,
+        ),
     )
 }
 
+
+# aid requests refused because another scheme should pay: a need the local aid left aside
+UNMET_AID_REASONS = ("autre_dispositif",)
 
 # referrals declined for these reasons are needs nobody met (the angles morts, §12)
 UNMET_DECLINE_REASONS = ("hors_competence", "pas_de_capacite")
@@ -127,3 +137,22 @@ class NotAcceptable(DomainError):
     status = 406
     slug = "not-acceptable"
     title = "No representation matches the Accept header"
+
+
+def median_of_histogram(histogram: dict[int, int]) -> float | None:
+    """The median of a histogram of integers, interpolated like percentile_cont(0.5)."""
+    n = sum(histogram.values())
+    if n == 0:
+        return None
+    low_rank, high_rank = (n - 1) // 2, n // 2
+    low = high = None
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if low is None and seen > low_rank:
+            low = value
+        if seen > high_rank:
+            high = value
+            break
+    assert low is not None and high is not None
+    return round((low + high) / 2, 1)

@@ -32,6 +32,8 @@ class StatisticsCell(Output):
     outcome: str | None = None
     prestation: str | None = None
     decision: str | None = None
+    category: str | None = None
+    form: str | None = None
     count: int | None
     amount: float | None = None
     per_1000: float | None = None

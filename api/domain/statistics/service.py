@@ -3,7 +3,7 @@ disclosure control applied before anything leaves the service."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from api.auth.permissions import Action
@@ -15,8 +15,10 @@ from api.domain.statistics.disclosure import TOTAL, Protection
 from api.domain.statistics.repository import AggregateRow, Area, Query, StatisticsRepository
 from api.domain.statistics.rules import (
     AGE_BANDS,
+    MAX_CELLS,
     MAX_DIMENSIONS,
     MEASURES,
+    UNMET_AID_REASONS,
     UNMET_DECLINE_REASONS,
     Measure,
     TerritoryKind,
@@ -64,11 +66,13 @@ class Statistics:
         return area
 
     async def measure(
-        self, name: str, territory: str, period: Period, by: list[str]
+        self, name: str, territory: str, period: Period, by: list[str], *, delays: bool = True
     ) -> StatisticsRead:
         measure = MEASURES.get(name)
         if measure is None:
             raise NotFound(detail=f"No measure {name!r}: {', '.join(MEASURES)}.")
+        if not delays:
+            measure = replace(measure, delays=())
         _check_period(period)
         _check_by(measure, by)
         area = await self.area(territory)
@@ -81,6 +85,7 @@ class Statistics:
             include_sensitive=sensitive_visible(area.ref),
         )
         rows = await self.repository.aggregate(query, await self.repository.sensitive_competences())
+        _check_size(rows, len(by))
         return publish(query, rows, period)
 
     async def unmet_needs(self, territory: str, period: Period) -> UnmetNeedsRead:
@@ -92,7 +97,7 @@ class Statistics:
             measure: str, by: tuple[str, ...], where: dict[str, tuple[str, ...]]
         ) -> StatisticsRead:
             query = Query(
-                MEASURES[measure],
+                replace(MEASURES[measure], delays=()),  # no medians in these tables
                 area,
                 first_of_month(period.first),
                 first_of_month(period.last),
@@ -120,6 +125,9 @@ class Statistics:
             refused_orientations=await table(
                 "orientations", ("competence",), {"status": ("refused",)}
             ),
+            aids_refused_elsewhere=await table(
+                "aids", ("category",), {"status": ("refused",), "reason": UNMET_AID_REASONS}
+            ),
             uncovered=[
                 UncoveredCompetence(
                     competence=competence,
@@ -137,17 +145,25 @@ class Statistics:
         area = await self.area(territory)
         this, before = _year(year), _year(year - 1)
 
-        async def read(measure: str, by: str, period: Period) -> StatisticsRead:
-            return await self.measure(measure, territory, period, by.split(",") if by else [])
+        async def read(
+            measure: str, by: str, period: Period, delays: bool = False
+        ) -> StatisticsRead:
+            dimensions = by.split(",") if by else []
+            return await self.measure(measure, territory, period, dimensions, delays=delays)
 
         people = [await read("people", "age_band", p) for p in (before, this)]
         households = await read("people", "age_band,household_type", this)
-        referrals = [await read("referrals", "competence", p) for p in (before, this)]
+        referrals = [
+            await read("referrals", "competence", before),
+            await read("referrals", "competence", this, delays=True),
+        ]
         statuses = await read("referrals", "competence,status", this)
         by_commune = await read("people", "commune", this)
+        aids_by_commune = await read("aids", "commune", this)
         unmet = [await self.unmet_needs(territory, p) for p in (before, this)]
         names = await self.repository.commune_names(area.communes)
-        comparison = await self._comparison(area, this)
+        comparison = await self._comparison(area, this, "people")
+        aids_comparison = await self._comparison(area, this, "aids")
         ages, age_chart = abs_doc.two_years(
             "people_age",
             "Personnes reçues par tranche d'âge",
@@ -177,7 +193,12 @@ class Statistics:
             referrals[1],
             year,
         )
-        rates_table, rates_chart = abs_doc.rates("rates", by_commune, names, comparison)
+        rates_table, rates_chart = abs_doc.rates(
+            "rates", "Personnes reçues", by_commune, names, comparison
+        )
+        aids_table, aids_chart = abs_doc.rates(
+            "aid_rates", "Aides facultatives demandées", aids_by_commune, names, aids_comparison
+        )
         return abs_doc.Document(
             territory=str(area.ref),
             territory_name=area.name,
@@ -210,10 +231,10 @@ class Statistics:
                 ),
                 abs_doc.Section(
                     "Comparaison territoriale",
-                    "Le territoire à côté de son intercommunalité et de son département. Les "
-                    "aides facultatives rejoindront cette comparaison avec leur module.",
-                    [rates_chart],
-                    [rates_table],
+                    "Le territoire à côté de son intercommunalité et de son département : "
+                    "personnes reçues et aides facultatives demandées, pour 1 000 habitants.",
+                    [rates_chart, aids_chart],
+                    [rates_table, aids_table],
                 ),
                 abs_doc.Section(
                     "Les besoins non satisfaits",
@@ -225,10 +246,10 @@ class Statistics:
             ],
         )
 
-    async def _comparison(self, area: Area, period: Period) -> abs_doc.Comparison:
+    async def _comparison(self, area: Area, period: Period, measure: str) -> abs_doc.Comparison:
         first, last = first_of_month(period.first), first_of_month(period.last)
         lines: list[tuple[str, int, int | None]] = []
-        own = await self.repository.area_count_visible(area, "people", first, last)
+        own = await self.repository.area_count_visible(area, measure, first, last)
         lines.append((area.name, sum(area.population.values()), _published_total(own)))
         if area.ref.kind is TerritoryKind.COMMUNE:
             epci, departement = await self.repository.parents(area.ref)
@@ -246,7 +267,7 @@ class Statistics:
             wide = await self.repository.area(ref)
             if wide is None:
                 continue
-            count = await self.repository.area_count("people", ref, first, last)
+            count = await self.repository.area_count(measure, ref, first, last)
             label = "Intercommunalité" if ref.kind is TerritoryKind.EPCI else "Département"
             lines.append(
                 (f"{label} ({ref.code})", sum(wide.population.values()), _published_total(count))
@@ -267,7 +288,7 @@ def publish(query: Query, rows: list[AggregateRow], period: Period) -> Statistic
     by = query.by
     cells = {r.key: r for r in rows if not r.is_total}
     total_row = next((r for r in rows if r.is_total), None)
-    protection = _protection(by, cells)
+    protection = _protection(by, cells, total_row.count if total_row else 0)
     published: list[StatisticsCell] = []
     for key, count in sorted(protection.counts.items()):
         if TOTAL in key or (count == 0 and not protection.suppressed(key)):
@@ -307,9 +328,10 @@ def publish(query: Query, rows: list[AggregateRow], period: Period) -> Statistic
     )
 
 
-def _protection(by: tuple[str, ...], cells: dict[tuple[str, ...], AggregateRow]) -> Protection:
+def _protection(
+    by: tuple[str, ...], cells: dict[tuple[str, ...], AggregateRow], count: int
+) -> Protection:
     if not by:
-        count = next(iter(cells.values())).count if cells else 0
         hidden = frozenset({()}) if disclosure.is_primary(count) else frozenset()
         return Protection({(): count}, hidden, frozenset())
     return disclosure.protect({k: r.count for k, r in cells.items()}, len(by))
@@ -346,6 +368,20 @@ def _medians(measure: Measure, row: AggregateRow | None, hidden: bool) -> Median
     if hidden or row is None:
         return MedianDays()
     return MedianDays.model_validate(row.medians)
+
+
+def _check_size(rows: list[AggregateRow], dimensions: int) -> None:
+    """A table finer than MAX_CELLS is mostly secret anyway, and protecting it costs
+    seconds: ask for a smaller territory or fewer dimensions."""
+    cells = 1
+    for axis in range(dimensions):
+        cells *= len({r.key[axis] for r in rows if not r.is_total})
+    if cells > MAX_CELLS:
+        raise _invalid(
+            "/by",
+            f"{cells} cells: at most {MAX_CELLS}. Choose a smaller territory, a shorter period "
+            "or fewer dimensions.",
+        )
 
 
 def _check_period(period: Period) -> None:

@@ -1,10 +1,10 @@
 """The anonymous statistical rows the analyse des besoins sociaux counts.
 
 One row per record counted (a person at first contact, a referral, an orientation, a legal-aid
-dossier), written by database triggers whenever the record changes (migration 0020), so that
-every write path — the API, dossier sync, imports — feeds it. A row holds codes, a month and a
-commune, never a name: the retention purge clears ``source_id`` of the people it anonymises
-and leaves the rest, so last year's figures survive it.
+dossier, an aid request), written by database triggers whenever the record changes (migration
+0020), so that every write path — the API, dossier sync, imports — feeds it. A row holds
+codes, a month and a commune, never a name: the retention purge clears ``source_id`` of the
+people it anonymises and leaves the rest, so last year's figures survive it.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ class StatFact(Table, table=True):
     outcome: str | None = Field(default=None, max_length=40)
     prestation: str | None = Field(default=None, max_length=40)
     decision: str | None = Field(default=None, max_length=20)
+    # aides facultatives
+    category: str | None = Field(default=None, max_length=20)
+    form: str | None = Field(default=None, max_length=30)
     amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 2), nullable=True))
     # working days from sending to the first acknowledgement, acceptance, completion
     acknowledged_days: int | None = None

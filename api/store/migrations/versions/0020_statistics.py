@@ -151,6 +151,21 @@ _TEMPLATES = {
         "status, decision, amount",
     ),
 }
+# aides facultatives (the aids capability's tables, migration 0019): counted when they exist
+_AIDS = (
+    "age_band, sex, household_type, competence, category, form, status, decision, reason, amount",
+    f"""
+  SELECT 'aids', a.id, date_trunc('month', a.created_at)::date, a.commune_code,
+         guichet_age_band(b.birth_date, a.created_at::date), b.sex, h.type,
+         a.competence, a.category, a.form, a.status,
+         CASE WHEN a.status IN ('granted', 'paid') THEN 'granted'
+              WHEN a.status = 'refused' THEN 'refused' END,
+         a.refusal_reason, a.amount_granted, now()
+  FROM aid_request a JOIN beneficiary b ON b.id = a.beneficiary_id {_HOUSEHOLD}
+  WHERE {{where}}""",
+    "commune_code, category, form, status, decision, reason, amount",
+)
+
 # which source row refreshes which measure: (table, events, measure, column naming the record,
 # the id column of the template's main table)
 _TRIGGERS = (
@@ -163,7 +178,14 @@ _TRIGGERS = (
     ("orientation_event", "INSERT", "orientations", "orientation_id"),
     ("dossier", "INSERT OR UPDATE", "dossiers", "id"),
 )
-_KEY = {"people": "b.id", "referrals": "r.id", "orientations": "o.id", "dossiers": "d.id"}
+_AIDS_TRIGGER = ("aid_request", "INSERT OR UPDATE", "aids", "id")
+_KEY = {
+    "people": "b.id",
+    "referrals": "r.id",
+    "orientations": "o.id",
+    "dossiers": "d.id",
+    "aids": "a.id",
+}
 
 
 def _insert(measure: str, where: str, on_conflict: str) -> str:
@@ -212,6 +234,7 @@ BEGIN
     WHEN 'referrals' THEN PERFORM guichet_stat_referrals(record_id);
     WHEN 'orientations' THEN PERFORM guichet_stat_orientations(record_id);
     WHEN 'dossiers' THEN PERFORM guichet_stat_dossiers(record_id);
+    WHEN 'aids' THEN PERFORM guichet_stat_aids(record_id);
   END CASE;
   RETURN NULL;
 END $$"""
@@ -243,6 +266,8 @@ def _tables() -> None:
         sa.Column("outcome", sa.String(40), nullable=True),
         sa.Column("prestation", sa.String(40), nullable=True),
         sa.Column("decision", sa.String(20), nullable=True),
+        sa.Column("category", sa.String(20), nullable=True),
+        sa.Column("form", sa.String(30), nullable=True),
         sa.Column("amount", sa.Numeric(12, 2), nullable=True),
         sa.Column("acknowledged_days", sa.Integer(), nullable=True),
         sa.Column("accepted_days", sa.Integer(), nullable=True),
@@ -265,12 +290,17 @@ def upgrade() -> None:
     _tables()
     for statement in _HELPERS:
         op.execute(statement)
+    triggers = list(_TRIGGERS)
+    if sa.inspect(op.get_bind()).has_table("aid_request"):
+        _TEMPLATES["aids"] = _AIDS
+        triggers.append(_AIDS_TRIGGER)
     for measure in _TEMPLATES:
         op.execute(_refresh_function(measure))
         # the records already there, set by set
         op.execute(_insert(measure, "true", "ON CONFLICT DO NOTHING"))
+    op.execute("ANALYZE stat_fact")  # autovacuum may be off: plan on real figures
     op.execute(_TRIGGER_FUNCTION)
-    for table, events, measure, column in _TRIGGERS:
+    for table, events, measure, column in triggers:
         op.execute(
             f"CREATE TRIGGER stat_fact_refresh AFTER {events} ON {table} FOR EACH ROW "
             f"EXECUTE FUNCTION guichet_stat_trigger('{measure}', '{column}')"

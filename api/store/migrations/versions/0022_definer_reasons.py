@@ -58,7 +58,8 @@ _ROWS = f"""
 CREATE FUNCTION guichet_stat_rows(p_measure text, p_communes text[], p_first date, p_last date)
 RETURNS TABLE (measure text, month date, commune_code text, age_band text, sex text,
                household_type text, competence text, status text, reason text, outcome text,
-               prestation text, decision text, amount numeric, acknowledged_days integer,
+               prestation text, decision text, category text, form text, amount numeric,
+               acknowledged_days integer,
                accepted_days integer, completed_days integer)
 LANGUAGE plpgsql STABLE {_DEFINER} AS $$
 #variable_conflict use_column
@@ -69,7 +70,8 @@ BEGIN
   RETURN QUERY
   SELECT f.measure::text, f.month, f.commune_code::text, f.age_band::text, f.sex::text,
          f.household_type::text, f.competence::text, f.status::text, f.reason::text,
-         f.outcome::text, f.prestation::text, f.decision::text, f.amount::numeric,
+         f.outcome::text, f.prestation::text, f.decision::text, f.category::text,
+         f.form::text, f.amount::numeric,
          f.acknowledged_days, f.accepted_days, f.completed_days
   FROM stat_fact f
   WHERE (p_measure IS NULL OR f.measure = p_measure)
