@@ -8,8 +8,9 @@ organisations that have no business with that person.
   id gets: status and problem code, so no answer is an existence oracle.
 
 The ids come from one scenario of the CCAS d'Amiens (a person followed for rsa with a draft
-dossier, a note, a consent, a referral to the Secours populaire and the CIAS's access request)
-and from a convention between two other partners. Organisation and territory routes are
+dossier, a note, a consent, a referral to the Secours populaire and the CIAS's access request;
+a person granted an aid under its règlement, paid by voucher; a commission session) and from
+a convention between two other partners. Organisation and territory routes are
 public directories and are left out; a route whose id the scenario cannot fill fails the
 sweep until it is given one (or listed in ``NOT_ABOUT_PEOPLE`` with a reason).
 """
@@ -23,9 +24,12 @@ from typing import Any
 
 import httpx
 from fastapi.routing import APIRoute
+from sqlalchemy.engine import URL
 
 from api.main import ROUTERS
-from tests.store.test_security_inventory import _scenario
+from tests.api.aids_support import add_personas, generous_rules
+from tests.api.test_aid_payments import pay
+from tests.store.test_security_inventory import _aid_scenario, _scenario
 from tests.world import World
 
 Headers = Callable[[str], dict[str, str]]
@@ -46,9 +50,19 @@ OUTSIDERS = {
     "client_without_scopes": True,
 }
 
-#: path parameters that name no person's record: public directories, or the caller's own
-#: organisation's settings (organisation, members, API clients, holdings, webhooks)
-NOT_ABOUT_PEOPLE = {"code", "siren", "organisation_id", "user_id", "client_id", "webhook_id"}
+#: path parameters that name no person's record: public directories, the caller's own
+#: organisation's settings (organisation, members, API clients, holdings, webhooks), public
+#: règlements, and the caller's own aid envelopes of a year
+NOT_ABOUT_PEOPLE = {
+    "code",
+    "siren",
+    "organisation_id",
+    "user_id",
+    "client_id",
+    "webhook_id",
+    "rules_id",
+    "year",
+}
 
 #: bodies that pass validation, so that the handler (not the schema) answers
 BODIES: dict[str, Any] = {
@@ -84,6 +98,8 @@ def _cases() -> list[tuple[str, str]]:
 def _fill(path: str, ids: dict[str, str]) -> str:
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name == "request_id" and path.startswith("/v1/aid-requests/"):
+            name = "aid_request_id"  # the same name as an access request's, another record
         assert name in ids, f"the sweep cannot fill {{{name}}} in {path}: give it an id"
         return ids[name]
 
@@ -95,8 +111,30 @@ def _answer(r: httpx.Response) -> tuple[int, str | None]:
     return r.status_code, code if isinstance(code, str) else None
 
 
+async def _aid_records(
+    client: httpx.AsyncClient, world: World, as_persona: Headers, database_url: URL
+) -> dict[str, str]:
+    """An aid the CCAS d'Amiens granted and paid by voucher, and a commission session."""
+    await add_personas(world, database_url)
+    await generous_rules(client, as_persona)
+    aid = await _aid_scenario(client, as_persona)
+    paid = await pay(client, as_persona, str(aid["aid_request"]), "20")
+    assert paid.status_code == 201, paid.text
+    session = await client.post(
+        "/v1/aid-commissions",
+        json={"date": "2026-12-10", "body": "commission_permanente"},
+        headers=as_persona("ccas_rsa_agent"),
+    )
+    assert session.status_code == 201, session.text
+    return {
+        "aid_request_id": str(aid["aid_request"]),
+        "payment_id": str(paid.json()["id"]),
+        "commission_id": str(session.json()["id"]),
+    }
+
+
 async def test_every_id_route_is_404_to_every_other_organisation(
-    client: httpx.AsyncClient, world: World, as_persona: Headers
+    client: httpx.AsyncClient, world: World, as_persona: Headers, database_url: URL
 ) -> None:
     s = await _scenario(client, world, as_persona)
     team = await client.get(
@@ -116,6 +154,7 @@ async def test_every_id_route_is_404_to_every_other_organisation(
         "convention_id": str(world.conventions["CONV-LONGUEAU-CIAS-2026"]),
         "action": "acknowledge",
     }
+    real |= await _aid_records(client, world, as_persona, database_url)
     random = {k: (v if k == "action" else str(uuid.uuid4())) for k, v in real.items()}
     cases = _cases()
     assert len(cases) > 30, cases
