@@ -196,7 +196,9 @@ _SERVER_LOGS: dict[int, IO[bytes]] = {}
 
 
 def _output(proc: subprocess.Popen[bytes]) -> str:
-    log = _SERVER_LOGS.pop(proc.pid)
+    log = _SERVER_LOGS.pop(proc.pid, None)
+    if log is None:
+        return ""  # not started by start_server: its output went elsewhere
     log.seek(0)
     output = log.read().decode(errors="replace")
     log.close()

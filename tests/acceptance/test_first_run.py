@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL
 
 from api.demo import DEMO_PASSWORD
 from api.settings import Settings
-from tests.conftest import ROOT, _free_port, stop_server
+from tests.conftest import ROOT, _free_port
 
 pytestmark = pytest.mark.slow  # two start-ups of the real service
 
@@ -44,7 +44,9 @@ def serve_demo(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes],
         for raw in proc.stdout:
             lines.put(raw.decode())
 
-    threading.Thread(target=read, daemon=True).start()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    _READERS[proc.pid] = reader
     out = ""
     deadline = time.monotonic() + 120
     while "Stop with Ctrl-C." not in out:
@@ -69,7 +71,7 @@ def test_serve_demo_prints_working_credentials_last_at_every_start(
     )
     log = tmp_path / "stderr.log"
     proc, base, first = serve_demo(env, log)
-    stop_server(proc)
+    stop(proc)
     proc, base, second = serve_demo(env, log)
     try:
         for banner in (first, second):
@@ -97,11 +99,27 @@ def test_serve_demo_prints_working_credentials_last_at_every_start(
         )
         assert login.status_code == 200, login.text
     finally:
-        stop_server(proc)
+        stop(proc)
     # the log (stderr) holds no line per internal demo call
     logged = log.read_text()
     assert '"uvicorn.error"' in logged
     assert '"route": "/v1/organisations/{organisation_id}/members"' not in logged
+
+
+_READERS: dict[int, threading.Thread] = {}
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM; then the reader has seen the end of stdout, which can be closed."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    _READERS.pop(proc.pid).join(timeout=10)
+    if proc.stdout:
+        proc.stdout.close()
 
 
 def _client_token(base: str, client_id: str, secret: str) -> httpx.Response:
