@@ -103,7 +103,39 @@ async def test_two_hundred_vouchers_from_twenty_clients_have_no_gap(
         )
         assert published.status_code == 201, published.text
         requests = [await _granted_request(http, agent) for _ in range(CLIENTS)]
+    try:
+        await _issue_and_check(live_server, database_url, world, agent, requests)
+    finally:
+        await _forget(database_url, uuid.UUID(published.json()["id"]), requests)
 
+
+async def _forget(database_url: URL, rules: uuid.UUID, requests: list[str]) -> None:
+    """What this test committed leaves no trace the other tests of the run could count: the
+    règlement it published for the CCAS de Corbie, its aids, their payments, and the
+    statistical rows of the people and aids (the people themselves stay, unattached to any
+    figure), and the voucher year of its own."""
+    ids = [uuid.UUID(r) for r in requests]
+    async with owner_connection(database_url) as conn:
+        people = list(
+            await conn.scalars(
+                text("SELECT beneficiary_id FROM aid_request WHERE id = ANY(:ids)"), {"ids": ids}
+            )
+        )
+        for statement in (
+            "DELETE FROM aid_payment WHERE request_id = ANY(:ids)",
+            "DELETE FROM aid_request_event WHERE request_id = ANY(:ids)",
+            "DELETE FROM aid_request WHERE id = ANY(:ids)",
+            "DELETE FROM aid_type WHERE rules_id = :rules",
+            "DELETE FROM aid_rules WHERE id = :rules",
+            "DELETE FROM stat_fact WHERE source_id = ANY(:ids) OR source_id = ANY(:people)",
+            "DELETE FROM aid_voucher_counter WHERE year = 2031",
+        ):
+            await conn.execute(text(statement), {"ids": ids, "rules": rules, "people": people})
+
+
+async def _issue_and_check(
+    live_server: str, database_url: URL, world: World, agent: dict[str, str], requests: list[str]
+) -> None:
     async def client(request: str) -> list[str]:
         async with httpx.AsyncClient(base_url=live_server, timeout=120) as own:
             return await _pay_all(own, agent, request)

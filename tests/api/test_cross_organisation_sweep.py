@@ -52,8 +52,10 @@ OUTSIDERS = {
 
 #: path parameters that name no person's record: public directories, the caller's own
 #: organisation's settings (organisation, members, API clients, holdings, webhooks), public
-#: règlements, and the caller's own aid envelopes of a year
+#: règlements, the caller's own aid envelopes of a year, and the statistics measures (aggregates
+#: under disclosure control, tested in tests/api/test_statistics.py)
 NOT_ABOUT_PEOPLE = {
+    "measure",
     "code",
     "siren",
     "organisation_id",

@@ -183,6 +183,10 @@ REASONS = {
     "guichet_stat_dossiers(uuid)": (
         "keeps the dossier's anonymous statistical row current; not callable by the runtime role"
     ),
+    "guichet_stat_aids(uuid)": (
+        "keeps the aid request's anonymous statistical row current; not callable by the "
+        "runtime role"
+    ),
     "guichet_stat_orientations(uuid)": (
         "keeps the orientation's anonymous statistical row current; not callable by the "
         "runtime role"
