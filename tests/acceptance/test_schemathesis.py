@@ -56,7 +56,7 @@ CONFIG = SchemathesisConfig.from_dict(
                     "429",
                 ]
             }
-        }
+        },
     }
 )
 schema = schemathesis.openapi.from_path(str(OPENAPI_PATH), config=CONFIG)

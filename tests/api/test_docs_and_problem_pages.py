@@ -140,5 +140,9 @@ async def test_a_nul_character_in_a_query_parameter_is_a_422_naming_it(
     )
     assert r.status_code == 422, r.text
     assert r.json()["errors"] == [
-        {"pointer": "/prestation", "detail": "Text may not contain the NUL character.", "in": "query"}
+        {
+            "pointer": "/prestation",
+            "detail": "Text may not contain the NUL character.",
+            "in": "query",
+        }
     ]
