@@ -4,6 +4,7 @@ start) and how to get a token."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,10 +22,21 @@ from sqlalchemy.engine import URL
 from api.demo import DEMO_PASSWORD
 from api.settings import Settings
 from tests.conftest import ROOT, _free_port
+from tests.database import create_database, drop_database
 
 pytestmark = pytest.mark.slow  # two start-ups of the real service
 
 CLIENT = re.compile(r"API client (.+?): client_id=(\S+) client_secret=(\S+)")
+
+
+@pytest.fixture
+def own_database(database_url: URL) -> Iterator[URL]:
+    """A database of its own: the demo the server loads commits its case files, aids and
+    year of activity, which the run's other tests, counting rows, must not see."""
+    server = database_url.set(database="postgres")
+    url = asyncio.run(create_database(server))
+    yield url
+    asyncio.run(drop_database(server, str(url.database)))
 
 
 def serve_demo(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str, str]:
@@ -60,12 +73,12 @@ def serve_demo(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes],
 
 
 def test_serve_demo_prints_working_credentials_last_at_every_start(
-    database_url: URL, settings: Settings, tmp_path: Path
+    own_database: URL, settings: Settings, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
     env.update(
-        DATABASE_URL=database_url.render_as_string(hide_password=False),
-        GUICHET_AUTO_MIGRATE="0",
+        DATABASE_URL=own_database.render_as_string(hide_password=False),
+        GUICHET_AUTO_MIGRATE="1",
         GUICHET_DATA_DIR=str(settings.data_dir),
         GUICHET_LOG_LEVEL="INFO",
     )
