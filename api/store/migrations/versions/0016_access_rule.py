@@ -73,20 +73,12 @@ BEGIN
   IF p_org IS DISTINCT FROM guichet_org() OR p_commune IS NULL THEN
     RETURN;
   END IF;
-  -- by delegation (domain.md §4): a convention in force grants it there, it is delegable to
-  -- the grantee's kind, and the grantor holds it there by law
+  -- by delegation (domain.md §4), as convention_holdings says it (the rule's one statement
+  -- of delegation): the convention in force that grants it there, with its categories
   RETURN QUERY
     SELECT 'convention'::text, c.id, c.data_categories::text[]
-    FROM convention c
-    JOIN competence k ON k.code = p_competence
-    JOIN organisation g ON g.id = c.grantor_id
-    JOIN organisation e ON e.id = c.grantee_id
-    WHERE c.grantee_id = p_org AND c.status = 'active'
-      AND c.valid_from <= v_today AND (c.valid_until IS NULL OR c.valid_until >= v_today)
-      AND p_competence = ANY (c.competences) AND p_commune = ANY (c.communes)
-      AND g.kind = ANY (k.legal_holder_kinds) AND e.kind = ANY (k.delegable_to)
-      AND EXISTS (SELECT 1 FROM organisation_commune oc
-                  WHERE oc.organisation_id = c.grantor_id AND oc.commune_code = p_commune)
+    FROM convention_holdings(p_org, p_competence, p_commune, v_today) h
+    JOIN convention c ON c.id = h.convention_id
     ORDER BY c.id
     LIMIT 1;
   IF FOUND THEN
@@ -112,18 +104,10 @@ _GRANTS = f"""
 CREATE OR REPLACE FUNCTION convention_grants(p_grantee uuid, p_on date)
 RETURNS TABLE (convention_id uuid, competences text[], communes text[])
 LANGUAGE sql STABLE {_DEFINER} AS $$
-  SELECT c.id,
-         ARRAY(SELECT comp.code::text FROM unnest(c.competences) AS comp(code)
-               JOIN competence k ON k.code = comp.code
-               WHERE g.kind = ANY (k.legal_holder_kinds) AND e.kind = ANY (k.delegable_to)),
-         ARRAY(SELECT x.code::text FROM unnest(c.communes) AS x(code)
-               JOIN organisation_commune oc
-                 ON oc.organisation_id = c.grantor_id AND oc.commune_code = x.code)
-  FROM convention c
-  JOIN organisation g ON g.id = c.grantor_id
-  JOIN organisation e ON e.id = c.grantee_id
-  WHERE c.grantee_id = p_grantee AND p_grantee = guichet_org() AND c.status = 'active'
-    AND c.valid_from <= p_on AND (c.valid_until IS NULL OR c.valid_until >= p_on)
+  SELECT h.convention_id, array_agg(DISTINCT h.competence), array_agg(DISTINCT h.commune)
+  FROM convention_holdings(p_grantee, NULL, NULL, p_on) h
+  WHERE p_grantee = guichet_org()
+  GROUP BY h.convention_id
 $$
 """
 
