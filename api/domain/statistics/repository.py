@@ -1,7 +1,7 @@
 """The aggregate queries of the steering statistics, scoped to the acting organisation's
-territory. The runtime role reads statistical rows only through ``guichet_stat_rows``
-(migration 0022), which answers statistics readers only, within that territory, without the
-records' ids; a direct SELECT on ``stat_fact`` reads nothing."""
+territory. Row-level security repeats it on ``stat_fact`` (migration 0022): the runtime role
+reads rows only as a statistics reader, only of its organisation's territory, and never the
+columns saying which record a row counts."""
 
 from __future__ import annotations
 
@@ -12,17 +12,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
-    Date,
-    Integer,
-    Numeric,
-    TableValuedAlias,
-    Text,
+    Subquery,
     and_,
-    column,
     func,
-    literal,
     or_,
     select,
     true,
@@ -51,17 +44,8 @@ _epci = Epci.__table__  # type: ignore[attr-defined]
 _departement = Departement.__table__  # type: ignore[attr-defined]
 _territory = OrganisationCommune.__table__  # type: ignore[attr-defined]
 
-# the columns guichet_stat_rows answers (stat_fact's, without the ids)
-_ROW_COLUMNS = (
-    ("measure", Text),
-    ("month", Date),
-    ("commune_code", Text),
-    *((name, Text) for name in ("age_band", "sex", "household_type", "competence", "status")),
-    *((name, Text) for name in ("reason", "outcome", "prestation", "decision")),
-    *((name, Text) for name in ("category", "form")),
-    ("amount", Numeric),
-    *((f"{step}_days", Integer) for step in ("acknowledged", "accepted", "completed")),
-)
+# the columns the runtime role may read (stat_fact's, without the ids: migration 0022)
+_ROW_COLUMNS = [c for c in _fact.c if c.name not in ("id", "source_id")]
 
 # the dimension names of the API and their columns
 _COLUMNS: dict[str, str] = {
@@ -91,18 +75,21 @@ def _rows(
     communes: list[str] | None,
     first: date | None,
     last: date | None,
-) -> TableValuedAlias:
-    """The statistical rows the caller may read (``guichet_stat_rows``, migration 0022)."""
-    return (
-        func.guichet_stat_rows(
-            literal(measure, Text),
-            literal(communes, ARRAY(Text)),
-            literal(first, Date),
-            literal(last, Date),
-        )
-        .table_valued(*(column(name, type_) for name, type_ in _ROW_COLUMNS))
-        .alias("f")
-    )
+) -> Subquery:
+    """The statistical rows of a measure, communes and months; row-level security keeps them
+    to a statistics reader's territory. A subquery the planner flattens: the rows are
+    aggregated as they are scanned."""
+    f = _fact.c
+    conditions: list[ColumnElement[bool]] = []
+    if measure is not None:
+        conditions.append(f.measure == measure)
+    if communes is not None:
+        conditions.append(f.commune_code.in_(communes))
+    if first is not None:
+        conditions.append(f.month >= first)
+    if last is not None:
+        conditions.append(f.month <= last)
+    return select(*_ROW_COLUMNS).where(true(), *conditions).subquery("f")
 
 
 @dataclass(frozen=True)
@@ -178,14 +165,14 @@ class StatisticsRepository:
         )
         return frozenset(rows)
 
-    def _source(self, query: Query) -> TableValuedAlias:
+    def _source(self, query: Query) -> Subquery:
         # the scope's territory: a repository filter first, guichet_stat_rows behind it
         communes = [code for code in query.area.communes if code in self.scope.territory]
         return _rows(query.measure.name, communes, query.first_month, query.last_month)
 
     @staticmethod
     def _conditions(
-        rows: TableValuedAlias, query: Query, sensitive: frozenset[str]
+        rows: Subquery, query: Query, sensitive: frozenset[str]
     ) -> list[ColumnElement[bool]]:
         f = rows.c
         conditions: list[ColumnElement[bool]] = []

@@ -5,12 +5,14 @@ states why it runs with its owner's rights; statistical rows read only through t
 counted, and a person's id until the retention purge: row by row it is microdata, not an
 aggregate. Until now the runtime role read it directly for every communes of the acting
 organisation's territory, whoever acted: any agent of the CAF, whose territory covers Amiens,
-read the rows of the CCAS d'Amiens's people. Now the runtime role's direct SELECT reads
-nothing (``USING (false)``); the statistics service reads through ``guichet_stat_rows``, which
-answers only a principal who may read statistics (a ``pilotage`` member or a ``stats:read``
-client of the acting organisation), only the communes of its territory, and never the record
-ids. The comparison total ``guichet_stat_area_count`` answers the same readers only, for an
-EPCI or a département that contains part of their territory (a report's comparison line).
+read the rows of the CCAS d'Amiens's people. Now its read policy also requires a statistics
+reader (a ``pilotage`` member or a ``stats:read`` client of the acting organisation:
+``guichet_stat_reader``), and the runtime role may read the columns of a statistical row but
+never which record it counts (``id``, ``source_id``: column privileges). The comparison
+total ``guichet_stat_area_count`` answers the same readers only, for an EPCI or a
+département that contains part of their territory (a report's comparison line). Reading the
+table itself, not a set-returning function, lets the planner aggregate the rows as it scans
+them.
 
 **Aids.** ``guichet_aid_history`` told any organisation attached to the person (the Secours
 populaire after a referral sharing identity only) the household's aids from any grantor; it
@@ -34,15 +36,37 @@ down_revision = "0021"
 branch_labels = None
 depends_on = None
 
-_DEFINER = "SECURITY DEFINER SET search_path = public, pg_temp"
+#: what the runtime role may read of stat_fact: everything but ``id`` and ``source_id``
+STAT_COLUMNS = (
+    "measure",
+    "month",
+    "commune_code",
+    "age_band",
+    "sex",
+    "household_type",
+    "competence",
+    "status",
+    "reason",
+    "outcome",
+    "prestation",
+    "decision",
+    "category",
+    "form",
+    "amount",
+    "acknowledged_days",
+    "accepted_days",
+    "completed_days",
+    "refreshed_at",
+)
 
 # Whether the transaction's principal may read statistics for the acting organisation: the
 # database's copy of the permission table's ``pilotage`` → stats:read and client scope
 # ``stats:read`` → stats:read (api/auth/permissions.py), read from the same rows the scope is
-# built from. Invoker: only called from the definer functions below, never by the runtime role.
+# built from. A definer: the read policy of stat_fact calls it for the runtime role, which
+# may not read other members' rows.
 _READER = """
 CREATE FUNCTION guichet_stat_reader() RETURNS boolean
-LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
   SELECT guichet_context() = 'request' AND guichet_org() IS NOT NULL AND (
     EXISTS (SELECT 1 FROM membership m JOIN app_user u ON u.id = m.user_id
             WHERE m.user_id = guichet_principal() AND m.organisation_id = guichet_org()
@@ -51,36 +75,6 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
     OR EXISTS (SELECT 1 FROM api_client c
                WHERE c.id = guichet_principal() AND c.organisation_id = guichet_org()
                  AND c.revoked_at IS NULL AND 'stats:read' = ANY (c.scopes)))
-$$
-"""
-
-_ROWS = f"""
-CREATE FUNCTION guichet_stat_rows(p_measure text, p_communes text[], p_first date, p_last date)
-RETURNS TABLE (measure text, month date, commune_code text, age_band text, sex text,
-               household_type text, competence text, status text, reason text, outcome text,
-               prestation text, decision text, category text, form text, amount numeric,
-               acknowledged_days integer,
-               accepted_days integer, completed_days integer)
-LANGUAGE plpgsql STABLE {_DEFINER} AS $$
-#variable_conflict use_column
-BEGIN
-  IF NOT guichet_stat_reader() THEN
-    RETURN;
-  END IF;
-  RETURN QUERY
-  SELECT f.measure::text, f.month, f.commune_code::text, f.age_band::text, f.sex::text,
-         f.household_type::text, f.competence::text, f.status::text, f.reason::text,
-         f.outcome::text, f.prestation::text, f.decision::text, f.category::text,
-         f.form::text, f.amount::numeric,
-         f.acknowledged_days, f.accepted_days, f.completed_days
-  FROM stat_fact f
-  WHERE (p_measure IS NULL OR f.measure = p_measure)
-    AND f.commune_code = ANY (ARRAY(SELECT oc.commune_code FROM organisation_commune oc
-                                    WHERE oc.organisation_id = guichet_org()))
-    AND (p_communes IS NULL OR f.commune_code = ANY (p_communes))
-    AND (p_first IS NULL OR f.month >= p_first)
-    AND (p_last IS NULL OR f.month <= p_last);
-END
 $$
 """
 
@@ -197,9 +191,9 @@ REASONS = {
     "guichet_stat_referrals(uuid)": (
         "keeps the referral's anonymous statistical row current; not callable by the runtime role"
     ),
-    "guichet_stat_rows(text, text[], date, date)": (
-        "the only read of stat_fact by the runtime role: rows without record ids, for a "
-        "pilotage member or stats:read client, within the acting organisation's territory"
+    "guichet_stat_reader()": (
+        "whether the principal may read statistics for the acting organisation (pilotage or "
+        "stats:read), for stat_fact's read policy; reads memberships and clients"
     ),
     "guichet_stat_trigger()": (
         "trigger on every source table: writes stat_fact (not writable by the runtime role) "
@@ -212,14 +206,18 @@ def upgrade() -> None:
     role = app_role()
     op.execute(_READER)
     op.execute("REVOKE ALL ON FUNCTION guichet_stat_reader() FROM PUBLIC")
-    op.execute(_ROWS)
-    op.execute("REVOKE ALL ON FUNCTION guichet_stat_rows(text, text[], date, date) FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION guichet_stat_rows(text, text[], date, date) TO {role}")
+    op.execute(f"GRANT EXECUTE ON FUNCTION guichet_stat_reader() TO {role}")
     op.execute(_AREA_COUNT)
-    # the runtime role reads statistical rows only through guichet_stat_rows; SELECT stays
-    # granted so that a stray query reads nothing instead of failing
+    # a statistics reader, its territory (the reader check evaluated once per statement)
     op.execute("DROP POLICY runtime_read ON stat_fact")
-    op.execute(f"CREATE POLICY runtime_read ON stat_fact FOR SELECT TO {role} USING (false)")
+    op.execute(
+        f"CREATE POLICY runtime_read ON stat_fact FOR SELECT TO {role} USING ("
+        "(SELECT guichet_stat_reader()) AND commune_code = ANY (ARRAY("
+        "SELECT commune_code FROM organisation_commune WHERE organisation_id = guichet_org())))"
+    )
+    # the columns of a statistical row, never which record it counts
+    op.execute(f"REVOKE ALL ON stat_fact FROM {role}")
+    op.execute(f"GRANT SELECT ({', '.join(STAT_COLUMNS)}) ON stat_fact TO {role}")
     op.execute("REVOKE ALL ON FUNCTION guichet_stat_trigger() FROM PUBLIC")
     op.execute(_AID_HISTORY)
     for signature, reason in REASONS.items():
