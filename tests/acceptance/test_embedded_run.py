@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, start_server, stop_server
+from tests.conftest import ROOT, _output, start_server, stop_server
 
 pytestmark = pytest.mark.slow  # each test starts a PostgreSQL of its own
 
@@ -59,6 +59,7 @@ def test_ctrl_c_stops_the_embedded_server_despite_a_stale_pid(tmp_path: Path) ->
     proc, _ = start_server(env, ROOT, timeout=120)
     proc.kill()  # no clean-up at all: the server stays up, this pid stays listed
     proc.communicate()
+    _output(proc)  # closes its log file
     postmaster = _postmaster_pid(pgdata)
     assert proc.pid in json.loads((pgdata / ".handle_pids.json").read_text())
     proc, base = start_server(env, ROOT, timeout=120)
@@ -69,6 +70,7 @@ def test_ctrl_c_stops_the_embedded_server_despite_a_stale_pid(tmp_path: Path) ->
         proc.send_signal(signal.SIGINT)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.communicate(timeout=30)
+        _output(proc)
         stopped = _stopped(postmaster)
         _stop_postgres(pgdata)
     assert stopped, "Ctrl-C left the embedded PostgreSQL running"
