@@ -276,12 +276,15 @@ class PeopleStore:
             "table_name", "column_name", "moved"
         )
         try:
-            return list((await self.session.execute(select(fn))).all())
+            async with self.session.begin_nested():  # the error below leaves it usable
+                return list((await self.session.execute(select(fn))).all())
         except DBAPIError as error:
             state = getattr(error.orig, "sqlstate", None)
             if state == "55000":  # merged or anonymised meanwhile
                 raise Conflict(detail="One of the records was merged meanwhile.") from None
-            if state == "42501":  # no longer followed
+            if state == "42501":  # no longer followed: perhaps merged by a merge just ended
+                if await self.merged_into(duplicate_id) is not None:
+                    raise Conflict(detail="One of the records was merged meanwhile.") from None
                 raise NotFound(detail="No such person.") from None
             if state in ("23505", "23P01"):  # both records hold a row that must stay unique
                 raise Conflict(
