@@ -422,6 +422,13 @@ STATISTICS_CASES = [
         lambda w: "/v1/statistics/unmet-needs?territory=epci:248000531",
         _STATISTICS_READERS,
         403,
-    )
+    ),
+    Case(
+        "statistics report",
+        "GET",
+        lambda w: "/v1/statistics/report?territory=epci:248000531&year=2026",
+        _STATISTICS_READERS,
+        403,
+    ),
 ]
 CASES.extend(STATISTICS_CASES)
