@@ -14,23 +14,20 @@ from dataclasses import dataclass
 from api.auth import access
 from api.auth.scope import Scope
 from api.domain.catalogue import DataCategory
-from api.store.repositories.partners import OrganisationStore
 from api.store.repositories.people import PeopleStore
 
 
 @dataclass(frozen=True)
 class Record:
-    """What the rule asks of a record: its id, its person, its competence, and the person's
-    commune now."""
+    """What the rule asks of a record: its id, its person, its competence."""
 
     id: uuid.UUID
     beneficiary_id: uuid.UUID
     prestation: str
-    commune_code: str | None
 
 
 async def categories(
-    scope: Scope, people: PeopleStore, orgs: OrganisationStore, records: Sequence[Record]
+    scope: Scope, people: PeopleStore, records: Sequence[Record]
 ) -> dict[uuid.UUID, frozenset[DataCategory]]:
     """What the caller may read of each record's person for the record's competence."""
     return await access.record_categories(
@@ -38,9 +35,7 @@ async def categories(
     )
 
 
-async def visible(
-    scope: Scope, people: PeopleStore, orgs: OrganisationStore, records: Sequence[Record]
-) -> set[uuid.UUID]:
+async def visible(scope: Scope, people: PeopleStore, records: Sequence[Record]) -> set[uuid.UUID]:
     """The ids of the records the caller may see (category ``aids``)."""
-    found = await categories(scope, people, orgs, records)
+    found = await categories(scope, people, records)
     return {record for record, granted in found.items() if DataCategory.AIDS in granted}

@@ -58,11 +58,11 @@ class Snapshot:
     stored: dict[str, Any]
 
 
-async def snapshot(ctx: Aids, request: AidRequest, person_commune: str | None) -> Snapshot:
+async def snapshot(ctx: Aids, request: AidRequest) -> Snapshot:
     """The household budget as the instructor may read it now (its access must cover the
     person's household and resources for the aid's competence)."""
-    probe = access.Record(uuid.uuid4(), request.beneficiary_id, request.competence, person_commune)
-    granted = (await access.categories(ctx.scope, ctx.people, ctx.orgs, [probe]))[probe.id]
+    probe = access.Record(uuid.uuid4(), request.beneficiary_id, request.competence)
+    granted = (await access.categories(ctx.scope, ctx.people, [probe]))[probe.id]
     for needed in (DataCategory.RESOURCES, DataCategory.HOUSEHOLD):
         if needed not in granted:
             raise Forbidden(
@@ -106,7 +106,7 @@ async def snapshot(ctx: Aids, request: AidRequest, person_commune: str | None) -
 async def assess_request(
     ctx: Aids, request: AidRequest, rule: AidTypeRule, person_commune: str | None
 ) -> tuple[Assessment, Snapshot]:
-    taken = await snapshot(ctx, request, person_commune)
+    taken = await snapshot(ctx, request)
     uc = consumption_units(taken.adults, taken.children_ages)
     reste = reste_a_vivre(taken.resources, taken.charges, uc)
     past = await history(ctx, request, clock.today())

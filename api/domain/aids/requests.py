@@ -77,12 +77,11 @@ def record_of(row: RequestRow) -> access.Record:
         id=row.id,
         beneficiary_id=row.beneficiary_id,
         prestation=row.competence,
-        commune_code=row.person_commune,
     )
 
 
 async def visible_ids(ctx: Aids, rows: Sequence[RequestRow]) -> set[uuid.UUID]:
-    return await access.visible(ctx.scope, ctx.people, ctx.orgs, [record_of(r) for r in rows])
+    return await access.visible(ctx.scope, ctx.people, [record_of(r) for r in rows])
 
 
 async def visible(ctx: Aids, request_id: uuid.UUID, *, for_update: bool = False) -> RequestRow:
@@ -238,18 +237,18 @@ async def _aid_for(ctx: Aids, body: AidRequestCreate, commune: str) -> AidType:
     return found[0]
 
 
-async def _reads_aids_of(ctx: Aids, person_id: uuid.UUID, commune: str | None) -> bool:
+async def _reads_aids_of(ctx: Aids, person_id: uuid.UUID) -> bool:
     """Whether the caller may read anything of the person for an aid competence: otherwise
     the person is answered as unknown, like everywhere else."""
-    probes = [access.Record(uuid.uuid4(), person_id, str(c), commune) for c in AidCompetence]
-    found = await access.categories(ctx.scope, ctx.people, ctx.orgs, probes)
+    probes = [access.Record(uuid.uuid4(), person_id, str(c)) for c in AidCompetence]
+    found = await access.categories(ctx.scope, ctx.people, probes)
     return any(found.values())
 
 
 async def create(ctx: Aids, body: AidRequestCreate) -> tuple[AidRequestRead, str]:
     scope = ctx.scope
     person = await ctx.people.get(body.beneficiary_id)
-    if person is None or not await _reads_aids_of(ctx, person.id, person.commune_code):
+    if person is None or not await _reads_aids_of(ctx, person.id):
         raise NotFound(detail="No such person.")
     scope.require(Action.INSTRUCT_AIDS)
     commune = person.commune_code
@@ -268,8 +267,8 @@ async def create(ctx: Aids, body: AidRequestCreate) -> tuple[AidRequestRead, str
     if not scope.holds(aid.competence, commune):
         raise Forbidden(detail=f"Your organisation does not hold {aid.competence} there.")
     request_id = uuid.uuid4()
-    probe = access.Record(request_id, person.id, aid.competence, commune)
-    if request_id not in await access.visible(scope, ctx.people, ctx.orgs, [probe]):
+    probe = access.Record(request_id, person.id, aid.competence)
+    if request_id not in await access.visible(scope, ctx.people, [probe]):
         raise Forbidden(
             detail=f"Your access to this person does not cover aids ({aid.competence})."
         )

@@ -8,7 +8,6 @@ from api.domain.aids.repository import RequestRepository
 from api.domain.catalogue import DataCategory
 from api.domain.people.rules import Event
 from api.domain.people.timeline import TimelineQuery, source
-from api.store.repositories.partners import OrganisationStore
 from api.store.repositories.people import PeopleStore
 
 
@@ -27,13 +26,10 @@ async def aid_events(q: TimelineQuery) -> list[Event]:
     if DataCategory.AIDS not in q.categories:
         return []
     rows = await RequestRepository(q.session, q.scope).events_of_person(q.person_id)
-    records = {
-        r.id: access.Record(r.id, r.beneficiary_id, r.competence, commune) for _, r, commune in rows
-    }
+    records = {r.id: access.Record(r.id, r.beneficiary_id, r.competence) for _, r, _commune in rows}
     seen = await access.visible(
         q.scope,
         PeopleStore(q.session, q.scope),
-        OrganisationStore(q.session),
         list(records.values()),
     )
     return [
