@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
+from api.db.engine import exit_cleanly_on_sigterm
 from api.logging import configure_logging
 from api.settings import Settings, get_settings
-from api.store.db import exit_cleanly_on_sigterm
 
 app = typer.Typer(
     help="Guichet unique: API server and administration.",
@@ -50,7 +50,7 @@ def serve(
     if demo:
         if workers not in (None, 1):
             raise typer.BadParameter("the demo is served by one worker", param_hint="--workers")
-        from api.welcome import DemoServer
+        from api.demo.welcome import DemoServer
 
         DemoServer(uvicorn.Config("api.main:app", host=host, port=port, **_uvicorn(settings))).run()
         return
@@ -73,8 +73,8 @@ def _uvicorn(settings: Settings) -> dict[str, Any]:
 @app.command()
 def migrate() -> None:
     """Apply pending migrations and load reference data, then exit."""
-    from api.store.db import owner_url
-    from api.store.migrate import migrate as run_migrations
+    from api.db.engine import owner_url
+    from api.db.migrate import migrate as run_migrations
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -86,10 +86,10 @@ def migrate() -> None:
 def demo() -> None:
     """Migrate, load the demo territory (idempotent) and print its credentials (new API client
     secrets at every load)."""
+    from api.db.engine import Database
+    from api.db.migrate import migrate as run_migrations
+    from api.demo.welcome import credentials, demo_settings, load
     from api.main import create_app
-    from api.store.db import Database
-    from api.store.migrate import migrate as run_migrations
-    from api.welcome import credentials, demo_settings, load
 
     settings = demo_settings(get_settings())
     configure_logging(settings.log_level)
@@ -114,7 +114,7 @@ def worker(
     timeout: float = typer.Option(10.0, min=1.0, max=60.0, help="Seconds per webhook attempt."),
 ) -> None:
     """Run background work: webhook delivery and periodic jobs (several workers may run)."""
-    from api.worker import run
+    from api.jobs.worker import run
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -132,8 +132,8 @@ def worker(
 @app.command("audit-verify")
 def audit_verify() -> None:
     """Check every organisation's audit hash chain; exit 1 when one is broken."""
-    from api.audit_verify import verify
-    from api.store.db import owner_url
+    from api.db.engine import owner_url
+    from api.jobs.audit_verify import verify
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -147,8 +147,8 @@ def purge() -> None:
     (ids and counts only)."""
     import json
 
+    from api.db.engine import owner_url
     from api.domain.people.retention import purge as run_purge
-    from api.store.db import owner_url
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -169,8 +169,8 @@ def rotate_keys() -> None:
 @app.command()
 def openapi(check: bool = typer.Option(False, help="Fail if the file is out of date.")) -> None:
     """Write the OpenAPI document to openapi/openapi.json."""
+    from api.http.openapi import OPENAPI_PATH, render
     from api.main import create_app
-    from api.openapi import OPENAPI_PATH, render
 
     document = render(create_app())
     if check:
@@ -189,9 +189,9 @@ def security_inventory(
     check: bool = typer.Option(False, help="Fail if the file is out of date."),
 ) -> None:
     """Write the policies and SECURITY DEFINER functions of the migrated database to
-    api/store/security_inventory.md."""
-    from api.store.db import owner_connection, owner_url
-    from api.store.inventory import INVENTORY_PATH, render
+    api/db/security_inventory.md."""
+    from api.db.engine import owner_connection, owner_url
+    from api.db.inventory import INVENTORY_PATH, render
 
     settings = get_settings()
 

@@ -8,18 +8,21 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from api import metrics
 from api.auth.bootstrap import bootstrap_platform_admin
 from api.auth.keys import KeyRing
 from api.auth.throttle import LoginLimits, LoginThrottle
 from api.auth.tokens import ExternalIssuer, ExternalIssuerVerifier
-from api.deps import refuse_unreadable_input, reject_unknown_query_parameters
-from api.docs import install_docs
-from api.errors import install_error_handlers
-from api.idempotency import install_idempotency
+from api.db.engine import Database, pool_status
+from api.db.migrate import head_revision, migrate
+from api.domain.people.nir import NirCipher
+from api.http import metrics
+from api.http.deps import refuse_unreadable_input, reject_unknown_query_parameters
+from api.http.docs import install_docs
+from api.http.errors import install_error_handlers
+from api.http.idempotency import install_idempotency
+from api.http.middleware import InFlightLimit, RequestContextMiddleware
+from api.http.openapi import install_openapi
 from api.logging import configure_logging
-from api.middleware import InFlightLimit, RequestContextMiddleware
-from api.openapi import install_openapi
 from api.routers import (
     access_requests,
     aid_commissions,
@@ -44,9 +47,6 @@ from api.routers import (
     webhooks,
 )
 from api.settings import Settings, get_settings
-from api.store.db import Database, pool_status
-from api.store.migrate import head_revision, migrate
-from api.store.nir import NirCipher
 
 ROUTERS = (
     ops.router,

@@ -32,8 +32,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.db.engine import app_url, asyncpg_url
 from api.settings import Settings
-from api.store.db import app_url, asyncpg_url
 
 _SETTINGS = (
     "SELECT set_config('guichet.organisation_id', $1, true), "

@@ -174,7 +174,13 @@ STREET_NAMES = (
 HOUSING = ("locataire parc social", "locataire parc privé", "propriétaire", "hébergé", "sans")
 ACTIVITY = ("salarié", "demandeur d'emploi", "retraité", "étudiant", "sans activité", "RSA")
 HOUSEHOLD_SIZES = ((1, 35), (2, 30), (3, 15), (4, 12), (5, 5), (6, 3))
-RELATIONS = ("conjoint", "enfant", "enfant", "enfant", "autre")  # api.schemas.people.Relation
+RELATIONS = (
+    "conjoint",
+    "enfant",
+    "enfant",
+    "enfant",
+    "autre",
+)  # api.domain.people.schemas.Relation
 NOTE_VISIBILITY = ("organisation",) * 6 + ("team",) * 3 + ("private",)
 ASSOCIATION_NAMES = (
     "Restos du cœur – antenne de {c}",
@@ -297,8 +303,8 @@ async def _load(
 ) -> None:
     from api.auth.passwords import hash_password
     from api.domain.identity import name_match_keys, normalise_name
+    from api.domain.people.nir import NirCipher
     from api.domain.text import fold
-    from api.store.nir import NirCipher
 
     rng = random.Random(seed)
     cipher = NirCipher(base64.b64decode(nir_key))
@@ -1087,14 +1093,14 @@ async def _profile(url: str, nir_key: str, targets: Targets, explain: bool) -> l
 
     from api.auth.builder import build_scope
     from api.auth.tokens import AccessClaims
+    from api.db.engine import Database
+    from api.domain.audit.repository import AuditLog
+    from api.domain.organisations.repository import OrganisationStore
     from api.domain.people import service
+    from api.domain.people.nir import NirCipher
+    from api.domain.people.repository import PeopleStore
     from api.domain.people.service import People
     from api.settings import Settings
-    from api.store.db import Database
-    from api.store.nir import NirCipher
-    from api.store.repositories.audit import AuditLog
-    from api.store.repositories.partners import OrganisationStore
-    from api.store.repositories.people import PeopleStore
 
     settings = Settings(database_url=url, nir_key=SecretStr(nir_key))
     database = Database.connect(settings)

@@ -840,7 +840,7 @@ class BenchTargets:
 
 
 async def _bench_targets(url: str, ccas_id: uuid.UUID, senders: int) -> BenchTargets:
-    from api.schemas.common import encode_cursor
+    from api.http.schemas import encode_cursor
 
     conn = await asyncpg.connect(plain_url(url))
     try:
@@ -1261,18 +1261,18 @@ async def _profile(
 
     from api.auth.builder import build_scope
     from api.auth.tokens import AccessClaims
+    from api.db.engine import Database
+    from api.domain.audit.repository import AuditLog
+    from api.domain.changes.repository import ChangeLog
+    from api.domain.organisations.repository import OrganisationStore
+    from api.domain.people.nir import NirCipher
+    from api.domain.people.repository import PeopleStore
     from api.domain.people.service import People
     from api.domain.referrals import service
+    from api.domain.referrals.repository import ReferralStore
+    from api.domain.referrals.schemas import ReferralCreate
     from api.domain.referrals.service import Referrals
-    from api.schemas.referrals import ReferralCreate
     from api.settings import Settings
-    from api.store.db import Database
-    from api.store.nir import NirCipher
-    from api.store.repositories.audit import AuditLog
-    from api.store.repositories.changes import ChangeLog
-    from api.store.repositories.partners import OrganisationStore
-    from api.store.repositories.people import PeopleStore
-    from api.store.repositories.referrals import ReferralStore
 
     settings = Settings(database_url=url, nir_key=SecretStr(nir_key))
     database = Database.connect(settings)

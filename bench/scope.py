@@ -526,11 +526,11 @@ async def _measure_in_process(
 ) -> tuple[str, DataSize, list[Timing]]:
     """Data size, then the timings, as the service's runtime role (row-level security on)."""
     from api.auth.builder import build_scope
+    from api.auth.principals import PrincipalStore
     from api.auth.tokens import AccessClaims
+    from api.db.engine import Database
     from api.domain import clock
     from api.settings import Settings
-    from api.store.db import Database
-    from api.store.repositories.principals import PrincipalStore
 
     settings = Settings(database_url=database_url)
     database = Database.connect(settings)  # the runtime role's engine, as the service makes it

@@ -18,9 +18,9 @@ import time
 
 from sqlalchemy import text
 
-from api.store.context import DbContext, set_db_context
-from api.store.db import Database, owner_connection
-from api.store.migrate import migrate
+from api.db.context import DbContext, set_db_context
+from api.db.engine import Database, owner_connection
+from api.db.migrate import migrate
 from tests.database import create_database, drop_database, server_url, test_settings
 from tests.world import load_world
 

@@ -137,13 +137,13 @@ class ReceiverProcess:
 
 async def set_up(settings: Any, url: str) -> tuple[uuid.UUID, str]:
     """Migrate, then one organisation with one ``*`` subscription; its id and secret."""
+    from api.db.engine import asyncpg_url, owner_connection
+    from api.db.migrate import migrate
+    from api.db.tables import Organisation, WebhookSubscription
     from api.domain import clock
+    from api.domain.changes.repository import Sealer
     from api.domain.webhooks.network import new_secret
     from api.domain.webhooks.service import secret_context
-    from api.store.db import asyncpg_url, owner_connection
-    from api.store.migrate import migrate
-    from api.store.repositories.changes import Sealer
-    from api.store.tables import Organisation, WebhookSubscription
 
     owner = asyncpg_url(url)
     await migrate(settings, owner)
@@ -178,7 +178,7 @@ async def set_up(settings: Any, url: str) -> tuple[uuid.UUID, str]:
 
 
 async def point_to(url: str, subscription_id: uuid.UUID, target: str) -> None:
-    from api.store.db import asyncpg_url, owner_connection
+    from api.db.engine import asyncpg_url, owner_connection
 
     async with owner_connection(asyncpg_url(url)) as conn:
         await conn.execute(
@@ -191,8 +191,8 @@ async def queue(url: str, subscription_id: uuid.UUID, organisation_messages: int
     """Queue messages the way the service does; returns the outbox size."""
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from api.store.db import asyncpg_url, owner_connection
-    from api.store.repositories.changes import ChangeLog
+    from api.db.engine import asyncpg_url, owner_connection
+    from api.domain.changes.repository import ChangeLog
 
     async with owner_connection(asyncpg_url(url)) as conn:
         org = await conn.scalar(
@@ -241,7 +241,7 @@ async def baseline(target: str, secret: str, messages: int, concurrency: int) ->
 
 
 async def drain(settings: Any, concurrency: int) -> tuple[float, int]:
-    from api.worker import Worker, deliver_webhooks
+    from api.jobs.worker import Worker, deliver_webhooks
 
     worker = Worker(settings, concurrency=concurrency, timeout_seconds=10)
     try:

@@ -20,10 +20,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.auth.throttle import LoginThrottle
+from api.db.engine import Database, app_url, create_engine, make_sessionmaker
+from api.db.migrate import migrate
 from api.main import create_app
 from api.settings import Settings
-from api.store.db import Database, app_url, create_engine, make_sessionmaker
-from api.store.migrate import migrate
 from tests.database import create_database, drop_database, server_url, test_settings
 from tests.world import World, load_world
 

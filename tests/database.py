@@ -19,8 +19,8 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from api.db.engine import asyncpg_url, create_engine, start_embedded
 from api.settings import Settings
-from api.store.db import asyncpg_url, create_engine, start_embedded
 
 
 @cache

@@ -9,7 +9,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from api.auth.deps import current_scope
-from api.idempotency import idempotency
+from api.http.idempotency import idempotency
 from api.main import ROUTERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +65,7 @@ def test_every_creating_post_takes_an_idempotency_key() -> None:
     ]
     assert creating, "no creating route found"
     missing = [r.path for r in creating if not _depends_on_idempotency(r.dependant)]
-    assert missing == [], "creating POST routes without api.idempotency.Idempotent"
+    assert missing == [], "creating POST routes without api.http.idempotency.Idempotent"
 
 
 # Import rules (routers, rules, repositories, the JWT library) are import-linter contracts:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from api.http.openapi import OPENAPI_PATH, render
 from api.main import create_app
-from api.openapi import OPENAPI_PATH, render
 from api.problems import all_problem_classes
 
 PROBLEMS_MD = Path(__file__).resolve().parent.parent / "openapi" / "problems.md"

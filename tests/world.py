@@ -19,10 +19,10 @@ from api.auth.bootstrap import bootstrap_platform_admin
 from api.auth.keys import KeyRing
 from api.auth.passwords import hash_client_secret
 from api.auth.tokens import issue_access_token
+from api.db.engine import Database, owner_connection
 from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, load_demo
 from api.main import create_app
 from api.settings import Settings
-from api.store.db import Database, owner_connection
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.access_queries import AccessStore
 from api.auth.scope import Scope
 from api.domain.catalogue import DataCategory
-from api.store.repositories.access import AccessStore
 
 _KNOWN = {c.value for c in DataCategory}
 

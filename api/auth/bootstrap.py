@@ -8,10 +8,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.passwords import hash_password
+from api.auth.principals import PlatformStore
+from api.db.engine import owner_connection
 from api.domain import clock
 from api.settings import Settings
-from api.store.db import owner_connection
-from api.store.repositories.principals import PlatformStore
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ holdings come from the territory and the conventions in force today. So removing
 revoking a client or ending a convention takes effect at the next request.
 
 A process keeps the scopes it built (:data:`SCOPES`) under the access version it read
-(api.store.versioned): the first round trip of every request sets the transaction's
+(api.db.versioned): the first round trip of every request sets the transaction's
 identity and reads that version, and a scope is reused only when it is unchanged and built
 for today, so the rule above holds as if nothing were cached.
 """
@@ -25,14 +25,14 @@ from api.auth.permissions import (
     user_actions,
     user_categories,
 )
+from api.auth.principals import PrincipalStore
 from api.auth.scope import ConventionGrantRef, PrincipalKind, Scope
 from api.auth.tokens import AccessClaims
+from api.db.context import DbContext, set_db_context
+from api.db.versioned import VersionedCache
 from api.domain import clock
 from api.domain.catalogue import OrganisationKind
 from api.problems import Unauthenticated
-from api.store.context import DbContext, set_db_context
-from api.store.repositories.principals import PrincipalStore
-from api.store.versioned import VersionedCache
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.auth.builder import build_external_scope, build_scope
 from api.auth.scope import Scope
 from api.auth.tokens import peek_issuer, verify_access_token
-from api.deps import Session
+from api.http.deps import Session
 from api.problems import Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /v1/auth/token.")

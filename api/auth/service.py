@@ -21,12 +21,12 @@ from api.auth.passwords import (
     verify_client_secret_off_loop,
     verify_password_off_loop,
 )
+from api.auth.principals import PrincipalStore
 from api.auth.throttle import LoginThrottle
 from api.auth.tokens import hash_secret, issue_access_token, new_refresh_token
+from api.db.context import DbContext, set_db_context
 from api.domain import clock
 from api.settings import Settings
-from api.store.context import DbContext, set_db_context
-from api.store.repositories.principals import PrincipalStore
 
 
 @dataclass

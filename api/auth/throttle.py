@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.auth.login_attempts import LoginAttempts, LoginLimits
 from api.problems import TooManyRequests
-from api.store.repositories.login_attempts import LoginAttempts, LoginLimits
 
 __all__ = ["Admission", "LoginLimits", "LoginThrottle"]
 

@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, status
 
 from api.auth.deps import CurrentScope
-from api.deps import Session
 from api.domain.people import access_requests as service
-from api.idempotency import Idempotent
+from api.domain.people.repository import AccessRequestStore
+from api.domain.people.schemas import AccessRequestCreate, AccessRequestDecision, AccessRequestRead
+from api.http.deps import Session
+from api.http.idempotency import Idempotent
+from api.http.schemas import Cursor, Limit, Page
 from api.routers.people import Ctx
-from api.schemas.common import Cursor, Limit, Page
-from api.schemas.people import AccessRequestCreate, AccessRequestDecision, AccessRequestRead
-from api.store.repositories.people import AccessRequestStore
 
 router = APIRouter(prefix="/v1", tags=["access requests"])
 

@@ -15,7 +15,7 @@ from api.domain.aids.schemas import (
     CommissionRead,
     DecisionsReport,
 )
-from api.idempotency import Idempotent
+from api.http.idempotency import Idempotent
 
 router = APIRouter(prefix="/v1/aid-commissions", tags=["aids"])
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response
 from api.domain.aids import payments as service
 from api.domain.aids.deps import AidsContext
 from api.domain.aids.schemas import IsoDate, PaymentCreate, PaymentList, PaymentRead
-from api.idempotency import Idempotent
+from api.http.idempotency import Idempotent
 
 router = APIRouter(tags=["aids"])
 

@@ -23,9 +23,9 @@ from api.domain.aids.schemas import (
     RefuseBody,
     ScheduleBody,
 )
-from api.idempotency import Idempotent
+from api.http.idempotency import Idempotent
+from api.http.schemas import Cursor, Limit, Page
 from api.problems import PreconditionRequired
-from api.schemas.common import Cursor, Limit, Page
 
 router = APIRouter(prefix="/v1/aid-requests", tags=["aids"])
 IfMatch = Annotated[str | None, Header(description="Optional: the ETag you read.")]

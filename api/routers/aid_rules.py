@@ -19,8 +19,8 @@ from api.domain.aids.schemas import (
     CompareRead,
     IsoDate,
 )
-from api.idempotency import Idempotent
-from api.schemas.common import Cursor, Limit, Page
+from api.http.idempotency import Idempotent
+from api.http.schemas import Cursor, Limit, Page
 
 router = APIRouter(prefix="/v1/aid-rules", tags=["aids"])
 

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from api.auth.deps import CurrentScope
-from api.deps import Session
 from api.domain.audit import service
-from api.schemas.audit import AuditEntryRead
-from api.schemas.common import Cursor, Limit, Page
-from api.store.repositories.audit import AuditLog
+from api.domain.audit.repository import AuditLog
+from api.domain.audit.schemas import AuditEntryRead
+from api.http.deps import Session
+from api.http.schemas import Cursor, Limit, Page
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 

@@ -10,12 +10,12 @@ from fastapi.responses import JSONResponse
 
 from api.auth.deps import CurrentScope
 from api.auth.service import OAuthError, TokenRequest, TokenService
-from api.deps import Session
 from api.domain.organisations.deps import Organisations
-from api.domain.organisations.staff import StaffService
+from api.domain.organisations.schemas import InvitationRead, MeRead
+from api.domain.staff.service import StaffService
+from api.http.deps import Session
+from api.http.schemas import Output
 from api.problems import TooManyRequests
-from api.schemas.common import Output
-from api.schemas.partners import InvitationRead, MeRead
 
 router = APIRouter(tags=["auth"])
 

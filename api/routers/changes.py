@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.auth.deps import CurrentScope
-from api.deps import Session
 from api.domain.changes import service
-from api.schemas.changes import ChangePage
-from api.schemas.common import Limit
-from api.store.repositories.changes import ChangeFeed
+from api.domain.changes.repository import ChangeFeed
+from api.domain.changes.schemas import ChangePage
+from api.http.deps import Session
+from api.http.schemas import Limit
 
 router = APIRouter(prefix="/v1/changes", tags=["changes"])
 

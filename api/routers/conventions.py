@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from api.auth.deps import CurrentScope
-from api.deps import Session
 from api.domain.conventions import service
 from api.domain.conventions.rules import ConventionAction
-from api.idempotency import Idempotent
-from api.schemas.common import Cursor, Limit, Page
-from api.schemas.partners import ConventionActionBody, ConventionCreate, ConventionRead
-from api.store.repositories.partners import ConventionStore, OrganisationStore
+from api.domain.organisations.repository import ConventionStore, OrganisationStore
+from api.domain.organisations.schemas import ConventionActionBody, ConventionCreate, ConventionRead
+from api.http.deps import Session
+from api.http.idempotency import Idempotent
+from api.http.schemas import Cursor, Limit, Page
 
 router = APIRouter(prefix="/v1/conventions", tags=["conventions"])
 

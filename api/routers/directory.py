@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import Session
 from api.domain.organisations.deps import Directory
-from api.schemas.partners import CompetentRead
+from api.domain.organisations.schemas import CompetentRead
+from api.http.deps import Session
 
 router = APIRouter(prefix="/v1/directory", tags=["directory"])
 

@@ -8,17 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from api.auth.deps import CurrentScope
-from api.deps import Session
+from api.domain.changes.repository import ChangeLog
 from api.domain.dossiers import service
 from api.domain.dossiers import timeline as _timeline_source  # noqa: F401 (registers it)
+from api.domain.dossiers.repository import DossierStore
 from api.domain.dossiers.rules import DossierAction, DossierStatus
-from api.domain.dossiers.service import Dossiers
-from api.domain.people.service import People
-from api.idempotency import Idempotent
-from api.problems import PreconditionRequired
-from api.routers.people import people_context
-from api.schemas.common import Cursor, Limit, Page
-from api.schemas.dossiers import (
+from api.domain.dossiers.schemas import (
     DecideBody,
     DossierActionBody,
     DossierCreate,
@@ -26,8 +21,13 @@ from api.schemas.dossiers import (
     DossierSummary,
     DossierUpdate,
 )
-from api.store.repositories.changes import ChangeLog
-from api.store.repositories.dossiers import DossierStore
+from api.domain.dossiers.service import Dossiers
+from api.domain.people.service import People
+from api.http.deps import Session
+from api.http.idempotency import Idempotent
+from api.http.schemas import Cursor, Limit, Page
+from api.problems import PreconditionRequired
+from api.routers.people import people_context
 
 router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
 

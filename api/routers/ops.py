@@ -7,9 +7,9 @@ import hmac
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.metrics import REGISTRY
+from api.http.metrics import REGISTRY
+from api.http.schemas import Output
 from api.problems import NotFound, ServiceUnavailable
-from api.schemas.common import Output
 
 router = APIRouter(tags=["ops"])
 

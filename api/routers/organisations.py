@@ -8,15 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Response, status
 
 from api.auth.deps import CurrentScope
-from api.deps import Session
 from api.domain.catalogue import OrganisationKind
 from api.domain.organisations.deps import Directory, Organisations
 from api.domain.organisations.rules import GrantStatus
-from api.domain.organisations.staff import StaffService
-from api.idempotency import Idempotent
-from api.problems import PreconditionRequired
-from api.schemas.common import Cursor, Limit, Page
-from api.schemas.partners import (
+from api.domain.organisations.schemas import (
     ApiClientCreate,
     ApiClientCreated,
     ApiClientRead,
@@ -31,6 +26,11 @@ from api.schemas.partners import (
     RetentionUpdate,
     RoleGrantRead,
 )
+from api.domain.staff.service import StaffService
+from api.http.deps import Session
+from api.http.idempotency import Idempotent
+from api.http.schemas import Cursor, Limit, Page
+from api.problems import PreconditionRequired
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"])
 

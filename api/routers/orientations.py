@@ -8,16 +8,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from api.auth.deps import CurrentScope
-from api.deps import Session
+from api.domain.changes.repository import ChangeLog
+from api.domain.orientations import service
+from api.domain.orientations.service import Orientations
 from api.domain.people.service import People
-from api.domain.referrals import orientations as service
-from api.domain.referrals.orientations import Orientations
-from api.idempotency import Idempotent
+from api.domain.referrals.repository import OrientationStore
+from api.domain.referrals.schemas import OrientationActionBody, OrientationCreate, OrientationRead
+from api.http.deps import Session
+from api.http.idempotency import Idempotent
+from api.http.schemas import Cursor, Limit, Page
 from api.routers.people import people_context
-from api.schemas.common import Cursor, Limit, Page
-from api.schemas.referrals import OrientationActionBody, OrientationCreate, OrientationRead
-from api.store.repositories.changes import ChangeLog
-from api.store.repositories.referrals import OrientationStore
 
 router = APIRouter(prefix="/v1/orientations", tags=["orientations"])
 

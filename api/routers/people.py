@@ -11,16 +11,14 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.routing import APIRoute
 
 from api.auth.deps import CurrentScope
-from api.deps import Session
 from api.domain.audit import service as audit_service
+from api.domain.audit.repository import AuditLog
+from api.domain.audit.schemas import AccessLogItem
+from api.domain.organisations.repository import OrganisationStore
 from api.domain.people import consents, export, merge, service, timeline
 from api.domain.people.problems import BeneficiaryMerged
-from api.domain.people.service import People
-from api.idempotency import Idempotent
-from api.problems import PreconditionRequired
-from api.schemas.audit import AccessLogItem
-from api.schemas.common import Cursor, Limit, Page
-from api.schemas.people import (
+from api.domain.people.repository import PeopleStore
+from api.domain.people.schemas import (
     BeneficiaryCreate,
     BeneficiaryRead,
     BeneficiaryUpdate,
@@ -43,9 +41,11 @@ from api.schemas.people import (
     PreviewList,
     TimelineItem,
 )
-from api.store.repositories.audit import AuditLog
-from api.store.repositories.partners import OrganisationStore
-from api.store.repositories.people import PeopleStore
+from api.domain.people.service import People
+from api.http.deps import Session
+from api.http.idempotency import Idempotent
+from api.http.schemas import Cursor, Limit, Page
+from api.problems import PreconditionRequired
 
 
 class _PersonRoute(APIRoute):

@@ -8,15 +8,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from api.auth.deps import CurrentScope
-from api.deps import Session
+from api.domain.changes.repository import ChangeLog
 from api.domain.people.service import People
 from api.domain.referrals import service
 from api.domain.referrals import timeline as _timeline_sources  # noqa: F401 (registers them)
-from api.domain.referrals.service import Referrals
-from api.idempotency import Idempotent
-from api.routers.people import people_context
-from api.schemas.common import Cursor, Limit, Page
-from api.schemas.referrals import (
+from api.domain.referrals.repository import ReferralStore
+from api.domain.referrals.schemas import (
     MessageCreate,
     MessageRead,
     ReferralActionBody,
@@ -24,8 +21,11 @@ from api.schemas.referrals import (
     ReferralRead,
     ReferralSummary,
 )
-from api.store.repositories.changes import ChangeLog
-from api.store.repositories.referrals import ReferralStore
+from api.domain.referrals.service import Referrals
+from api.http.deps import Session
+from api.http.idempotency import Idempotent
+from api.http.schemas import Cursor, Limit, Page
+from api.routers.people import people_context
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import Session
 from api.domain.territories import service
-from api.schemas.common import Cursor, Limit, Page
-from api.schemas.territories import CommuneRead, CompetenceRead, DepartementRead, EpciRead
-from api.store.repositories.territories import TerritoryRepository
+from api.domain.territories.repository import TerritoryRepository
+from api.domain.territories.schemas import CommuneRead, CompetenceRead, DepartementRead, EpciRead
+from api.http.deps import Session
+from api.http.schemas import Cursor, Limit, Page
 
 router = APIRouter(prefix="/v1", tags=["territories"])
 

@@ -8,12 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from api.auth.deps import CurrentScope
-from api.deps import Session
+from api.domain.audit.repository import AuditLog
 from api.domain.webhooks import service
-from api.domain.webhooks.service import Hooks
-from api.idempotency import Idempotent
-from api.schemas.common import Cursor, Limit, Page
-from api.schemas.webhooks import (
+from api.domain.webhooks.repository import WebhookStore
+from api.domain.webhooks.schemas import (
     DeliveryStatus,
     WebhookCreate,
     WebhookCreated,
@@ -21,8 +19,10 @@ from api.schemas.webhooks import (
     WebhookRead,
     WebhookTestQueued,
 )
-from api.store.repositories.audit import AuditLog
-from api.store.repositories.webhooks import WebhookStore
+from api.domain.webhooks.service import Hooks
+from api.http.deps import Session
+from api.http.idempotency import Idempotent
+from api.http.schemas import Cursor, Limit, Page
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
+from api.db.engine import Database, start_embedded
+from api.db.migrate import migrate
 from api.main import create_app
 from api.settings import Settings
-from api.store.db import Database, start_embedded
-from api.store.migrate import migrate
 from tests.api.test_http_conventions import assert_problem
 
 COMMUNE = "/v1/territories/communes/80021"

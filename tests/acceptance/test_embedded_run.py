@@ -80,7 +80,7 @@ def test_sigterm_exits_through_the_exit_handlers() -> None:
     """What makes SIGTERM stop the server: the process exits as on Ctrl-C, running atexit."""
     code = (
         "import atexit, os, signal\n"
-        "from api.store.db import exit_cleanly_on_sigterm\n"
+        "from api.db.engine import exit_cleanly_on_sigterm\n"
         "exit_cleanly_on_sigterm()\n"
         "atexit.register(print, 'cleaned up', flush=True)\n"
         "os.kill(os.getpid(), signal.SIGTERM)\n"

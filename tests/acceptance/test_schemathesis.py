@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 
 from api.auth.keys import KeyRing
-from api.openapi import OPENAPI_PATH
+from api.http.openapi import OPENAPI_PATH
 from api.settings import Settings
 from tests.api.matrix import PERSONAS
 from tests.world import World

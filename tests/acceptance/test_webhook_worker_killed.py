@@ -19,8 +19,8 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from api.db.engine import owner_connection
 from api.settings import Settings
-from api.store.db import owner_connection
 from tests.api.feed_support import Receiver, announce
 from tests.api.test_webhooks import (  # noqa: F401 (fixtures)
     ROOT,

@@ -18,8 +18,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from api.store.db import owner_connection
-from api.store.repositories.changes import ChangeLog
+from api.db.engine import owner_connection
+from api.domain.changes.repository import ChangeLog
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from api.auth.tokens import issue_access_token
-from api.store.db import owner_connection
+from api.db.engine import owner_connection
 from tests.world import World
 
 Headers = Callable[[str], dict[str, str]]

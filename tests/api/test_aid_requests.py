@@ -14,9 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from api.db.context import DbContext, set_db_context
+from api.db.engine import owner_connection
 from api.domain.aids.repository import anonymise_aid_requests
-from api.store.context import DbContext, set_db_context
-from api.store.db import owner_connection
 from tests.api.aids_support import Headers, add_personas, aid_person, generous_rules
 from tests.world import World
 

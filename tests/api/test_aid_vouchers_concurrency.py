@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from api.store.db import owner_connection
+from api.db.engine import owner_connection
 from tests.api.aids_support import Headers, add_personas, tiers
 from tests.world import World
 

@@ -10,9 +10,9 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
+from api.db.engine import Database
 from api.main import create_app
 from api.settings import Settings
-from api.store.db import Database
 from tests.api.test_http_conventions import assert_problem
 
 

@@ -12,8 +12,8 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.http.schemas import decode_cursor, decode_keyset
 from api.problems import ValidationFailed
-from api.schemas.common import decode_cursor, decode_keyset
 from tests.api.people_support import Headers, create, person
 from tests.api.test_http_conventions import assert_problem
 

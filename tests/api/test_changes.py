@@ -16,8 +16,8 @@ import httpx
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.store.db import create_engine
-from api.store.repositories.changes import ChangeLog
+from api.db.engine import create_engine
+from api.domain.changes.repository import ChangeLog
 from tests.api.feed_support import announce, ids, read_all, until
 from tests.world import World
 

@@ -18,10 +18,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth.keys import KeyRing
-from api.deps import Session
+from api.db.engine import Database, owner_connection
+from api.http.deps import Session
 from api.main import create_app
 from api.settings import Settings
-from api.store.db import Database, owner_connection
 from tests.api.people_support import person
 from tests.api.test_http_conventions import assert_problem
 from tests.world import World

@@ -7,8 +7,8 @@ import time
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from api.demo_activity import PEOPLE, load_demo_activity
-from api.store.db import create_engine
+from api.db.engine import create_engine
+from api.demo.activity import PEOPLE, load_demo_activity
 from tests.world import World
 
 

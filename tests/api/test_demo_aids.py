@@ -12,7 +12,7 @@ import httpx
 from fastapi import FastAPI
 
 from api.demo import DemoResult, load_demo_files
-from api.demo_aids import load_aid_demo
+from api.demo.aids import load_aid_demo
 from tests.world import World
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.docs import problem_descriptions
+from api.http.docs import problem_descriptions
 from api.problems import all_problem_classes
 
 

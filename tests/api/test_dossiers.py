@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from api.store.db import owner_connection
+from api.db.engine import owner_connection
 from tests.api.feed_support import FEED_PATIENCE_SECONDS
 from tests.world import Persona, World
 

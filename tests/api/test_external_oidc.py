@@ -14,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.db.engine import Database, make_sessionmaker
 from api.main import create_app
 from api.settings import OidcIssuer, Settings
-from api.store.db import Database, make_sessionmaker
 from tests.auth import forge
 from tests.auth.test_external import rsa_jwk
 from tests.world import World

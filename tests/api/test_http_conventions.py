@@ -10,9 +10,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from api.db.engine import Database
 from api.main import create_app
 from api.settings import Settings
-from api.store.db import Database
 
 
 def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, object]:

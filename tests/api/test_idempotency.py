@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-import api.idempotency
-from api.store.context import DbContext, set_db_context
-from api.store.db import owner_connection
+import api.http.idempotency
+from api.db.context import DbContext, set_db_context
+from api.db.engine import owner_connection
 from tests.world import World
 
 Headers = Callable[[str], dict[str, str]]
@@ -249,7 +249,7 @@ async def test_a_duplicate_waits_then_answers_409_while_the_first_runs(
     as_persona: Headers,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(api.idempotency, "IN_FLIGHT_WAIT", timedelta(milliseconds=300))
+    monkeypatch.setattr(api.http.idempotency, "IN_FLIGHT_WAIT", timedelta(milliseconds=300))
     persona = world.personas["ccas_rsa_agent"]
     headers = {**as_persona("ccas_rsa_agent"), **key()}
     # another request holding the key, not committed yet

@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api.deps import Session
+from api.http.deps import Session
 from api.logging import JsonFormatter, quiet_url_loggers
 from tests.api.people_support import Headers, nir_with_key, person
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from api.store.db import owner_connection
+from api.db.engine import owner_connection
 from tests.api.people_support import CONSENT, Headers, create, demo_headers
 from tests.world import World
 

@@ -16,9 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.db.engine import create_engine, owner_connection
+from api.domain.referrals.repository import anonymise_referrals
 from api.domain.referrals.service import expire_overdue
-from api.store.db import create_engine, owner_connection
-from api.store.repositories.referrals import anonymise_referrals
 from tests.api.feed_support import read_all, until
 from tests.api.test_people import create
 from tests.world import World

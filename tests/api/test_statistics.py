@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from api.auth.tokens import issue_access_token
+from api.db.engine import owner_connection
 from api.domain import clock
-from api.store.db import owner_connection
 from tests.api.people_support import Headers, create
 from tests.world import World
 

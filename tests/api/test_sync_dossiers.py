@@ -14,8 +14,8 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from api.db.context import DbContext, set_db_context
 from api.domain.identity import nir_key
-from api.store.context import DbContext, set_db_context
 from tests.api.test_dossiers import INSTRUCTION, act, decideur, open_dossier, rsa_person
 from tests.world import World
 

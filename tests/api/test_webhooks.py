@@ -27,15 +27,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from api.db.context import DbContext, set_db_context
+from api.db.engine import Database, make_sessionmaker, owner_connection
 from api.domain import clock
 from api.domain.webhooks.network import UnsafeEndpoint, resolve
+from api.domain.webhooks.repository import Outcome, claim_deliveries, settle_deliveries
 from api.domain.webhooks.rules import parse_endpoint
+from api.jobs.worker import Worker, deliver_webhooks, purge_keys
 from api.main import create_app
 from api.settings import Settings
-from api.store.context import DbContext, set_db_context
-from api.store.db import Database, make_sessionmaker, owner_connection
-from api.store.repositories.webhooks import Outcome, claim_deliveries, settle_deliveries
-from api.worker import Worker, deliver_webhooks, purge_keys
 from tests.api.feed_support import Receiver, announce
 from tests.world import World
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from api.http.schemas import decode_keyset, encode_cursor
 from api.problems import ValidationFailed
-from api.schemas.common import decode_keyset, encode_cursor
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

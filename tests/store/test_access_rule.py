@@ -9,8 +9,8 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from api.db.context import DbContext, set_db_context
 from api.domain.catalogue import LEGAL_AID_PRESTATIONS, SEEDED_COMPETENCES, DataCategory
-from api.store.context import DbContext, set_db_context
 from tests.oracle import ALL_BUT_NIR
 from tests.world import World
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from api.store.context import DbContext, set_db_context
+from api.db.context import DbContext, set_db_context
 from tests.api.aids_support import Headers, add_personas, aid_person, generous_rules
 from tests.api.test_aid_requests import act, open_request
 from tests.api.test_referrals import act as referral_act

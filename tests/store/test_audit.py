@@ -18,18 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from api.auth.permissions import Action
 from api.auth.scope import PrincipalKind, Scope
+from api.db.context import DbContext, set_db_context
+from api.db.engine import create_engine, owner_connection
 from api.domain import clock
 from api.domain.audit import service
-from api.problems import Forbidden, ValidationFailed
-from api.store.context import DbContext, set_db_context
-from api.store.db import create_engine, owner_connection
-from api.store.repositories.audit import (
+from api.domain.audit.repository import (
     GENESIS,
     AuditLog,
     chain_pending,
     entry_hash,
     verify_chains,
 )
+from api.problems import Forbidden, ValidationFailed
 from tests.world import World
 
 Tampered = Callable[[], AbstractAsyncContextManager[AsyncConnection]]

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.auth.permissions import Action
 from api.auth.scope import PrincipalKind, Scope
-from api.store.context import DbContext, set_db_context
-from api.store.db import owner_connection
-from api.store.repositories.audit import Access, AuditLog, chain_pending, verify_chains
+from api.db.context import DbContext, set_db_context
+from api.db.engine import owner_connection
+from api.domain.audit.repository import Access, AuditLog, chain_pending, verify_chains
 from tests.world import World
 
 

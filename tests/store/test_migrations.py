@@ -7,10 +7,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-import api.store.tables  # noqa: F401
-from api.store.base import metadata
-from api.store.db import owner_connection
-from api.store.reference import load_reference_data
+import api.db.tables  # noqa: F401
+from api.db.base import metadata
+from api.db.engine import owner_connection
+from api.db.reference import load_reference_data
 
 # expression indexes live in migrations only: the table declarations cannot express them
 EXPRESSION_INDEXES = {"ix_commune_search_words"}

@@ -23,12 +23,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from api.auth.scope import PrincipalKind, Scope
+from api.db.context import DbContext, set_db_context
+from api.db.engine import create_engine, owner_connection
 from api.domain import clock
+from api.domain.audit.repository import AuditLog, verify_chains
 from api.domain.people import retention
 from api.domain.people.retention import PurgeReport, purge
-from api.store.context import DbContext, set_db_context
-from api.store.db import create_engine, owner_connection
-from api.store.repositories.audit import AuditLog, verify_chains
 from tests.conftest import ROOT
 
 DAY = timedelta(days=1)

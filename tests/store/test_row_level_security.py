@@ -10,10 +10,10 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-import api.store.tables  # noqa: F401
+import api.db.tables  # noqa: F401
+from api.db.base import metadata, scoping_of
+from api.db.context import DbContext, set_db_context
 from api.demo import ORGANISATIONS
-from api.store.base import metadata, scoping_of
-from api.store.context import DbContext, set_db_context
 from tests.world import World
 
 Headers = Callable[[str], dict[str, str]]

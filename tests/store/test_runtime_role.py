@@ -8,8 +8,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.db.engine import owner_connection
 from api.settings import Settings
-from api.store.db import owner_connection
 
 
 async def test_runtime_role_cannot_switch_to_the_owner(

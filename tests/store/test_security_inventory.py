@@ -18,12 +18,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-import api.store.tables  # noqa: F401
+import api.db.tables  # noqa: F401
+from api.db.base import metadata, scoping_of
+from api.db.context import DbContext, set_db_context
+from api.db.engine import owner_connection
+from api.db.inventory import INVENTORY_PATH, definer_functions, render
 from api.settings import Settings
-from api.store.base import metadata, scoping_of
-from api.store.context import DbContext, set_db_context
-from api.store.db import owner_connection
-from api.store.inventory import INVENTORY_PATH, definer_functions, render
 from tests.api.aids_support import add_personas, aid_person, generous_rules
 from tests.api.people_support import CONSENT
 from tests.api.test_access_leaks import _unique
@@ -43,7 +43,7 @@ async def test_the_committed_inventory_matches_the_schema(
     if os.environ.get("GUICHET_WRITE_INVENTORY") == "1":  # the test run's regeneration
         INVENTORY_PATH.write_text(rendered)
     assert INVENTORY_PATH.read_text() == rendered, (
-        "api/store/security_inventory.md drifted from the schema: run "
+        "api/db/security_inventory.md drifted from the schema: run "
         "`guichet security-inventory` on a migrated database"
     )
 

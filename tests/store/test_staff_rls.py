@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from api.store.context import DbContext, set_db_context
+from api.db.context import DbContext, set_db_context
 from tests.world import World
 
 _ENROL = text("SELECT user_id, outcome FROM enrol_member(:org, :email, 'X', NULL, :roles, now())")

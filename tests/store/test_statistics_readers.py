@@ -14,8 +14,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from api.store.context import DbContext, set_db_context
-from api.store.db import owner_connection
+from api.db.context import DbContext, set_db_context
+from api.db.engine import owner_connection
 from tests.api.people_support import Headers, create
 from tests.api.test_dossiers import rsa_person
 from tests.world import World

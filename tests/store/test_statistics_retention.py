@@ -11,9 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.db.engine import owner_connection
 from api.domain import clock
 from api.domain.people.retention import purge
-from api.store.db import owner_connection
 from tests.api.people_support import Headers
 from tests.store.test_retention import _organisation
 

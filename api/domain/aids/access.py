@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from api.auth import access
 from api.auth.scope import Scope
 from api.domain.catalogue import DataCategory
-from api.store.repositories.people import PeopleStore
+from api.domain.people.repository import PeopleStore
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,14 @@ from api.domain.aids.schemas import (
     RefuseBody,
 )
 from api.domain.aids.tables import AidCommission, AidRequest
-from api.problems import Conflict, DomainError, FieldError, NotFound, ValidationFailed, problem_body
+from api.problems import (
+    Conflict,
+    DomainError,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+    problem_body,
+)
 
 OPEN, CLOSED = "open", "closed"
 

@@ -26,6 +26,7 @@ from api.domain.aids.requests import (
 )
 
 __all__ = ["Body", "act", "rule_for", "visible"]
+from api.db.tables import CareTeamMembership
 from api.domain.aids.rules import (
     AidAction,
     AidStatus,
@@ -57,7 +58,6 @@ from api.problems import (
     PreconditionFailed,
     ValidationFailed,
 )
-from api.store.tables import CareTeamMembership
 
 Body = ActionBody | ScheduleBody | GrantBody | RefuseBody | AdjournBody
 

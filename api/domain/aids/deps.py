@@ -10,17 +10,17 @@ from fastapi import Depends
 
 from api.auth.deps import CurrentScope
 from api.auth.scope import Scope
-from api.deps import Session
 from api.domain.aids.repository import (
     CommissionRepository,
     MoneyRepository,
     RequestRepository,
     RulesRepository,
 )
-from api.store.repositories.audit import AuditLog
-from api.store.repositories.changes import ChangeLog
-from api.store.repositories.partners import OrganisationStore
-from api.store.repositories.people import PeopleStore
+from api.domain.audit.repository import AuditLog
+from api.domain.changes.repository import ChangeLog
+from api.domain.organisations.repository import OrganisationStore
+from api.domain.people.repository import PeopleStore
+from api.http.deps import Session
 
 
 @dataclass(frozen=True)

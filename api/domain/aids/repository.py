@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from api.auth.scope import Scope
+from api.db.tables import Beneficiary, CareTeamMembership, Commune
 from api.domain.aids.tables import (
     AidCommission,
     AidEnvelope,
@@ -27,7 +28,6 @@ from api.domain.aids.tables import (
     AidType,
     AidVoucherCounter,
 )
-from api.store.tables import Beneficiary, CareTeamMembership, Commune
 
 
 class RulesRepository:

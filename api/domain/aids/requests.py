@@ -38,6 +38,7 @@ from api.domain.aids.schemas import (
 )
 from api.domain.aids.tables import AidRequest, AidRequestEvent, AidType
 from api.domain.catalogue import DataCategory
+from api.http.schemas import Page, decode_keyset, encode_cursor
 from api.problems import (
     Conflict,
     FieldError,
@@ -46,7 +47,6 @@ from api.problems import (
     PreconditionFailed,
     ValidationFailed,
 )
-from api.schemas.common import Page, decode_keyset, encode_cursor
 
 # which permission each lifecycle action takes (the level is checked by the decision)
 ACTION_PERMISSION = {

@@ -25,8 +25,8 @@ from api.domain.aids.schemas import (
     TierRead,
 )
 from api.domain.aids.tables import AidRules, AidType
+from api.http.schemas import Page, decode_keyset, encode_cursor
 from api.problems import FieldError, NotFound, ValidationFailed
-from api.schemas.common import Page, decode_keyset, encode_cursor
 
 
 def tiers_of(decision: list[dict[str, str | None]]) -> tuple[Tier, ...]:

@@ -19,8 +19,8 @@ from api.domain.aids.rules import (
     AidForm,
     RefusalReason,
 )
+from api.http.schemas import Input, Output
 from api.problems import FieldError, ValidationFailed
-from api.schemas.common import Input, Output
 
 
 def _cents(value: Decimal) -> Decimal:

@@ -27,8 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field
 
-from api.store.base import Table
-from api.store.scoping import AttachedToPerson, OwnedByOrganisation, Public, Scoping
+from api.db.base import Table
+from api.db.scoping import AttachedToPerson, OwnedByOrganisation, Public, Scoping
 
 
 def _instant(nullable: bool = False) -> Any:

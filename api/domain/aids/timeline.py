@@ -6,9 +6,9 @@ from __future__ import annotations
 from api.domain.aids import access
 from api.domain.aids.repository import RequestRepository
 from api.domain.catalogue import DataCategory
+from api.domain.people.repository import PeopleStore
 from api.domain.people.rules import Event
 from api.domain.people.timeline import TimelineQuery, source
-from api.store.repositories.people import PeopleStore
 
 
 def _type(action: str, from_status: str | None, to_status: str | None) -> str:

@@ -8,11 +8,11 @@ from typing import Any
 
 from api.auth.permissions import Action
 from api.auth.scope import Scope
+from api.domain.audit.repository import AuditLog
+from api.domain.audit.schemas import AccessLogItem, AuditActor, AuditEntryRead, AuditOrganisation
 from api.domain.clock import PARIS
+from api.http.schemas import Page, decode_cursor, encode_cursor
 from api.problems import FieldError, ValidationFailed
-from api.schemas.audit import AccessLogItem, AuditActor, AuditEntryRead, AuditOrganisation
-from api.schemas.common import Page, decode_cursor, encode_cursor
-from api.store.repositories.audit import AuditLog
 
 
 def _after_id(cursor: str | None) -> int | None:

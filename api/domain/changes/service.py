@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from api.auth.permissions import Action
 from api.auth.scope import Scope
+from api.domain.changes.repository import ChangeFeed
 from api.domain.changes.rules import RESOURCE_TYPES, Position, next_position
+from api.domain.changes.schemas import ChangePage, ChangeRead
+from api.http.schemas import decode_cursor, encode_cursor
 from api.problems import FieldError, ValidationFailed
-from api.schemas.changes import ChangePage, ChangeRead
-from api.schemas.common import decode_cursor, encode_cursor
-from api.store.repositories.changes import ChangeFeed
 
 
 def _after(cursor: str | None) -> Position | None:

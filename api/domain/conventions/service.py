@@ -9,6 +9,7 @@ from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
 from api.domain.catalogue import CompetenceDef
+from api.domain.changes.repository import ChangeLog
 from api.domain.conventions.rules import (
     ConventionAction,
     ConventionSide,
@@ -22,16 +23,15 @@ from api.domain.conventions.rules import (
     validate_parties,
     validate_period,
 )
-from api.problems import FieldError, NotFound, ValidationFailed
-from api.schemas.common import Page, as_instant, decode_keyset, encode_cursor
-from api.schemas.partners import (
+from api.domain.organisations.repository import ConventionStore, OrganisationStore
+from api.domain.organisations.schemas import (
     ConventionCreate,
     ConventionEventRead,
     ConventionRead,
     OrganisationRef,
 )
-from api.store.repositories.changes import ChangeLog
-from api.store.repositories.partners import ConventionStore, OrganisationStore
+from api.http.schemas import Page, as_instant, decode_keyset, encode_cursor
+from api.problems import FieldError, NotFound, ValidationFailed
 
 
 async def _catalogue(orgs: OrganisationStore) -> dict[str, CompetenceDef]:

@@ -18,8 +18,11 @@ from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
 from api.domain.actors import event_actor
+from api.domain.audit.repository import AuditLog
 from api.domain.catalogue import LEGAL_AID_PRESTATIONS, DataCategory
+from api.domain.changes.repository import ChangeLog
 from api.domain.dossiers.problems import FieldNotOwned
+from api.domain.dossiers.repository import DossierStore
 from api.domain.dossiers.rules import (
     DECISION_FIELDS,
     INSTRUCTION_OPEN,
@@ -34,17 +37,7 @@ from api.domain.dossiers.rules import (
     sides_of,
     unowned,
 )
-from api.domain.people import service as people
-from api.problems import (
-    Conflict,
-    FieldError,
-    Forbidden,
-    NotFound,
-    PreconditionFailed,
-    ValidationFailed,
-)
-from api.schemas.common import Page, decode_keyset, encode_cursor
-from api.schemas.dossiers import (
+from api.domain.dossiers.schemas import (
     DecideBody,
     DecisionRead,
     DossierActionBody,
@@ -57,11 +50,18 @@ from api.schemas.dossiers import (
     ExternalRefRead,
     Instruction,
 )
-from api.schemas.partners import OrganisationRef
-from api.store.repositories.audit import AuditLog
-from api.store.repositories.changes import ChangeLog
-from api.store.repositories.dossiers import DossierStore
-from api.store.repositories.partners import OrganisationStore
+from api.domain.organisations.repository import OrganisationStore
+from api.domain.organisations.schemas import OrganisationRef
+from api.domain.people import service as people
+from api.http.schemas import Page, decode_keyset, encode_cursor
+from api.problems import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ from sqlalchemy.exc import DBAPIError
 
 from api.auth.permissions import Action
 from api.domain import clock
+from api.domain.audit.repository import Access
 from api.domain.catalogue import LEGAL_AID_PRESTATIONS
+from api.domain.dossiers.repository import SYNCED_COLUMNS
 from api.domain.dossiers.rules import (
     DecisionValues,
     DossierStatus,
@@ -55,6 +57,7 @@ from api.domain.dossiers.rules import (
     plan_update,
     sides_of,
 )
+from api.domain.dossiers.schemas import SyncBatch, SyncItem, SyncReport, SyncResult
 from api.domain.dossiers.service import (
     Dossiers,
     actor,
@@ -80,9 +83,6 @@ from api.problems import (
     ValidationFailed,
     problem_body,
 )
-from api.schemas.dossiers import SyncBatch, SyncItem, SyncReport, SyncResult
-from api.store.repositories.audit import Access
-from api.store.repositories.dossiers import SYNCED_COLUMNS
 
 #: names this similar (pg_trgm semantics) with the same birth date make a likely duplicate
 SIMILAR_NAMES = 0.5

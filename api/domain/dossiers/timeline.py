@@ -6,10 +6,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from api.domain.catalogue import DataCategory
+from api.domain.dossiers.repository import DossierStore
 from api.domain.dossiers.service import dossier_categories
 from api.domain.people.rules import Event
 from api.domain.people.timeline import TimelineQuery, source
-from api.store.repositories.dossiers import DossierStore
 
 
 def _type(action: str, from_status: str | None, to_status: str | None) -> str:

@@ -8,11 +8,13 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.principals import PrincipalStore
 from api.auth.scope import Scope
+from api.domain.audit.repository import AuditLog
 from api.domain.catalogue import OrganisationKind
 from api.domain.organisations import service
-from api.schemas.common import Page
-from api.schemas.partners import (
+from api.domain.organisations.repository import ApiClientStore, OrganisationStore
+from api.domain.organisations.schemas import (
     ApiClientCreate,
     ApiClientCreated,
     ApiClientRead,
@@ -25,9 +27,7 @@ from api.schemas.partners import (
     RetentionRead,
     RetentionUpdate,
 )
-from api.store.repositories.audit import AuditLog
-from api.store.repositories.partners import ApiClientStore, OrganisationStore
-from api.store.repositories.principals import PrincipalStore
+from api.http.schemas import Page
 
 
 class Directory:

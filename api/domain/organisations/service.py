@@ -9,21 +9,16 @@ from typing import Any
 
 from api.auth.passwords import hash_password_off_loop, new_client_secret
 from api.auth.permissions import Action
+from api.auth.principals import PrincipalStore
 from api.auth.scope import Scope
+from api.db.versioned import VersionedCache
 from api.domain import clock
+from api.domain.audit.repository import Access, AuditLog
 from api.domain.catalogue import OrganisationKind
 from api.domain.holdings import Holder, HoldingSource, order_holders
+from api.domain.organisations.repository import ApiClientStore, OrganisationStore
 from api.domain.organisations.rules import PlatformFirstAdminOnly
-from api.domain.text import fold
-from api.problems import (
-    FieldError,
-    Forbidden,
-    NotFound,
-    PreconditionFailed,
-    ValidationFailed,
-)
-from api.schemas.common import Page, as_text, decode_keyset, encode_cursor
-from api.schemas.partners import (
+from api.domain.organisations.schemas import (
     ApiClientCreate,
     ApiClientCreated,
     ApiClientRead,
@@ -40,10 +35,15 @@ from api.schemas.partners import (
     ServiceArea,
     TerritorySummary,
 )
-from api.store.repositories.audit import Access, AuditLog
-from api.store.repositories.partners import ApiClientStore, OrganisationStore
-from api.store.repositories.principals import PrincipalStore
-from api.store.versioned import VersionedCache
+from api.domain.text import fold
+from api.http.schemas import Page, as_text, decode_keyset, encode_cursor
+from api.problems import (
+    FieldError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
 
 #: the organisation and e-mail ``/v1/me`` names, by principal and organisation: both are
 #: covered by the access version (organisation and app_user changes replace it)

@@ -10,12 +10,12 @@ from typing import Any
 
 from api.auth.permissions import Action
 from api.domain import clock
+from api.domain.changes.repository import ChangeLog
+from api.domain.people.repository import AccessRequestStore, locate_person
+from api.domain.people.schemas import AccessRequestCreate, AccessRequestRead
 from api.domain.people.service import People
+from api.http.schemas import Page, decode_keyset, encode_cursor
 from api.problems import FieldError, InvalidTransition, NotFound, ValidationFailed
-from api.schemas.common import Page, decode_keyset, encode_cursor
-from api.schemas.people import AccessRequestCreate, AccessRequestRead
-from api.store.repositories.changes import ChangeLog
-from api.store.repositories.people import AccessRequestStore, locate_person
 
 EXPIRY = timedelta(days=30)
 

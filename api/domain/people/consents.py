@@ -11,9 +11,9 @@ from typing import Any
 from api.auth.permissions import Action
 from api.domain import clock
 from api.domain.people import rules
+from api.domain.people.schemas import ConsentCreate, ConsentRead, ConsentWithdrawn
 from api.domain.people.service import People, visible_person
 from api.problems import FieldError, Forbidden, InvalidTransition, NotFound, ValidationFailed
-from api.schemas.people import ConsentCreate, ConsentRead, ConsentWithdrawn
 
 
 def _read(row: Any) -> ConsentRead:

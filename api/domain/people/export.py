@@ -14,13 +14,13 @@ from api.auth import access
 from api.auth.access import Purpose
 from api.auth.permissions import Action
 from api.domain import clock
+from api.domain.audit.schemas import AccessLogItem
 from api.domain.audit.service import read_access_log
 from api.domain.catalogue import DataCategory
 from api.domain.people import rules
+from api.domain.people.schemas import ExportRead
 from api.domain.people.service import People, _shape, followed
 from api.problems import NotFound
-from api.schemas.audit import AccessLogItem
-from api.schemas.people import ExportRead
 
 _LOG_PAGE = 1000
 

@@ -9,13 +9,13 @@ import uuid
 
 from api.auth.permissions import Action
 from api.domain import clock
+from api.domain.audit.repository import Access
 from api.domain.catalogue import DataCategory
+from api.domain.changes.repository import ChangeLog
 from api.domain.people.problems import BeneficiaryMerged
+from api.domain.people.schemas import MergeRead, MergeRequest
 from api.domain.people.service import People, read, visible_person
 from api.problems import Conflict, FieldError, Forbidden, ValidationFailed
-from api.schemas.people import MergeRead, MergeRequest
-from api.store.repositories.audit import Access
-from api.store.repositories.changes import ChangeLog
 
 
 async def merge(ctx: People, survivor_id: uuid.UUID, body: MergeRequest) -> tuple[MergeRead, str]:

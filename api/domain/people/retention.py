@@ -32,19 +32,19 @@ from typing import Any
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.db.engine import create_engine
 from api.domain import clock
 from api.domain.aids.repository import anonymise_aid_requests
-from api.domain.statistics.repository import detach_statistics
-from api.store.db import create_engine
-from api.store.repositories.audit import (
+from api.domain.audit.repository import (
     Access,
     append_as_owner,
     chain_pending,
     organisations_with_entries_before,
     prune_chain,
 )
-from api.store.repositories.people import RetentionStore
-from api.store.repositories.referrals import anonymise_referrals
+from api.domain.people.repository import RetentionStore
+from api.domain.referrals.repository import anonymise_referrals
+from api.domain.statistics.repository import detach_statistics
 
 WARNING = timedelta(days=30)
 GRACE = timedelta(days=30)

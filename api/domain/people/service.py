@@ -9,24 +9,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.auth import access
+from api.auth.access_queries import AccessStore
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
+from api.domain.audit.repository import Access, AuditLog
 from api.domain.budget import remaining_income_per_person_per_day
 from api.domain.catalogue import DataCategory
 from api.domain.identity import check_birth_date, check_nir, name_match_keys, normalise_name
+from api.domain.organisations.repository import OrganisationStore
+from api.domain.people.nir import NirCipher
 from api.domain.people.problems import merged
-from api.domain.people.visibility import FIELD_CATEGORIES
-from api.problems import (
-    FieldError,
-    Forbidden,
-    NotFound,
-    PossibleDuplicate,
-    PreconditionFailed,
-    ValidationFailed,
-)
-from api.schemas.common import Page, decode_keyset, encode_cursor
-from api.schemas.people import (
+from api.domain.people.repository import PeopleStore, locate_person
+from api.domain.people.schemas import (
     BeneficiaryCreate,
     BeneficiaryRead,
     BeneficiaryUpdate,
@@ -45,11 +40,16 @@ from api.schemas.people import (
     Preview,
     PreviewList,
 )
-from api.store.nir import NirCipher
-from api.store.repositories.access import AccessStore
-from api.store.repositories.audit import Access, AuditLog
-from api.store.repositories.partners import OrganisationStore
-from api.store.repositories.people import PeopleStore, locate_person
+from api.domain.people.visibility import FIELD_CATEGORIES
+from api.http.schemas import Page, decode_keyset, encode_cursor
+from api.problems import (
+    FieldError,
+    Forbidden,
+    NotFound,
+    PossibleDuplicate,
+    PreconditionFailed,
+    ValidationFailed,
+)
 
 MAX_PREVIEWS = 10  # person_previews answers ten at most (migration 0016)
 

@@ -23,11 +23,11 @@ from api.auth.scope import Scope
 from api.domain.catalogue import DataCategory
 from api.domain.clock import PARIS
 from api.domain.people import rules
+from api.domain.people.repository import PeopleStore
 from api.domain.people.rules import Event
+from api.domain.people.schemas import TimelineItem
 from api.domain.people.service import People, note_competences, visible_person
-from api.schemas.common import Page, as_instant, as_text, decode_keyset, encode_cursor
-from api.schemas.people import TimelineItem
-from api.store.repositories.people import PeopleStore
+from api.http.schemas import Page, as_instant, as_text, decode_keyset, encode_cursor
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,16 @@ from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
 from api.domain.actors import event_actor
+from api.domain.audit.repository import Access, AuditLog
 from api.domain.catalogue import DataCategory
+from api.domain.changes.repository import ChangeLog
 from api.domain.holdings import Holder, HoldingSource, order_holders
 from api.domain.identity import name_match_keys
+from api.domain.organisations.repository import OrganisationStore
+from api.domain.organisations.schemas import OrganisationRef
 from api.domain.people import service as people
+from api.domain.people.schemas import BeneficiaryCreate, BeneficiaryRead
+from api.domain.referrals.repository import ReferralStore, mark_expired, overdue_referrals
 from api.domain.referrals.rules import (
     REFERRAL_TRANSITIONS,
     ReferralAction,
@@ -33,11 +39,7 @@ from api.domain.referrals.rules import (
     default_response_due_on,
     resumed_response_due_on,
 )
-from api.problems import FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from api.schemas.common import Page, as_instant, decode_keyset, encode_cursor
-from api.schemas.partners import OrganisationRef
-from api.schemas.people import BeneficiaryCreate, BeneficiaryRead
-from api.schemas.referrals import (
+from api.domain.referrals.schemas import (
     ChainLink,
     InlineIdentity,
     MessageCreate,
@@ -49,10 +51,14 @@ from api.schemas.referrals import (
     ReferralRead,
     ReferralSummary,
 )
-from api.store.repositories.audit import Access, AuditLog
-from api.store.repositories.changes import ChangeLog
-from api.store.repositories.partners import OrganisationStore
-from api.store.repositories.referrals import ReferralStore, mark_expired, overdue_referrals
+from api.http.schemas import Page, as_instant, decode_keyset, encode_cursor
+from api.problems import (
+    FieldError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
 
 #: the reason code of a cancellation caused by a consent withdrawal
 CONSENT_WITHDRAWN = "consentement_retire"

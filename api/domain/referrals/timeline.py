@@ -9,7 +9,7 @@ from __future__ import annotations
 from api.domain.catalogue import DataCategory
 from api.domain.people.rules import Event
 from api.domain.people.timeline import TimelineQuery, source
-from api.store.repositories.referrals import OrientationStore, ReferralStore
+from api.domain.referrals.repository import OrientationStore, ReferralStore
 
 
 @source

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends
 
 from api.auth.deps import CurrentScope
-from api.deps import Session
 from api.domain.statistics.repository import StatisticsRepository
 from api.domain.statistics.service import Statistics
+from api.http.deps import Session
 
 
 def statistics_service(scope: CurrentScope, session: Session) -> Statistics:

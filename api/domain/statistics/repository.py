@@ -25,9 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.auth.scope import Scope
-from api.domain.statistics.rules import Measure, TerritoryKind, TerritoryRef, median_of_histogram
-from api.domain.statistics.tables import StatFact
-from api.store.tables import (
+from api.db.tables import (
     Commune,
     Competence,
     Departement,
@@ -35,6 +33,8 @@ from api.store.tables import (
     Organisation,
     OrganisationCommune,
 )
+from api.domain.statistics.rules import Measure, TerritoryKind, TerritoryRef, median_of_histogram
+from api.domain.statistics.tables import StatFact
 
 _fact = StatFact.__table__  # type: ignore[attr-defined]
 _commune = Commune.__table__  # type: ignore[attr-defined]

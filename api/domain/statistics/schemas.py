@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import ConfigDict, Field
 
-from api.schemas.common import Output
+from api.http.schemas import Output
 
 
 class MedianDays(Output):

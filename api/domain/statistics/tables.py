@@ -17,8 +17,8 @@ from typing import ClassVar
 from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, Numeric, UniqueConstraint
 from sqlmodel import Field
 
-from api.store.base import Table
-from api.store.scoping import Public, Scoping, Territorial
+from api.db.base import Table
+from api.db.scoping import Public, Scoping, Territorial
 
 
 class StatFact(Table, table=True):

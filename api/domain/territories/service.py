@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 
-from api.domain.text import fold
-from api.problems import NotFound
-from api.schemas.common import Page, as_int32, as_text, decode_keyset, encode_cursor
-from api.schemas.territories import (
+from api.domain.territories.repository import CommuneFilter, TerritoryRepository
+from api.domain.territories.schemas import (
     CommuneRead,
     CommuneSummary,
     CompetenceRead,
     DepartementRead,
     EpciRead,
 )
-from api.store.repositories.territories import CommuneFilter, TerritoryRepository
+from api.domain.text import fold
+from api.http.schemas import Page, as_int32, as_text, decode_keyset, encode_cursor
+from api.problems import NotFound
 
 COMMUNE_CODE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 SIREN = re.compile(r"^\d{9}$")

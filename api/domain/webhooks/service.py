@@ -11,11 +11,12 @@ from typing import Any
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
+from api.domain.audit.repository import AuditLog
+from api.domain.changes.repository import Sealer
 from api.domain.webhooks.network import UnsafeEndpoint, new_secret, resolve
+from api.domain.webhooks.repository import WebhookStore
 from api.domain.webhooks.rules import TEST_EVENT, event_patterns_errors, parse_endpoint
-from api.problems import Conflict, FieldError, NotFound, ValidationFailed
-from api.schemas.common import Page, as_instant, decode_keyset, encode_cursor
-from api.schemas.webhooks import (
+from api.domain.webhooks.schemas import (
     WebhookAttemptRead,
     WebhookCreate,
     WebhookCreated,
@@ -23,9 +24,8 @@ from api.schemas.webhooks import (
     WebhookRead,
     WebhookTestQueued,
 )
-from api.store.repositories.audit import AuditLog
-from api.store.repositories.changes import Sealer
-from api.store.repositories.webhooks import WebhookStore
+from api.http.schemas import Page, as_instant, decode_keyset, encode_cursor
+from api.problems import Conflict, FieldError, NotFound, ValidationFailed
 
 #: subscriptions per organisation
 MAX_SUBSCRIPTIONS = 25

@@ -1,0 +1,271 @@
+"""People helped, their care teams, and the audit trail of every access to them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    LargeBinary,
+    Numeric,
+    String,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlmodel import Field
+
+from api.db.base import Table
+from api.db.scoping import AttachedToPerson, Internal, Scoping
+
+
+def _instant(nullable: bool = False) -> Any:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class Beneficiary(Table, table=True):
+    """A person helped. Readable only by organisations attached to them (care team)."""
+
+    __tablename__ = "beneficiary"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="id")
+    __table_args__ = (
+        Index("ix_beneficiary_birth_date", "birth_date"),
+        Index("ix_beneficiary_nir_hash", "nir_hash"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    birth_name: str = Field(max_length=200)
+    usage_name: str | None = Field(default=None, max_length=200)
+    first_names: str = Field(max_length=200)
+    birth_date: date
+    sex: str = Field(max_length=1)
+    birth_place: str | None = Field(default=None, max_length=200)
+    # NIR: AES-GCM ciphertext, and a keyed hash for exact lookup (api.domain.people.nir)
+    nir_cipher: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    nir_hash: str | None = Field(default=None, max_length=64)
+    nir_missing_reason: str | None = Field(default=None, max_length=200)
+    commune_code: str | None = Field(default=None, foreign_key="commune.code", max_length=5)
+    domiciliation_organisation_id: uuid.UUID | None = Field(
+        default=None, foreign_key="organisation.id"
+    )
+    address: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    phone: str | None = Field(default=None, max_length=30)
+    email: str | None = Field(default=None, max_length=320)
+    situation: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    # folded name keys for duplicate detection (api.domain.identity.name_match_keys)
+    match_keys: list[str] = Field(sa_column=Column(ARRAY(String), nullable=False))
+    folded_names: str
+    last_contact_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    merged_into_id: uuid.UUID | None = Field(default=None, foreign_key="beneficiary.id")
+    # set by the retention purge: identity, contact, NIR and free text are gone (domain.md §11)
+    anonymised_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    created_by_organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    version: int = 1
+    created_at: datetime = Field(sa_column=_instant())
+    updated_at: datetime = Field(sa_column=_instant())
+
+
+class CareTeamMembership(Table, table=True):
+    """An organisation following a person for a competence: the unit of sharing."""
+
+    __tablename__ = "care_team_membership"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+    __table_args__ = (
+        Index(
+            "ix_care_team_membership_organisation_id_beneficiary_id",
+            "organisation_id",
+            "beneficiary_id",
+        ),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    competence: str = Field(foreign_key="competence.code", max_length=40)
+    referent_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    team_role: str = Field(max_length=20)
+    source: str = Field(max_length=20)
+    justification: str | None = None
+    # categories an approved access request grants; None: what the holding grants (§7)
+    granted_categories: list[str] | None = Field(
+        default=None, sa_column=Column(ARRAY(String(20)), nullable=True)
+    )
+    started_at: datetime = Field(sa_column=_instant())
+    ended_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    end_reason: str | None = None
+    # the referral or orientation this membership comes from, ended with it
+    origin_id: uuid.UUID | None = Field(default=None, index=True)
+
+
+class AuditEntry(Table, table=True):
+    """Append-only, hash-chained per organisation. No personal values: ids and actions.
+
+    Requests insert entries unchained; the worker chains them after commit, in
+    ``chain_position`` order (api.domain.audit.repository)."""
+
+    __tablename__ = "audit_entry"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+    __table_args__ = (
+        Index("ix_audit_entry_beneficiary_id_at", "beneficiary_id", "at"),
+        Index("ix_audit_entry_organisation_id_id", "organisation_id", "id"),
+        Index(
+            "ix_audit_entry_organisation_id_chain_position",
+            "organisation_id",
+            "chain_position",
+            unique=True,
+        ),
+        Index(
+            "ix_audit_entry_unchained",
+            "organisation_id",
+            "id",
+            postgresql_where=text("chain_position IS NULL"),
+        ),
+        CheckConstraint(
+            "(chain_position IS NULL) = (hash IS NULL) AND (hash IS NULL) = (prev_hash IS NULL)",
+            name="chained_together",
+        ),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
+    at: datetime = Field(sa_column=_instant())
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    actor_user_id: uuid.UUID | None = None
+    actor_client_id: uuid.UUID | None = None
+    acting_agent: str | None = Field(default=None, max_length=200)
+    action: str = Field(max_length=60)
+    resource_type: str = Field(max_length=40)
+    resource_id: str | None = Field(default=None, max_length=64)
+    beneficiary_id: uuid.UUID | None = None
+    purpose: str | None = None
+    request_id: str | None = Field(default=None, max_length=128)
+    #: NULL until the worker chains the entry (the three together)
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str | None = Field(default=None, max_length=64)
+    chain_position: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class HouseholdMember(Table, table=True):
+    """Someone living with the person: another beneficiary, or a light member."""
+
+    __tablename__ = "household_member"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    member_beneficiary_id: uuid.UUID | None = Field(default=None, foreign_key="beneficiary.id")
+    first_name: str | None = Field(default=None, max_length=200)
+    birth_date: date | None = None
+    relation: str = Field(max_length=20)
+
+
+class BudgetLine(Table, table=True):
+    """A monthly resource or charge of the person's household."""
+
+    __tablename__ = "budget_line"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    kind: str = Field(max_length=10)  # resource | charge
+    type: str = Field(max_length=60)
+    monthly_amount: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))
+
+
+class Note(Table, table=True):
+    """A professional's note: private (author), organisation, or team (members holding the
+    note's competence)."""
+
+    __tablename__ = "note"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    author_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    competence: str = Field(foreign_key="competence.code", max_length=40)
+    visibility: str = Field(max_length=20)
+    body: str
+    created_at: datetime = Field(sa_column=_instant())
+
+
+class AccessRequest(Table, table=True):
+    """An organisation asking the person's care team for access, approved or denied by a
+    member; expires after 30 days."""
+
+    __tablename__ = "access_request"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id", index=True)
+    requested_by_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    competence: str = Field(foreign_key="competence.code", max_length=40)
+    reason: str
+    categories: list[str] = Field(sa_column=Column(ARRAY(String(20)), nullable=False))
+    status: str = Field(max_length=20)
+    created_at: datetime = Field(sa_column=_instant())
+    expires_at: datetime = Field(sa_column=_instant())
+    decided_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    decided_by_organisation_id: uuid.UUID | None = Field(
+        default=None, foreign_key="organisation.id"
+    )
+    decided_by_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    decision_reason: str | None = None
+
+
+class Consent(Table, table=True):
+    """An information notice given to the person, or their consent to a sharing, scoped to
+    a recipient organisation and/or a competence; withdrawn with a date and a reason."""
+
+    __tablename__ = "consent"
+    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
+
+    id: uuid.UUID = Field(primary_key=True)
+    beneficiary_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("beneficiary.id"), nullable=False, index=True)
+    )
+    kind: str = Field(max_length=20)  # information | consent
+    organisation_id: uuid.UUID | None = Field(default=None, foreign_key="organisation.id")
+    competence: str | None = Field(default=None, foreign_key="competence.code", max_length=40)
+    purpose: str
+    method: str = Field(max_length=20)
+    given_on: date
+    withdrawn_on: date | None = None
+    withdrawal_reason: str | None = None
+    recorded_by_organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    recorded_by_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    created_at: datetime = Field(sa_column=_instant())
+
+
+class AuditChainAnchor(Table, table=True):
+    """Where an organisation's audit chain starts once its oldest entries were deleted by the
+    retention purge: the hash of the last deleted entry, which the first kept entry chains to.
+    Read by the owner and by ``audit_chain_head()`` only."""
+
+    __tablename__ = "audit_chain_anchor"
+    __scoping__: ClassVar[Scoping] = Internal()
+
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id", primary_key=True)
+    entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(max_length=64)
+    pruned_at: datetime = Field(sa_column=_instant())
