@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Query, status
 
 from api.auth.deps import CurrentScope
 from api.domain.people import access_requests as service
+from api.domain.people.deps import PeopleContext as Ctx
 from api.domain.people.repository import AccessRequestStore
 from api.domain.people.schemas import AccessRequestCreate, AccessRequestDecision, AccessRequestRead
 from api.http.deps import Session
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
-from api.routers.people import Ctx
 
 router = APIRouter(prefix="/v1", tags=["access requests"])
 

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Header, Response
 
 from api.domain.aids import decisions
 from api.domain.aids import requests as service
-from api.domain.aids import timeline as _timeline_source  # noqa: F401 (registers it)
 from api.domain.aids.deps import AidsContext
 from api.domain.aids.rules import AidAction, AidStatus
 from api.domain.aids.schemas import (

@@ -5,13 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
-from api.auth.deps import CurrentScope
-from api.domain.changes.repository import ChangeLog
 from api.domain.dossiers import service
-from api.domain.dossiers import timeline as _timeline_source  # noqa: F401 (registers it)
-from api.domain.dossiers.repository import DossierStore
+from api.domain.dossiers.deps import DossiersContext
 from api.domain.dossiers.rules import DossierAction, DossierStatus
 from api.domain.dossiers.schemas import (
     DecideBody,
@@ -22,32 +19,14 @@ from api.domain.dossiers.schemas import (
     DossierUpdate,
 )
 from api.domain.dossiers.service import Dossiers
-from api.domain.people.service import People
-from api.http.deps import Session
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 from api.problems import PreconditionRequired
-from api.routers.people import people_context
 
 router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
 
 
-async def dossiers_context(
-    scope: CurrentScope,
-    session: Session,
-    people: Annotated[People, Depends(people_context)],
-) -> Dossiers:
-    return Dossiers(
-        scope=scope,
-        store=DossierStore(session, scope),
-        people=people,
-        orgs=people.orgs,
-        audit=people.audit,
-        changes=ChangeLog(session),
-    )
-
-
-Ctx = Annotated[Dossiers, Depends(dossiers_context)]
+Ctx = DossiersContext
 IfMatch = Annotated[str | None, Header(description="Optional: the ETag you read.")]
 
 

@@ -5,39 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from api.auth.deps import CurrentScope
-from api.domain.changes.repository import ChangeLog
 from api.domain.orientations import service
-from api.domain.orientations.service import Orientations
-from api.domain.people.service import People
-from api.domain.referrals.repository import OrientationStore
+from api.domain.orientations.deps import OrientationsContext
 from api.domain.referrals.schemas import OrientationActionBody, OrientationCreate, OrientationRead
-from api.http.deps import Session
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
-from api.routers.people import people_context
 
 router = APIRouter(prefix="/v1/orientations", tags=["orientations"])
 
 
-async def _orientations(
-    scope: CurrentScope,
-    session: Session,
-    people: Annotated[People, Depends(people_context)],
-) -> Orientations:
-    return Orientations(
-        scope=scope,
-        store=OrientationStore(session, scope),
-        orgs=people.orgs,
-        people=people,
-        audit=people.audit,
-        changes=ChangeLog(session),
-    )
-
-
-Ctx = Annotated[Orientations, Depends(_orientations)]
+Ctx = OrientationsContext
 
 
 @router.post("", response_model=OrientationRead, status_code=201)

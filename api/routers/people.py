@@ -7,17 +7,14 @@ from collections.abc import Callable, Coroutine
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.routing import APIRoute
 
-from api.auth.deps import CurrentScope
 from api.domain.audit import service as audit_service
-from api.domain.audit.repository import AuditLog
 from api.domain.audit.schemas import AccessLogItem
-from api.domain.organisations.repository import OrganisationStore
 from api.domain.people import consents, export, merge, service, timeline
+from api.domain.people.deps import TIMELINE_SOURCES, PeopleContext
 from api.domain.people.problems import BeneficiaryMerged
-from api.domain.people.repository import PeopleStore
 from api.domain.people.schemas import (
     BeneficiaryCreate,
     BeneficiaryRead,
@@ -41,8 +38,6 @@ from api.domain.people.schemas import (
     PreviewList,
     TimelineItem,
 )
-from api.domain.people.service import People
-from api.http.deps import Session
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 from api.problems import PreconditionRequired
@@ -73,18 +68,7 @@ class _PersonRoute(APIRoute):
 router = APIRouter(prefix="/v1/beneficiaries", tags=["beneficiaries"], route_class=_PersonRoute)
 
 
-async def people_context(request: Request, scope: CurrentScope, session: Session) -> People:
-    """The people use cases for one request (also the base of referrals and dossiers)."""
-    return People(
-        scope=scope,
-        store=PeopleStore(session, scope),
-        orgs=OrganisationStore(session),
-        audit=AuditLog(session, scope),
-        nir=request.app.state.nir_cipher,
-    )
-
-
-Ctx = Annotated[People, Depends(people_context)]
+Ctx = PeopleContext
 CommuneQuery = Annotated[str | None, Query(pattern=r"^(\d{5}|2[AB]\d{3})$")]
 
 
@@ -281,7 +265,9 @@ async def get_timeline(
     ctx: Ctx, beneficiary_id: uuid.UUID, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[TimelineItem]:
     """What happened in the person's file that the caller may see, newest first."""
-    return await timeline.timeline(ctx, beneficiary_id, cursor=cursor, limit=limit)
+    return await timeline.timeline(
+        ctx, beneficiary_id, sources=TIMELINE_SOURCES, cursor=cursor, limit=limit
+    )
 
 
 @router.post("/{beneficiary_id:uuid}/merge", response_model=MergeRead)

@@ -5,14 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
-from api.auth.deps import CurrentScope
-from api.domain.changes.repository import ChangeLog
-from api.domain.people.service import People
 from api.domain.referrals import service
-from api.domain.referrals import timeline as _timeline_sources  # noqa: F401 (registers them)
-from api.domain.referrals.repository import ReferralStore
+from api.domain.referrals.deps import ReferralsContext
 from api.domain.referrals.schemas import (
     MessageCreate,
     MessageRead,
@@ -21,31 +17,13 @@ from api.domain.referrals.schemas import (
     ReferralRead,
     ReferralSummary,
 )
-from api.domain.referrals.service import Referrals
-from api.http.deps import Session
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
-from api.routers.people import people_context
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
 
-async def _referrals(
-    scope: CurrentScope,
-    session: Session,
-    people: Annotated[People, Depends(people_context)],
-) -> Referrals:
-    return Referrals(
-        scope=scope,
-        store=ReferralStore(session, scope),
-        orgs=people.orgs,
-        people=people,
-        audit=people.audit,
-        changes=ChangeLog(session),
-    )
-
-
-Ctx = Annotated[Referrals, Depends(_referrals)]
+Ctx = ReferralsContext
 IfMatch = Annotated[str | None, Header(description="Optional: the ETag you read.")]
 ACTIONS = Literal[
     "acknowledge",

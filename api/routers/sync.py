@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.domain.dossiers import sync
+from api.domain.dossiers.deps import DossiersContext as Ctx
 from api.domain.dossiers.schemas import SyncBatch, SyncReport
 from api.http.idempotency import Idempotent
-from api.routers.dossiers import Ctx
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 

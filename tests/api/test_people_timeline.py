@@ -13,7 +13,9 @@ from sqlalchemy.engine import URL
 
 from api.domain import clock
 from api.domain.people import timeline
+from api.domain.people.deps import TIMELINE_SOURCES
 from api.domain.people.rules import Event
+from api.routers import people as people_router
 from tests.api.people_support import CONSENT, Headers, create, demo_headers
 from tests.world import World
 
@@ -172,18 +174,16 @@ async def test_consents_access_requests_and_departures_appear(
 
 
 @pytest.fixture
-def extra_source() -> Iterator[list[Event]]:
-    """A source added the way another capability adds one; removed afterwards."""
+def extra_source(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Event]]:
+    """A source added the way another capability adds one (named beside the others in
+    ``api.domain.people.deps``); removed afterwards."""
     produced: list[Event] = []
 
     async def referrals(query: timeline.TimelineQuery) -> list[Event]:
         return [*produced]
 
-    timeline.source(referrals)
-    try:
-        yield produced
-    finally:
-        timeline.SOURCES.remove(referrals)
+    monkeypatch.setattr(people_router, "TIMELINE_SOURCES", (*TIMELINE_SOURCES, referrals))
+    yield produced
 
 
 async def test_a_registered_source_joins_the_timeline_and_its_sensitive_events_are_filtered(

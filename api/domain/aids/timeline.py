@@ -8,7 +8,7 @@ from api.domain.aids.repository import RequestRepository
 from api.domain.catalogue import DataCategory
 from api.domain.people.repository import PeopleStore
 from api.domain.people.rules import Event
-from api.domain.people.timeline import TimelineQuery, source
+from api.domain.people.timeline import TimelineQuery
 
 
 def _type(action: str, from_status: str | None, to_status: str | None) -> str:
@@ -21,7 +21,6 @@ def _type(action: str, from_status: str | None, to_status: str | None) -> str:
     return "aid_request.updated"
 
 
-@source
 async def aid_events(q: TimelineQuery) -> list[Event]:
     if DataCategory.AIDS not in q.categories:
         return []

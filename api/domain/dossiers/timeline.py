@@ -9,7 +9,7 @@ from api.domain.catalogue import DataCategory
 from api.domain.dossiers.repository import DossierStore
 from api.domain.dossiers.service import dossier_categories
 from api.domain.people.rules import Event
-from api.domain.people.timeline import TimelineQuery, source
+from api.domain.people.timeline import TimelineQuery
 
 
 def _type(action: str, from_status: str | None, to_status: str | None) -> str:
@@ -20,7 +20,6 @@ def _type(action: str, from_status: str | None, to_status: str | None) -> str:
     return "dossier.updated"
 
 
-@source
 async def dossier_events(q: TimelineQuery) -> list[Event]:
     if DataCategory.DOSSIERS not in q.categories:
         return []

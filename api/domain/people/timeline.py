@@ -13,7 +13,7 @@ merges, orders and pages. A capability adds its records with one line::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -160,25 +160,21 @@ async def access_requests(q: TimelineQuery) -> list[Event]:
     return events
 
 
-#: every source of the timeline; other capabilities append theirs
-SOURCES: list[Source] = [notes, care_team, consents, access_requests]
-
-
-def source(fn: Source) -> Source:
-    """Register ``fn`` as a timeline source (decorator)."""
-    if fn not in SOURCES:
-        SOURCES.append(fn)
-    return fn
-
-
 def _position(cursor: str | None) -> tuple[datetime, str, str] | None:
     position = decode_keyset(cursor, as_instant, as_text, as_text)
     return (position[0], position[1], position[2]) if position else None
 
 
 async def timeline(
-    ctx: People, person_id: uuid.UUID, *, cursor: str | None, limit: int
+    ctx: People,
+    person_id: uuid.UUID,
+    *,
+    sources: Sequence[Source],
+    cursor: str | None,
+    limit: int,
 ) -> Page[TimelineItem]:
+    """One page of what happened to a person, from every source (``people.deps`` names them),
+    filtered to what the caller may see."""
     before = _position(cursor)
     _, categories = await visible_person(ctx, person_id)
     sensitive = await ctx.orgs.sensitive_competences()
@@ -192,7 +188,7 @@ async def timeline(
     )
     events = [
         e
-        for fn in list(SOURCES)
+        for fn in sources
         for e in await fn(query)
         if rules.sensitive_shown(
             competence=e.competence,

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from api.domain.catalogue import DataCategory
 from api.domain.people.rules import Event
-from api.domain.people.timeline import TimelineQuery, source
+from api.domain.people.timeline import TimelineQuery
 from api.domain.referrals.repository import OrientationStore, ReferralStore
 
 
-@source
 async def referral_events(q: TimelineQuery) -> list[Event]:
     if DataCategory.REFERRALS not in q.categories:
         return []
@@ -34,7 +33,6 @@ async def referral_events(q: TimelineQuery) -> list[Event]:
     ]
 
 
-@source
 async def orientation_events(q: TimelineQuery) -> list[Event]:
     if DataCategory.ORIENTATIONS not in q.categories:
         return []
