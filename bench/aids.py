@@ -39,7 +39,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from api.demo import DEMO_PASSWORD as PASSWORD
+from api.demo.territory import DEMO_PASSWORD as PASSWORD
 from bench.http import Service, fresh_database, plain_url, run_demo, service_env
 from bench.http import machine as machine_facts
 

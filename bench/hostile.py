@@ -133,7 +133,7 @@ def _burst(args: argparse.Namespace, wrk: Wrk, service: Service, person: str, to
 
 
 def run(args: argparse.Namespace) -> int:
-    from api.demo import DEMO_PASSWORD
+    from api.demo.territory import DEMO_PASSWORD
 
     executable = shutil.which("wrk")
     if executable is None:

@@ -324,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="guichet-bench-read-"))
     generator = choose_generator("wrk", args.wrk_threads, workdir)
     env = service_env()
-    from api.demo import DEMO_PASSWORD
+    from api.demo.territory import DEMO_PASSWORD
 
     with database(args, env) as label:
         url = env["DATABASE_URL"]

@@ -1659,7 +1659,7 @@ def run(args: argparse.Namespace) -> int:
             env.pop(key, None)
         nir_key = new_nir_key()  # the service and the generator share it
         env["GUICHET_NIR_KEY"] = nir_key
-        from api.demo import DEMO_PASSWORD
+        from api.demo.territory import DEMO_PASSWORD
 
         with bench_database(env, args.keep) as database_label:
             url = env["DATABASE_URL"]

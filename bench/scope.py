@@ -851,7 +851,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN
+    from api.demo.territory import DEMO_PASSWORD, PLATFORM_ADMIN
 
     workdir = Path(tempfile.mkdtemp(prefix="guichet-bench-scope-"))
     try:

@@ -138,7 +138,7 @@ async def _sql(url: str, statement: str, repeat: int) -> tuple[float, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from api.demo import DEMO_PASSWORD
+    from api.demo.territory import DEMO_PASSWORD
 
     env = service_env()
     env["DATABASE_URL"] = args.database_url

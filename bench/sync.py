@@ -340,7 +340,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    from api.demo import DEMO_PASSWORD
+    from api.demo.territory import DEMO_PASSWORD
 
     workdir = Path(tempfile.mkdtemp(prefix="guichet-bench-sync-"))
     try:

@@ -20,7 +20,8 @@ from api.auth.keys import KeyRing
 from api.auth.passwords import hash_client_secret
 from api.auth.tokens import issue_access_token
 from api.db.engine import Database, owner_connection
-from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, load_demo
+from api.demo.loader import load_demo
+from api.demo.territory import DEMO_PASSWORD, PLATFORM_ADMIN
 from api.main import create_app
 from api.settings import Settings
 

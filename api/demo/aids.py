@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from api.demo import DemoResult, _Api, _email, _ok
+from api.demo.loader import DemoClient, DemoResult, demo_email, expect_success
 
 VALID_FROM = "2026-01-01"
 
@@ -102,12 +102,12 @@ EDF = {"kind": "creditor", "name": "EDF Solidarité", "siret": "55208131766522"}
 class _Desk:
     """The demo's calls as the CCAS d'Amiens's agent and decideur."""
 
-    def __init__(self, api: _Api, agent: str, decideur: str) -> None:
+    def __init__(self, api: DemoClient, agent: str, decideur: str) -> None:
         self.api, self.agent, self.decideur = api, agent, decideur
 
     async def call(self, path: str, body: dict[str, Any], *, decideur: bool = False) -> Any:
         r = await self.api.call("POST", path, self.decideur if decideur else self.agent, json=body)
-        _ok(r)
+        expect_success(r)
         return r.json()
 
     async def request(self, person: str, aid: str, amount: int, form: str, **extra: Any) -> str:
@@ -127,13 +127,13 @@ class _Desk:
         await self.call(f"/v1/aid-requests/{request}/{action}", body or {}, **kw)
 
 
-async def _publish(api: _Api, result: DemoResult) -> bool:
+async def _publish(api: DemoClient, result: DemoResult) -> bool:
     """Both règlements; False when the demo's aids exist already."""
     amiens = result.organisations["ccas_amiens"]
     listed = await api.client.get(
         "/v1/aid-rules", params={"organisation_id": str(amiens), "limit": 200}
     )
-    _ok(listed)
+    expect_success(listed)
     if any(
         r["title"] == GENEROUS["title"] and r["valid_from"] == VALID_FROM
         for r in listed.json()["items"]
@@ -143,12 +143,12 @@ async def _publish(api: _Api, result: DemoResult) -> bool:
         ("ccas_amiens", "admin.ccas-amiens", GENEROUS),
         ("ccas_corbie", "admin.ccas-corbie", STRICT),
     ):
-        token = await api.token(_email(admin), result.organisations[key])
-        _ok(await api.call("POST", "/v1/aid-rules", token, json=rules))
+        token = await api.token(demo_email(admin), result.organisations[key])
+        expect_success(await api.call("POST", "/v1/aid-rules", token, json=rules))
     return True
 
 
-async def _family(api: _Api, agent: str) -> str | None:
+async def _family(api: DemoClient, agent: str) -> str | None:
     """The demo family of Amiens the CCAS follows (domain.md's Dubois household), with its
     budget: 1 250 € of resources, 820 € of charges, 2.1 consumption units."""
     found = await api.call(
@@ -157,7 +157,7 @@ async def _family(api: _Api, agent: str) -> str | None:
         agent,
         params={"birth_date": "1984-05-14", "last_name": "Dubois", "first_name": "Sandrine"},
     )
-    _ok(found)
+    expect_success(found)
     attached = [p for p in found.json()["items"] if p["attached"]]
     if not attached:
         return None
@@ -173,7 +173,7 @@ async def _family(api: _Api, agent: str) -> str | None:
             {"type": "assurances", "monthly_amount": "100"},
         ],
     }
-    _ok(await api.call("PUT", f"/v1/beneficiaries/{person}/budget", agent, json=budget))
+    expect_success(await api.call("PUT", f"/v1/beneficiaries/{person}/budget", agent, json=budget))
     return person
 
 
@@ -182,18 +182,18 @@ async def load_aid_demo(app: FastAPI, result: DemoResult) -> list[str]:
     created: list[str] = []
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
-        api = _Api(client)
+        api = DemoClient(client)
         if not await _publish(api, result):
             return created
         created.append("règlements: CCAS d'Amiens (généreux), CCAS de Corbie (strict)")
         amiens = result.organisations["ccas_amiens"]
         desk = _Desk(
             api,
-            await api.token(_email("agent.ccas-amiens"), amiens),
-            await api.token(_email("decideur.ccas-amiens"), amiens),
+            await api.token(demo_email("agent.ccas-amiens"), amiens),
+            await api.token(demo_email("decideur.ccas-amiens"), amiens),
         )
         envelopes = await api.call("GET", "/v1/aid-envelopes/2026", desk.decideur)
-        _ok(envelopes)
+        expect_success(envelopes)
         items = [
             {"category": "alimentation", "amount": 20000},
             {"category": "energie", "amount": 15000},
@@ -203,7 +203,9 @@ async def load_aid_demo(app: FastAPI, result: DemoResult) -> list[str]:
             "Authorization": f"Bearer {desk.decideur}",
             "If-Match": envelopes.headers["etag"],
         }
-        _ok(await client.put("/v1/aid-envelopes/2026", json={"items": items}, headers=headers))
+        expect_success(
+            await client.put("/v1/aid-envelopes/2026", json={"items": items}, headers=headers)
+        )
         person = await _family(api, desk.agent)
         if person is None:
             return created

@@ -21,9 +21,11 @@ from pydantic import SecretStr
 
 from api.auth.bootstrap import bootstrap_platform_admin
 from api.db.engine import Database, owner_connection
-from api.demo import DEMO_PASSWORD, PLATFORM_ADMIN, DemoResult, load_demo, load_demo_files
 from api.demo.activity import load_demo_activity
 from api.demo.aids import load_aid_demo
+from api.demo.files import load_demo_files
+from api.demo.loader import DemoResult, load_demo
+from api.demo.territory import DEMO_PASSWORD, PLATFORM_ADMIN
 from api.settings import Settings
 
 

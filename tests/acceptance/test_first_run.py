@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
-from api.demo import DEMO_PASSWORD
+from api.demo.territory import DEMO_PASSWORD
 from api.settings import Settings
 from tests.conftest import ROOT, _free_port
 from tests.database import create_database, drop_database

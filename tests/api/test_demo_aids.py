@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from api.demo import DemoResult, load_demo_files
 from api.demo.aids import load_aid_demo
+from api.demo.files import load_demo_files
+from api.demo.loader import DemoResult
 from tests.world import World
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import httpx
 from fastapi import FastAPI
 
-from api.demo import DemoResult, load_demo_files
+from api.demo.files import load_demo_files
+from api.demo.loader import DemoResult
 from tests.world import World
 
 

@@ -58,7 +58,7 @@ async def test_the_password_flow_as_swagger_ui_sends_it(
     client: httpx.AsyncClient, as_persona: Callable[[str], dict[str, str]]
 ) -> None:
     """Swagger UI posts grant_type, username and password (and an empty scope)."""
-    from api.demo import DEMO_PASSWORD
+    from api.demo.territory import DEMO_PASSWORD
 
     r = await client.post(
         "/v1/auth/token",

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from api.demo import DEMO_PASSWORD, load_demo
+from api.demo.loader import load_demo
+from api.demo.territory import DEMO_PASSWORD
 from tests.world import World
 
 Headers = Callable[[str], dict[str, str]]

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from api.auth.throttle import LoginLimits, LoginThrottle
-from api.demo import DEMO_PASSWORD
+from api.demo.territory import DEMO_PASSWORD
 from tests.world import World
 
 Headers = Callable[[str], dict[str, str]]

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 import api.db.tables  # noqa: F401
 from api.db.base import metadata, scoping_of
 from api.db.context import DbContext, set_db_context
-from api.demo import ORGANISATIONS
+from api.demo.territory import ORGANISATIONS
 from tests.world import World
 
 Headers = Callable[[str], dict[str, str]]
