@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.engine import create_engine
 from api.domain import clock
-from api.domain.aids.repository import anonymise_aid_requests
+from api.domain.aids.repository.retention import anonymise_aid_requests
 from api.domain.audit.repository import (
     Access,
     append_as_owner,
