@@ -12,6 +12,7 @@ from api.domain.aids.tables import (
     AidType,
     AidVoucherCounter,
 )
+from api.domain.audit.tables import AuditChainAnchor, AuditEntry
 from api.domain.changes.tables import (
     ChangeEvent,
     IdempotencyKey,
@@ -33,8 +34,6 @@ from api.domain.organisations.tables import (
 )
 from api.domain.people.tables import (
     AccessRequest,
-    AuditChainAnchor,
-    AuditEntry,
     Beneficiary,
     BudgetLine,
     CareTeamMembership,
