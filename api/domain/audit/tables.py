@@ -23,7 +23,7 @@ class AuditEntry(Table, table=True):
     """Append-only, hash-chained per organisation. No personal values: ids and actions.
 
     Requests insert entries unchained; the worker chains them after commit, in
-    ``chain_position`` order (api.domain.audit.repository)."""
+    ``chain_position`` order (api.jobs.audit_chain)."""
 
     __tablename__ = "audit_entry"
     __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
