@@ -15,7 +15,6 @@ from api.domain.aids.tables import (
 from api.domain.audit.tables import AuditChainAnchor, AuditEntry
 from api.domain.changes.tables import (
     ChangeEvent,
-    IdempotencyKey,
     WebhookAttempt,
     WebhookDelivery,
     WebhookSubscription,
@@ -57,6 +56,7 @@ from api.domain.territories.tables import (
     Epci,
     Region,
 )
+from api.http.tables import IdempotencyKey
 
 check_scoping_declared()
 
