@@ -68,7 +68,7 @@ def _lock_key(organisation_id: uuid.UUID) -> int:
     return int.from_bytes(organisation_id.bytes[:4], "big", signed=True)
 
 
-def _lock(organisation_id: uuid.UUID) -> Select[tuple[Any]]:
+def _lock(organisation_id: uuid.UUID) -> Select[Any]:
     """The statement taking the organisation's audit lock until the transaction ends."""
     return select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, _lock_key(organisation_id)))
 

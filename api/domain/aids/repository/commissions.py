@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 from sqlmodel import col
 
 from api.auth.scope import Scope
-from api.domain.aids.tables import (
-    AidCommission,
-)
+from api.domain.aids.tables import AidCommission
 
 
 class CommissionRepository:
@@ -46,7 +43,7 @@ class CommissionRepository:
         found: date | None = await self.session.scalar(stmt)
         return found
 
-    def savepoint(self) -> Any:
+    def savepoint(self) -> AsyncSessionTransaction:
         """A nested transaction: one item of a session's decisions, rolled back alone."""
         return self.session.begin_nested()
 

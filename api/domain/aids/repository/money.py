@@ -14,11 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from api.auth.scope import Scope
-from api.domain.aids.tables import (
-    AidEnvelope,
-    AidPayment,
-    AidVoucherCounter,
-)
+from api.domain.aids.tables import AidEnvelope, AidPayment, AidVoucherCounter
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
+from sqlalchemy import Select, func, literal, or_, select
 from sqlalchemy import String as SqlString
-from sqlalchemy import func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from api.db.tables import Commune
-from api.domain.aids.tables import (
-    AidRules,
-    AidType,
-)
+from api.domain.aids.tables import AidRules, AidType
 
 
 class RulesRepository:
@@ -68,7 +65,7 @@ class RulesRepository:
         return list((await self.session.scalars(stmt)).all())
 
     @staticmethod
-    def _in_force(on: date) -> Any:
+    def _in_force(on: date) -> Select[Any]:
         """The id of each organisation's version in force on ``on``: the latest started,
         unless it has ended."""
         latest = (

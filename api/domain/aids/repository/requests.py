@@ -9,16 +9,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, func, literal, select, update
+from sqlalchemy import Date, Select, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from api.auth.scope import Scope
 from api.db.tables import Beneficiary, CareTeamMembership
-from api.domain.aids.tables import (
-    AidRequest,
-    AidRequestEvent,
-)
+from api.domain.aids.tables import AidRequest, AidRequestEvent
 
 
 @dataclass(frozen=True)
@@ -57,7 +54,7 @@ class RequestRepository:
         self.session = session
         self.scope = scope
 
-    def _select(self) -> Any:
+    def _select(self) -> Select[AidRequest, str | None]:
         return select(AidRequest, col(Beneficiary.commune_code)).join(
             Beneficiary, col(Beneficiary.id) == col(AidRequest.beneficiary_id)
         )

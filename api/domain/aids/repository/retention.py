@@ -10,10 +10,7 @@ from sqlalchemy import case, func, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from api.domain.aids.tables import (
-    AidRequest,
-    AidRequestEvent,
-)
+from api.domain.aids.tables import AidRequest, AidRequestEvent
 
 
 async def anonymise_aid_requests(
