@@ -316,7 +316,7 @@ async def split_compare(url: str, rounds: int) -> dict[str, float]:
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
     from api.domain.aids import compare
-    from api.domain.aids.repository import RulesRepository
+    from api.domain.aids.repository.reglements import RulesRepository
     from api.domain.aids.schemas import CompareBody
 
     engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))

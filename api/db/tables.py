@@ -12,9 +12,9 @@ from api.domain.aids.tables import (
     AidType,
     AidVoucherCounter,
 )
+from api.domain.audit.tables import AuditChainAnchor, AuditEntry
 from api.domain.changes.tables import (
     ChangeEvent,
-    IdempotencyKey,
     WebhookAttempt,
     WebhookDelivery,
     WebhookSubscription,
@@ -33,8 +33,6 @@ from api.domain.organisations.tables import (
 )
 from api.domain.people.tables import (
     AccessRequest,
-    AuditChainAnchor,
-    AuditEntry,
     Beneficiary,
     BudgetLine,
     CareTeamMembership,
@@ -58,6 +56,7 @@ from api.domain.territories.tables import (
     Epci,
     Region,
 )
+from api.http.tables import IdempotencyKey
 
 check_scoping_declared()
 

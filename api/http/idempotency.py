@@ -35,8 +35,10 @@ from fastapi.routing import APIRoute
 
 from api.auth.deps import CurrentScope
 from api.auth.scope import PrincipalKind, Scope
-from api.domain.changes.repository import IdempotencyKeys, KeyInFlight, Sealer
+from api.domain.changes.repository import Sealer
 from api.http.deps import Session
+from api.http.idempotency_keys import IdempotencyKeys, KeyInFlight
+from api.http.tables import IdempotencyKey
 from api.problems import DomainError
 
 T = TypeVar("T")
@@ -148,7 +150,7 @@ class Idempotency:
                 )
             if stored.status_code is None:  # never committed without its answer; be safe
                 raise _in_use()
-            raise Replay(self._replayed(stored))
+            raise Replay(self._replayed(stored, stored.status_code))
         result = await operation()
         self._locate(result, location)
         status, body = self._serialised(result)
@@ -186,11 +188,11 @@ class Idempotency:
         )
         return status, body
 
-    def _replayed(self, stored: Any) -> Response:
+    def _replayed(self, stored: IdempotencyKey, status_code: int) -> Response:
         headers = {**(stored.headers or {}), "Idempotent-Replayed": "true"}
         return Response(
             content=self.keys.body_of(stored),
-            status_code=stored.status_code,
+            status_code=status_code,
             media_type="application/json",
             headers=headers,
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.engine import URL
 
 from api.db.engine import owner_connection
-from api.domain.audit.repository import chain_pending, verify_chains
+from api.jobs.audit_chain import chain_pending, verify_chains
 
 
 async def verify(owner_url: URL) -> int:

@@ -38,8 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from api.db.engine import create_engine, make_sessionmaker, owner_url
 from api.domain import clock
-from api.domain.audit.repository import chain_pending
-from api.domain.changes.repository import Sealer, purge_idempotency_keys
+from api.domain.changes.repository import Sealer
 from api.domain.people.retention import purge
 from api.domain.referrals.service import expire_overdue
 from api.domain.webhooks import network
@@ -59,6 +58,8 @@ from api.domain.webhooks.rules import (
     retry_delay,
 )
 from api.domain.webhooks.service import secret_context
+from api.http.idempotency_keys import purge_idempotency_keys
+from api.jobs.audit_chain import chain_pending
 from api.settings import Settings
 
 log = logging.getLogger(__name__)

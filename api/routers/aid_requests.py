@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Response
 from api.domain.aids import decisions
 from api.domain.aids import requests as service
 from api.domain.aids.deps import AidsContext
-from api.domain.aids.rules import AidAction, AidStatus
+from api.domain.aids.rules.lifecycle import AidAction, AidStatus
 from api.domain.aids.schemas import (
     ActionBody,
     AdjournBody,

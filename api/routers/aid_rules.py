@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.domain.aids import compare as comparison
-from api.domain.aids import rules_publication as publication
+from api.domain.aids import reglements
 from api.domain.aids.deps import AidsContext, PublicRules
 from api.domain.aids.schemas import (
     AidRulesCreate,
@@ -30,7 +30,7 @@ async def publish_rules(ctx: AidsContext, body: AidRulesCreate, idem: Idempotent
     """Publish a new version of your organisation's règlement (admin of a granting organisation)."""
 
     async def create() -> AidRulesRead:
-        return await publication.publish(ctx.scope, ctx.rules, body)
+        return await reglements.publish(ctx.scope, ctx.rules, body)
 
     return await idem.once(create, location=lambda r: f"/v1/aid-rules/{r.id}")
 
@@ -45,7 +45,7 @@ async def list_rules(
     limit: Limit = 50,
 ) -> Page[AidRulesSummary]:
     """Règlement versions, by organisation, commune covered, or in force on a date (public)."""
-    return await publication.page(
+    return await reglements.page(
         repo, organisation_id=organisation_id, commune=commune, on=on, cursor=cursor, limit=limit
     )
 
@@ -53,7 +53,7 @@ async def list_rules(
 @router.get("/{rules_id:uuid}", response_model=AidRulesRead)
 async def read_rules(repo: PublicRules, rules_id: uuid.UUID) -> AidRulesRead:
     """One règlement version with its aid types (public)."""
-    return await publication.read(repo, rules_id)
+    return await reglements.read(repo, rules_id)
 
 
 @router.post("/compare", response_model=CompareRead)

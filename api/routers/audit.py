@@ -11,9 +11,8 @@ from pydantic import AwareDatetime
 
 from api.auth.deps import CurrentScope
 from api.domain.audit import service
-from api.domain.audit.repository import AuditLog
+from api.domain.audit.deps import RequestAuditLog
 from api.domain.audit.schemas import AuditEntryRead
-from api.http.deps import Session
 from api.http.schemas import Cursor, Limit, Page
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -24,7 +23,7 @@ Bound = AwareDatetime | date | None
 @router.get("/audit", response_model=Page[AuditEntryRead])
 async def read_audit_trail(
     scope: CurrentScope,
-    session: Session,
+    log: RequestAuditLog,
     actor_id: Annotated[uuid.UUID | None, Query(description="A user or API client id.")] = None,
     beneficiary_id: Annotated[uuid.UUID | None, Query()] = None,
     action: Annotated[str | None, Query(max_length=60)] = None,
@@ -42,7 +41,7 @@ async def read_audit_trail(
     """The audit trail of the caller's organisation, newest first (admin, dpo)."""
     return await service.read_trail(
         scope,
-        AuditLog(session, scope),
+        log,
         actor_id=actor_id,
         beneficiary_id=beneficiary_id,
         action=action,

@@ -8,9 +8,8 @@ from fastapi import APIRouter, Query
 
 from api.auth.deps import CurrentScope
 from api.domain.changes import service
-from api.domain.changes.repository import ChangeFeed
+from api.domain.changes.deps import ScopedChangeFeed
 from api.domain.changes.schemas import ChangePage
-from api.http.deps import Session
 from api.http.schemas import Limit
 
 router = APIRouter(prefix="/v1/changes", tags=["changes"])
@@ -19,7 +18,7 @@ router = APIRouter(prefix="/v1/changes", tags=["changes"])
 @router.get("", response_model=ChangePage)
 async def list_changes(
     scope: CurrentScope,
-    session: Session,
+    feed: ScopedChangeFeed,
     after: Annotated[
         str | None,
         Query(max_length=512, description="A cursor from a previous answer; omit to start."),
@@ -35,6 +34,4 @@ async def list_changes(
     limit: Limit = 50,
 ) -> ChangePage:
     """Changes to records the caller's organisation may see now, in order, ids only."""
-    return await service.feed(
-        scope, ChangeFeed(session, scope), after=after, types=types, limit=limit
-    )
+    return await service.feed(scope, feed, after=after, types=types, limit=limit)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, status
 
-from api.auth.deps import CurrentScope
-from api.domain.audit.repository import AuditLog
 from api.domain.webhooks import service
-from api.domain.webhooks.repository import WebhookStore
+from api.domain.webhooks.deps import HooksContext
 from api.domain.webhooks.schemas import (
     DeliveryStatus,
     WebhookCreate,
@@ -19,25 +17,10 @@ from api.domain.webhooks.schemas import (
     WebhookRead,
     WebhookTestQueued,
 )
-from api.domain.webhooks.service import Hooks
-from api.http.deps import Session
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-
-
-async def _hooks(request: Request, scope: CurrentScope, session: Session) -> Hooks:
-    return Hooks(
-        scope=scope,
-        store=WebhookStore(session, scope),
-        audit=AuditLog(session, scope),
-        sealer=request.app.state.sealer,
-        allow_private=request.app.state.settings.webhook_allow_private,
-    )
-
-
-Ctx = Annotated[Hooks, Depends(_hooks)]
 
 
 DELIVERY_CONTRACT = (
@@ -55,7 +38,9 @@ DELIVERY_CONTRACT = (
     status_code=status.HTTP_201_CREATED,
     description=DELIVERY_CONTRACT,
 )
-async def create_webhook(ctx: Ctx, body: WebhookCreate, idem: Idempotent) -> WebhookCreated:
+async def create_webhook(
+    ctx: HooksContext, body: WebhookCreate, idem: Idempotent
+) -> WebhookCreated:
     """Subscribe an https endpoint to event types; the signing secret is shown once."""
     return await idem.once(
         lambda: service.create(ctx, body), location=lambda created: f"/v1/webhooks/{created.id}"
@@ -63,26 +48,28 @@ async def create_webhook(ctx: Ctx, body: WebhookCreate, idem: Idempotent) -> Web
 
 
 @router.get("", response_model=Page[WebhookRead])
-async def list_webhooks(ctx: Ctx, cursor: Cursor = None, limit: Limit = 50) -> Page[WebhookRead]:
+async def list_webhooks(
+    ctx: HooksContext, cursor: Cursor = None, limit: Limit = 50
+) -> Page[WebhookRead]:
     """The organisation's webhook subscriptions."""
     return await service.listing(ctx, cursor=cursor, limit=limit)
 
 
 @router.get("/{webhook_id}", response_model=WebhookRead)
-async def get_webhook(ctx: Ctx, webhook_id: uuid.UUID) -> WebhookRead:
+async def get_webhook(ctx: HooksContext, webhook_id: uuid.UUID) -> WebhookRead:
     """Read one subscription (never its secret)."""
     return await service.get(ctx, webhook_id)
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_webhook(ctx: Ctx, webhook_id: uuid.UUID) -> None:
+async def delete_webhook(ctx: HooksContext, webhook_id: uuid.UUID) -> None:
     """Delete a subscription: its queued messages are dropped."""
     await service.remove(ctx, webhook_id)
 
 
 @router.get("/{webhook_id}/deliveries", response_model=Page[WebhookDeliveryRead])
 async def list_deliveries(
-    ctx: Ctx,
+    ctx: HooksContext,
     webhook_id: uuid.UUID,
     status: Annotated[DeliveryStatus | None, Query()] = None,
     cursor: Cursor = None,
@@ -97,6 +84,6 @@ async def list_deliveries(
     response_model=WebhookTestQueued,
     status_code=status.HTTP_202_ACCEPTED,
 )
-async def test_webhook(ctx: Ctx, webhook_id: uuid.UUID) -> WebhookTestQueued:
+async def test_webhook(ctx: HooksContext, webhook_id: uuid.UUID) -> WebhookTestQueued:
     """Queue a signed webhook.test message to this subscription."""
     return await service.send_test(ctx, webhook_id)

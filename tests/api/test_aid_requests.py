@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.db.context import DbContext, set_db_context
 from api.db.engine import owner_connection
-from api.domain.aids.repository import anonymise_aid_requests
+from api.domain.aids.repository.retention import anonymise_aid_requests
 from tests.api.aids_support import Headers, add_personas, aid_person, generous_rules
 from tests.world import World
 

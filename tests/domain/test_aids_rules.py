@@ -9,31 +9,27 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.domain.aids.rules import (
+from api.domain.aids.rules.aid_types import AidTypeRule, Tier, required_level, tier_errors
+from api.domain.aids.rules.codes import DecisionLevel
+from api.domain.aids.rules.comparison import offer
+from api.domain.aids.rules.eligibility import History, assess, check_grant
+from api.domain.aids.rules.lifecycle import (
     TERMINAL,
     TRANSITIONS,
     AidAction,
     AidStatus,
-    AidTypeRule,
-    DecisionLevel,
-    EnvelopeKey,
-    History,
-    RequestMoney,
     Side,
-    Tier,
     allowed_actions,
     apply_action,
-    assess,
-    check_grant,
-    consumption_units,
+)
+from api.domain.aids.rules.money import (
+    EnvelopeKey,
+    RequestMoney,
     envelope_figures,
     envelope_for,
-    offer,
-    required_level,
-    reste_a_vivre,
-    tier_errors,
     voucher_number,
 )
+from api.domain.aids.rules.reste_a_vivre import consumption_units, reste_a_vivre
 from api.problems import Forbidden, InvalidTransition
 
 BOTH = frozenset({Side.INSTRUCTOR, Side.GRANTOR})

@@ -22,13 +22,8 @@ from api.db.context import DbContext, set_db_context
 from api.db.engine import create_engine, owner_connection
 from api.domain import clock
 from api.domain.audit import service
-from api.domain.audit.repository import (
-    GENESIS,
-    AuditLog,
-    chain_pending,
-    entry_hash,
-    verify_chains,
-)
+from api.domain.audit.repository import AuditLog
+from api.jobs.audit_chain import GENESIS, chain_pending, entry_hash, verify_chains
 from api.problems import Forbidden, ValidationFailed
 from tests.world import World
 

@@ -17,7 +17,8 @@ from api.auth.permissions import Action
 from api.auth.scope import PrincipalKind, Scope
 from api.db.context import DbContext, set_db_context
 from api.db.engine import owner_connection
-from api.domain.audit.repository import Access, AuditLog, chain_pending, verify_chains
+from api.domain.audit.repository import Access, AuditLog
+from api.jobs.audit_chain import chain_pending, verify_chains
 from tests.world import World
 
 

@@ -26,9 +26,10 @@ from api.auth.scope import PrincipalKind, Scope
 from api.db.context import DbContext, set_db_context
 from api.db.engine import create_engine, owner_connection
 from api.domain import clock
-from api.domain.audit.repository import AuditLog, verify_chains
+from api.domain.audit.repository import AuditLog
 from api.domain.people import retention
 from api.domain.people.retention import PurgeReport, purge
+from api.jobs.audit_chain import verify_chains
 from tests.conftest import ROOT
 
 DAY = timedelta(days=1)

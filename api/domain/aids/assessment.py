@@ -14,16 +14,10 @@ from typing import Any
 from api.domain import clock
 from api.domain.aids import access
 from api.domain.aids.deps import Aids
-from api.domain.aids.rules import (
-    ADULT_AGE,
-    CENT,
-    AidTypeRule,
-    Assessment,
-    History,
-    assess,
-    consumption_units,
-    reste_a_vivre,
-)
+from api.domain.aids.rules.aid_types import AidTypeRule
+from api.domain.aids.rules.codes import CENT
+from api.domain.aids.rules.eligibility import Assessment, History, assess
+from api.domain.aids.rules.reste_a_vivre import ADULT_AGE, consumption_units, reste_a_vivre
 from api.domain.aids.tables import AidRequest
 from api.domain.catalogue import DataCategory
 from api.problems import Forbidden

@@ -17,7 +17,8 @@ from api.auth.permissions import Action
 from api.domain import clock
 from api.domain.aids import decisions
 from api.domain.aids.deps import Aids
-from api.domain.aids.rules import ADULT_AGE, AidAction
+from api.domain.aids.rules.lifecycle import AidAction
+from api.domain.aids.rules.reste_a_vivre import ADULT_AGE
 from api.domain.aids.schemas import (
     AdjournBody,
     AgendaItem,

@@ -9,9 +9,11 @@ from collections import defaultdict
 from decimal import Decimal
 
 from api.domain import clock
-from api.domain.aids.repository import RulesRepository
-from api.domain.aids.rules import AidTypeRule, consumption_units, offer, reste_a_vivre
-from api.domain.aids.rules_publication import rule_of
+from api.domain.aids.reglements import rule_of
+from api.domain.aids.repository.reglements import RulesRepository
+from api.domain.aids.rules.aid_types import AidTypeRule
+from api.domain.aids.rules.comparison import offer
+from api.domain.aids.rules.reste_a_vivre import consumption_units, reste_a_vivre
 from api.domain.aids.schemas import AidRef, CompareBody, CompareItem, CompareRead
 from api.problems import FieldError, ValidationFailed
 

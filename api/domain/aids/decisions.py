@@ -14,7 +14,7 @@ from api.domain import clock
 from api.domain.aids import assessment as assessing
 from api.domain.aids.deps import Aids
 from api.domain.aids.problems import AidRuleBreach
-from api.domain.aids.repository import RequestRow
+from api.domain.aids.repository.requests import RequestRow
 from api.domain.aids.requests import (
     ACTION_PERMISSION,
     announce,
@@ -27,21 +27,12 @@ from api.domain.aids.requests import (
 
 __all__ = ["Body", "act", "rule_for", "visible"]
 from api.db.tables import CareTeamMembership
-from api.domain.aids.rules import (
-    AidAction,
-    AidStatus,
-    AidTypeRule,
-    DecisionLevel,
-    EnvelopeKey,
-    RequestMoney,
-    apply_action,
-    check_grant,
-    envelope_figures,
-    envelope_for,
-    may_derogate,
-    sides_of,
-)
-from api.domain.aids.rules_publication import rule_of
+from api.domain.aids.reglements import rule_of
+from api.domain.aids.rules.aid_types import AidTypeRule
+from api.domain.aids.rules.codes import DecisionLevel
+from api.domain.aids.rules.eligibility import check_grant, may_derogate
+from api.domain.aids.rules.lifecycle import AidAction, AidStatus, apply_action, sides_of
+from api.domain.aids.rules.money import EnvelopeKey, RequestMoney, envelope_figures, envelope_for
 from api.domain.aids.schemas import (
     ActionBody,
     AdjournBody,

@@ -10,12 +10,10 @@ from fastapi import Depends
 
 from api.auth.deps import CurrentScope
 from api.auth.scope import Scope
-from api.domain.aids.repository import (
-    CommissionRepository,
-    MoneyRepository,
-    RequestRepository,
-    RulesRepository,
-)
+from api.domain.aids.repository.commissions import CommissionRepository
+from api.domain.aids.repository.money import MoneyRepository
+from api.domain.aids.repository.reglements import RulesRepository
+from api.domain.aids.repository.requests import RequestRepository
 from api.domain.audit.repository import AuditLog
 from api.domain.changes.repository import ChangeLog
 from api.domain.organisations.repository import OrganisationStore

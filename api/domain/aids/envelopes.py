@@ -12,7 +12,7 @@ from collections import defaultdict
 from api.auth.permissions import Action
 from api.domain import clock
 from api.domain.aids.deps import Aids
-from api.domain.aids.rules import EnvelopeKey, RequestMoney, envelope_figures, envelope_for
+from api.domain.aids.rules.money import EnvelopeKey, RequestMoney, envelope_figures, envelope_for
 from api.domain.aids.schemas import EnvelopeItemRead, EnvelopesPut, EnvelopesRead
 from api.domain.aids.tables import AidEnvelope
 from api.problems import FieldError, Forbidden, PreconditionFailed, ValidationFailed

@@ -15,15 +15,9 @@ from api.domain import clock
 from api.domain.aids.decisions import rule_for
 from api.domain.aids.deps import Aids
 from api.domain.aids.requests import announce, event, visible
-from api.domain.aids.rules import (
-    VOUCHER_FORMS,
-    AidAction,
-    AidStatus,
-    RequestMoney,
-    apply_action,
-    sides_of,
-    voucher_number,
-)
+from api.domain.aids.rules.codes import VOUCHER_FORMS
+from api.domain.aids.rules.lifecycle import AidAction, AidStatus, apply_action, sides_of
+from api.domain.aids.rules.money import RequestMoney, voucher_number
 from api.domain.aids.schemas import Payee, PaymentCreate, PaymentRead, check_payee
 from api.domain.aids.tables import AidPayment
 from api.problems import Conflict, FieldError, NotFound, ValidationFailed

@@ -17,15 +17,9 @@ from api.domain import clock
 from api.domain.actors import event_actor
 from api.domain.aids import access
 from api.domain.aids.deps import Aids
-from api.domain.aids.repository import RequestRow
-from api.domain.aids.rules import (
-    AidAction,
-    AidCompetence,
-    AidStatus,
-    DecisionLevel,
-    allowed_actions,
-    sides_of,
-)
+from api.domain.aids.repository.requests import RequestRow
+from api.domain.aids.rules.codes import AidCompetence, DecisionLevel
+from api.domain.aids.rules.lifecycle import AidAction, AidStatus, allowed_actions, sides_of
 from api.domain.aids.schemas import (
     AidEventRead,
     AidRequestCreate,

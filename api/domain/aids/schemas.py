@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from api.domain.aids.rules import (
+from api.domain.aids.rules.codes import (
     CENT,
     MAX_AMOUNT,
     AidCategory,

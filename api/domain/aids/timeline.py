@@ -4,7 +4,7 @@ may see (the same adapter as reading them), as ids and codes — never a reason 
 from __future__ import annotations
 
 from api.domain.aids import access
-from api.domain.aids.repository import RequestRepository
+from api.domain.aids.repository.requests import RequestRepository
 from api.domain.catalogue import DataCategory
 from api.domain.people.repository import PeopleStore
 from api.domain.people.rules import Event

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain.audit.repository import AuditLog
 from api.domain.audit.schemas import AccessLogItem, AuditActor, AuditEntryRead, AuditOrganisation
+from api.domain.audit.tables import AuditEntry
 from api.domain.clock import PARIS
 from api.http.schemas import Page, decode_cursor, encode_cursor
 from api.problems import FieldError, ValidationFailed
@@ -27,11 +28,11 @@ def _after_id(cursor: str | None) -> int | None:
     return position[0]
 
 
-def _next_cursor(rows: list[Any], limit: int) -> str | None:
-    return encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+def _next_cursor(entries: Sequence[AuditEntry], limit: int) -> str | None:
+    return encode_cursor([entries[limit - 1].id]) if len(entries) > limit else None
 
 
-def _actor(row: Any) -> AuditActor | None:
+def _actor(row: AuditEntry) -> AuditActor | None:
     if row.actor_user_id is not None:
         return AuditActor(kind="user", id=row.actor_user_id)
     if row.actor_client_id is not None:
@@ -101,11 +102,12 @@ async def read_access_log(
     items = [
         AccessLogItem(
             at=r.at,
-            organisation=AuditOrganisation(id=r.organisation_id, name=r.organisation_name),
+            organisation=AuditOrganisation(id=r.organisation_id, name=organisation_name),
             actor=_actor(r),
             action=r.action,
             purpose=r.purpose,
         )
-        for r in rows[:limit]
+        for r, organisation_name in rows[:limit]
     ]
-    return Page[AccessLogItem](items=items, next_cursor=_next_cursor(rows, limit))
+    entries = [r for r, _ in rows]
+    return Page[AccessLogItem](items=items, next_cursor=_next_cursor(entries, limit))

@@ -1,5 +1,5 @@
 """The change feed and the webhook outbox, written in the transaction of the change itself;
-the idempotency keys of creating requests; sealing of what the service must read back.
+sealing of what the service must read back (webhook secrets, idempotent answers).
 
 Every capability that changes a shared record calls :meth:`ChangeLog.record` next to its
 write: the event row (id-only) and one outbox row per matching webhook subscription are
@@ -15,43 +15,31 @@ import hmac
 import os
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
     BigInteger,
-    Row,
     String,
     Uuid,
-    and_,
     bindparam,
     cast,
-    delete,
     func,
     literal,
     or_,
     select,
     tuple_,
-    update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from api.auth.scope import Scope
-from api.db.tables import ChangeEvent, IdempotencyKey
+from api.db.tables import ChangeEvent
 from api.domain import clock
 from api.domain.people.nir import _local_key
 from api.settings import Settings
 
-_event = ChangeEvent.__table__  # type: ignore[attr-defined]
-_key = IdempotencyKey.__table__  # type: ignore[attr-defined]
-
-AnyRow = Row[tuple[Any, ...]]
-
 _NONCE_BYTES = 12
-_LOCK_NOT_AVAILABLE = "55P03"
 
 
 class Sealer:
@@ -139,113 +127,24 @@ class ChangeFeed:
 
     async def read(
         self, *, after: tuple[int, int] | None, types: Sequence[str] | None, limit: int
-    ) -> tuple[list[AnyRow], int]:
+    ) -> tuple[list[ChangeEvent], int]:
         """Events after ``after`` in feed order, ``limit + 1`` at most, and the horizon
         they were read under. Tombstones (``deleted``) are served to their audience even
         when the record is gone."""
         horizon = int(await self.session.scalar(select(_HORIZON)) or 0)
         org = self.scope.organisation_id
-        conditions = [
-            _event.c.txid < horizon,
-            literal(org, Uuid) == func.any(_event.c.audience),
+        order = (col(ChangeEvent.txid), col(ChangeEvent.id))
+        stmt = select(ChangeEvent).where(
+            col(ChangeEvent.txid) < horizon,
+            literal(org, Uuid) == func.any(col(ChangeEvent.audience)),
             or_(
-                _event.c.action == "deleted",
-                func.guichet_can_see(_event.c.type, _event.c.resource_id),
+                col(ChangeEvent.action) == "deleted",
+                func.guichet_can_see(col(ChangeEvent.type), col(ChangeEvent.resource_id)),
             ),
-        ]
+        )
         if after is not None:
-            conditions.append(tuple_(_event.c.txid, _event.c.id) > tuple_(*after))
+            stmt = stmt.where(tuple_(*order) > tuple_(*after))
         if types:
-            conditions.append(_event.c.type.in_(list(types)))
-        stmt = (
-            select(_event).where(*conditions).order_by(_event.c.txid, _event.c.id).limit(limit + 1)
-        )
-        return list((await self.session.execute(stmt)).all()), horizon
-
-
-class KeyInFlight(Exception):
-    """Another request with the same key is still running (its lock outlasted the wait)."""
-
-
-class IdempotencyKeys:
-    """The scope's principal's keys in its organisation (row-level security repeats it)."""
-
-    def __init__(self, session: AsyncSession, scope: Scope, sealer: Sealer) -> None:
-        self.session = session
-        self.scope = scope
-        self.sealer = sealer
-
-    def _this(self, key: str) -> Any:
-        return and_(
-            _key.c.principal_id == self.scope.principal_id,
-            _key.c.organisation_id == self.scope.organisation_id,
-            _key.c.key == key,
-        )
-
-    async def claim(
-        self, key: str, request_hash: str, *, window: timedelta, wait: timedelta
-    ) -> AnyRow | None:
-        """Take ``key`` for this request in its transaction: ``None`` when it is ours now
-        (new, or older than ``window``), else the stored first answer. A request holding
-        the key uncommitted makes this wait on the unique index until it ends, ``wait`` at
-        most (then :class:`KeyInFlight`); if it rolls back, the key is taken here."""
-        now = clock.now()
-        previous = await self.session.scalar(select(func.current_setting("lock_timeout")))
-        await self.session.execute(
-            select(func.set_config("lock_timeout", f"{int(wait.total_seconds() * 1000)}", True))
-        )
-        fresh = {
-            "request_hash": request_hash,
-            "status_code": None,
-            "headers": None,
-            "body_cipher": None,
-            "created_at": now,
-        }
-        stmt = (
-            insert(_key)
-            .values(
-                principal_id=self.scope.principal_id,
-                organisation_id=self.scope.organisation_id,
-                key=key,
-                **fresh,
-            )
-            .on_conflict_do_update(
-                index_elements=[_key.c.principal_id, _key.c.organisation_id, _key.c.key],
-                set_=fresh,
-                where=_key.c.created_at < now - window,
-            )
-            .returning(_key.c.key)
-        )
-        try:
-            taken = (await self.session.execute(stmt)).first()
-        except DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-                raise KeyInFlight from None
-            raise
-        await self.session.execute(select(func.set_config("lock_timeout", previous, True)))
-        if taken is not None:
-            return None
-        return (await self.session.execute(select(_key).where(self._this(key)))).one()
-
-    def _context(self, key: str) -> str:
-        return f"idempotency:{self.scope.principal_id}:{self.scope.organisation_id}:{key}"
-
-    async def save(self, key: str, status_code: int, headers: dict[str, str], body: bytes) -> None:
-        await self.session.execute(
-            update(_key)
-            .where(self._this(key))
-            .values(
-                status_code=status_code,
-                headers=headers,
-                body_cipher=self.sealer.seal(body, self._context(key)),
-            )
-        )
-
-    def body_of(self, row: AnyRow) -> bytes:
-        return self.sealer.open(row.body_cipher, self._context(row.key))
-
-
-async def purge_idempotency_keys(conn: AsyncConnection, before: datetime) -> int:
-    """Owner only: forget keys taken before ``before``."""
-    result = await conn.execute(delete(_key).where(_key.c.created_at < before))
-    return int(getattr(result, "rowcount", 0) or 0)
+            stmt = stmt.where(col(ChangeEvent.type).in_(list(types)))
+        stmt = stmt.order_by(*order).limit(limit + 1)
+        return list((await self.session.scalars(stmt)).all()), horizon

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api.auth.permissions import Action
 from api.auth.scope import Scope
+from api.db.tables import ChangeEvent
 from api.domain.changes.repository import ChangeFeed
 from api.domain.changes.rules import RESOURCE_TYPES, Position, next_position
 from api.domain.changes.schemas import ChangePage, ChangeRead
@@ -40,6 +41,11 @@ def _types(types: str | None) -> list[str] | None:
     return sorted(set(wanted))
 
 
+def _position_of(event: ChangeEvent) -> Position:
+    assert event.id is not None  # read back from the table: the identity is set
+    return event.txid, event.id
+
+
 async def feed(
     scope: Scope, store: ChangeFeed, *, after: str | None, types: str | None, limit: int
 ) -> ChangePage:
@@ -47,12 +53,12 @@ async def feed(
     position = _after(after)
     rows, horizon = await store.read(after=position, types=_types(types), limit=limit)
     page = rows[:limit]
-    last = (page[-1].txid, page[-1].id) if page else None
+    last = _position_of(page[-1]) if page else None
     resume = next_position(position, last, horizon, full=len(rows) > limit)
     return ChangePage(
         items=[
             ChangeRead(
-                cursor=encode_cursor([r.txid, r.id]),
+                cursor=encode_cursor(list(_position_of(r))),
                 type=r.type,
                 id=r.resource_id,
                 action=r.action,

@@ -1,6 +1,5 @@
 """What the service announces and remembers about writes: the change feed, webhook
-subscriptions with their outbox and attempt log, and the idempotency keys of creating
-requests."""
+subscriptions with their outbox and attempt log."""
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field
 
 from api.db.base import Table
@@ -138,21 +137,3 @@ class WebhookAttempt(Table, table=True):
     status_code: int | None = None
     error: str | None = Field(default=None, max_length=200)
     duration_ms: int
-
-
-class IdempotencyKey(Table, table=True):
-    """A creating request's key and its first answer, per principal and organisation, kept
-    24 hours. The stored body is sealed: it may hold personal data or a secret shown once."""
-
-    __tablename__ = "idempotency_key"
-    __scoping__: ClassVar[Scoping] = OwnedByOrganisation()
-    __table_args__ = (Index("ix_idempotency_key_created_at", "created_at"),)
-
-    principal_id: uuid.UUID = Field(primary_key=True)
-    organisation_id: uuid.UUID = Field(primary_key=True)
-    key: str = Field(primary_key=True, max_length=255)
-    request_hash: str = Field(max_length=64)
-    status_code: int | None = None
-    headers: dict[str, str] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
-    body_cipher: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    created_at: datetime = Field(sa_column=_instant())

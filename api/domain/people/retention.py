@@ -34,17 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.engine import create_engine
 from api.domain import clock
-from api.domain.aids.repository import anonymise_aid_requests
-from api.domain.audit.repository import (
-    Access,
-    append_as_owner,
-    chain_pending,
-    organisations_with_entries_before,
-    prune_chain,
-)
+from api.domain.aids.repository.retention import anonymise_aid_requests
+from api.domain.audit.repository import Access, append_as_owner
 from api.domain.people.repository import RetentionStore
 from api.domain.referrals.repository import anonymise_referrals
 from api.domain.statistics.repository import detach_statistics
+from api.jobs.audit_chain import chain_pending, organisations_with_entries_before, prune_chain
 
 WARNING = timedelta(days=30)
 GRACE = timedelta(days=30)

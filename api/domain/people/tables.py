@@ -1,4 +1,4 @@
-"""People helped, their care teams, and the audit trail of every access to them."""
+"""People helped and their care teams."""
 
 from __future__ import annotations
 
@@ -8,23 +8,19 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
-    Identity,
     Index,
     LargeBinary,
     Numeric,
     String,
-    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field
 
 from api.db.base import Table
-from api.db.scoping import AttachedToPerson, Internal, Scoping
+from api.db.scoping import AttachedToPerson, Scoping
 
 
 def _instant(nullable: bool = False) -> Any:
@@ -105,55 +101,6 @@ class CareTeamMembership(Table, table=True):
     end_reason: str | None = None
     # the referral or orientation this membership comes from, ended with it
     origin_id: uuid.UUID | None = Field(default=None, index=True)
-
-
-class AuditEntry(Table, table=True):
-    """Append-only, hash-chained per organisation. No personal values: ids and actions.
-
-    Requests insert entries unchained; the worker chains them after commit, in
-    ``chain_position`` order (api.domain.audit.repository)."""
-
-    __tablename__ = "audit_entry"
-    __scoping__: ClassVar[Scoping] = AttachedToPerson(column="beneficiary_id")
-    __table_args__ = (
-        Index("ix_audit_entry_beneficiary_id_at", "beneficiary_id", "at"),
-        Index("ix_audit_entry_organisation_id_id", "organisation_id", "id"),
-        Index(
-            "ix_audit_entry_organisation_id_chain_position",
-            "organisation_id",
-            "chain_position",
-            unique=True,
-        ),
-        Index(
-            "ix_audit_entry_unchained",
-            "organisation_id",
-            "id",
-            postgresql_where=text("chain_position IS NULL"),
-        ),
-        CheckConstraint(
-            "(chain_position IS NULL) = (hash IS NULL) AND (hash IS NULL) = (prev_hash IS NULL)",
-            name="chained_together",
-        ),
-    )
-
-    id: int | None = Field(
-        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
-    )
-    at: datetime = Field(sa_column=_instant())
-    organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
-    actor_user_id: uuid.UUID | None = None
-    actor_client_id: uuid.UUID | None = None
-    acting_agent: str | None = Field(default=None, max_length=200)
-    action: str = Field(max_length=60)
-    resource_type: str = Field(max_length=40)
-    resource_id: str | None = Field(default=None, max_length=64)
-    beneficiary_id: uuid.UUID | None = None
-    purpose: str | None = None
-    request_id: str | None = Field(default=None, max_length=128)
-    #: NULL until the worker chains the entry (the three together)
-    prev_hash: str | None = Field(default=None, max_length=64)
-    hash: str | None = Field(default=None, max_length=64)
-    chain_position: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 class HouseholdMember(Table, table=True):
@@ -255,17 +202,3 @@ class Consent(Table, table=True):
     recorded_by_organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
     recorded_by_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = Field(sa_column=_instant())
-
-
-class AuditChainAnchor(Table, table=True):
-    """Where an organisation's audit chain starts once its oldest entries were deleted by the
-    retention purge: the hash of the last deleted entry, which the first kept entry chains to.
-    Read by the owner and by ``audit_chain_head()`` only."""
-
-    __tablename__ = "audit_chain_anchor"
-    __scoping__: ClassVar[Scoping] = Internal()
-
-    organisation_id: uuid.UUID = Field(foreign_key="organisation.id", primary_key=True)
-    entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
-    hash: str = Field(max_length=64)
-    pruned_at: datetime = Field(sa_column=_instant())

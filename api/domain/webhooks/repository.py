@@ -16,19 +16,18 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Table, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlmodel import col
 
 from api.auth.scope import Scope
 from api.db.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
-_subscription = WebhookSubscription.__table__  # type: ignore[attr-defined]
-_delivery = WebhookDelivery.__table__  # type: ignore[attr-defined]
-_attempt = WebhookAttempt.__table__  # type: ignore[attr-defined]
-
-AnyRow = Row[tuple[Any, ...]]
+# the worker's queue runs Core statements on the tables (batches, leases, no unit of work)
+_subscription: Table = WebhookSubscription.metadata.tables["webhook_subscription"]
+_delivery: Table = WebhookDelivery.metadata.tables["webhook_delivery"]
+_attempt: Table = WebhookAttempt.metadata.tables["webhook_attempt"]
 
 # first half of the two-key advisory lock of periodic jobs (audit locks use "AUDT")
 _JOB_LOCK_NAMESPACE = 0x574F524B  # "WORK"
@@ -41,44 +40,45 @@ class WebhookStore:
         self.session = session
         self.scope = scope
 
-    def _own(self) -> Any:
-        return _subscription.c.organisation_id == self.scope.organisation_id
+    def _own(self) -> ColumnElement[bool]:
+        return col(WebhookSubscription.organisation_id) == self.scope.organisation_id
 
-    async def add(self, values: dict[str, Any]) -> AnyRow:
-        stmt = insert(_subscription).values(**values).returning(*_subscription.c)
-        return (await self.session.execute(stmt)).one()
+    async def add(self, subscription: WebhookSubscription) -> None:
+        self.session.add(subscription)
+        await self.session.flush()
 
     async def count(self) -> int:
-        return int(
-            await self.session.scalar(
-                select(func.count()).select_from(_subscription).where(self._own())
-            )
-            or 0
+        stmt = select(func.count()).select_from(WebhookSubscription).where(self._own())
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def get(self, subscription_id: uuid.UUID) -> WebhookSubscription | None:
+        stmt = select(WebhookSubscription).where(
+            self._own(), col(WebhookSubscription.id) == subscription_id
         )
+        return (await self.session.scalars(stmt)).first()
 
-    async def get(self, subscription_id: uuid.UUID) -> AnyRow | None:
-        stmt = select(_subscription).where(self._own(), _subscription.c.id == subscription_id)
-        return (await self.session.execute(stmt)).first()
-
-    async def page(self, *, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[AnyRow]:
-        stmt = select(_subscription).where(self._own())
+    async def page(
+        self, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[WebhookSubscription]:
+        order = (col(WebhookSubscription.created_at), col(WebhookSubscription.id))
+        stmt = select(WebhookSubscription).where(self._own())
         if after is not None:
-            stmt = stmt.where(tuple_(_subscription.c.created_at, _subscription.c.id) > after)
-        stmt = stmt.order_by(_subscription.c.created_at, _subscription.c.id).limit(limit + 1)
-        return list((await self.session.execute(stmt)).all())
+            stmt = stmt.where(tuple_(*order) > after)
+        stmt = stmt.order_by(*order).limit(limit + 1)
+        return list((await self.session.scalars(stmt)).all())
 
     async def remove(self, subscription_id: uuid.UUID) -> bool:
         """Delete the subscription, its queued messages and their log."""
         stmt = (
-            delete(_subscription)
-            .where(self._own(), _subscription.c.id == subscription_id)
-            .returning(_subscription.c.id)
+            delete(WebhookSubscription)
+            .where(self._own(), col(WebhookSubscription.id) == subscription_id)
+            .returning(col(WebhookSubscription.id))
         )
         return (await self.session.execute(stmt)).first() is not None
 
-    async def enqueue(self, values: dict[str, Any]) -> AnyRow:
-        stmt = insert(_delivery).values(**values).returning(*_delivery.c)
-        return (await self.session.execute(stmt)).one()
+    async def enqueue(self, delivery: WebhookDelivery) -> None:
+        self.session.add(delivery)
+        await self.session.flush()
 
     async def deliveries(
         self,
@@ -87,36 +87,34 @@ class WebhookStore:
         status: str | None,
         before: tuple[datetime, uuid.UUID] | None,
         limit: int,
-    ) -> list[AnyRow]:
+    ) -> list[WebhookDelivery]:
         """Newest first, ``limit + 1`` rows at most."""
-        conditions = [
-            _delivery.c.organisation_id == self.scope.organisation_id,
-            _delivery.c.subscription_id == subscription_id,
-        ]
-        if status is not None:
-            conditions.append(_delivery.c.status == status)
-        if before is not None:
-            conditions.append(tuple_(_delivery.c.created_at, _delivery.c.id) < before)
-        stmt = (
-            select(_delivery)
-            .where(*conditions)
-            .order_by(_delivery.c.created_at.desc(), _delivery.c.id.desc())
-            .limit(limit + 1)
+        order = (col(WebhookDelivery.created_at), col(WebhookDelivery.id))
+        stmt = select(WebhookDelivery).where(
+            col(WebhookDelivery.organisation_id) == self.scope.organisation_id,
+            col(WebhookDelivery.subscription_id) == subscription_id,
         )
-        return list((await self.session.execute(stmt)).all())
+        if status is not None:
+            stmt = stmt.where(col(WebhookDelivery.status) == status)
+        if before is not None:
+            stmt = stmt.where(tuple_(*order) < before)
+        stmt = stmt.order_by(*(c.desc() for c in order)).limit(limit + 1)
+        return list((await self.session.scalars(stmt)).all())
 
-    async def attempts(self, delivery_ids: Sequence[uuid.UUID]) -> list[AnyRow]:
+    async def attempts(self, delivery_ids: Sequence[uuid.UUID]) -> list[WebhookAttempt]:
         if not delivery_ids:
             return []
         stmt = (
-            select(_attempt)
+            select(WebhookAttempt)
             .where(
-                _attempt.c.organisation_id == self.scope.organisation_id,
-                _attempt.c.delivery_id.in_(list(delivery_ids)),
+                col(WebhookAttempt.organisation_id) == self.scope.organisation_id,
+                col(WebhookAttempt.delivery_id).in_(list(delivery_ids)),
             )
-            .order_by(_attempt.c.delivery_id, _attempt.c.attempt, _attempt.c.id)
+            .order_by(
+                col(WebhookAttempt.delivery_id), col(WebhookAttempt.attempt), col(WebhookAttempt.id)
+            )
         )
-        return list((await self.session.execute(stmt)).all())
+        return list((await self.session.scalars(stmt)).all())
 
 
 async def _relaxed_commit(conn: AsyncConnection) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from api.auth.permissions import Action
 from api.auth.scope import Scope
+from api.db.tables import WebhookDelivery, WebhookSubscription
 from api.domain import clock
 from api.domain.audit.repository import AuditLog
 from api.domain.changes.repository import Sealer
@@ -33,7 +33,7 @@ MAX_SUBSCRIPTIONS = 25
 
 @dataclass(frozen=True)
 class Hooks:
-    """What the use cases need, built by the router for one request."""
+    """What the use cases need, built for one request (api.domain.webhooks.deps)."""
 
     scope: Scope
     store: WebhookStore
@@ -47,8 +47,8 @@ def secret_context(subscription_id: uuid.UUID) -> str:
     return f"webhook:{subscription_id}"
 
 
-def _read(row: Any) -> WebhookRead:
-    return WebhookRead.model_validate(row)
+def _read(subscription: WebhookSubscription) -> WebhookRead:
+    return WebhookRead.model_validate(subscription, from_attributes=True)
 
 
 async def create(ctx: Hooks, body: WebhookCreate) -> WebhookCreated:
@@ -71,29 +71,28 @@ async def create(ctx: Hooks, body: WebhookCreate) -> WebhookCreated:
         raise Conflict(detail=f"An organisation has at most {MAX_SUBSCRIPTIONS} webhooks.")
     subscription_id = uuid.uuid4()
     secret = new_secret()
-    row = await ctx.store.add(
-        {
-            "id": subscription_id,
-            "organisation_id": ctx.scope.organisation_id,
-            "url": body.url,
-            "events": sorted(set(body.events)),
-            "description": body.description,
-            "secret_cipher": ctx.sealer.seal(secret.encode(), secret_context(subscription_id)),
-            "active": True,
-            "created_by": ctx.scope.principal_id,
-            "created_at": clock.now(),
-        }
+    subscription = WebhookSubscription(
+        id=subscription_id,
+        organisation_id=ctx.scope.organisation_id,
+        url=body.url,
+        events=sorted(set(body.events)),
+        description=body.description,
+        secret_cipher=ctx.sealer.seal(secret.encode(), secret_context(subscription_id)),
+        active=True,
+        created_by=ctx.scope.principal_id,
+        created_at=clock.now(),
     )
+    await ctx.store.add(subscription)
     await ctx.audit.record("webhook.create", "webhook", str(subscription_id))
-    return WebhookCreated(**_read(row).model_dump(), secret=secret)
+    return WebhookCreated(**_read(subscription).model_dump(), secret=secret)
 
 
-async def _own(ctx: Hooks, subscription_id: uuid.UUID) -> Any:
-    row = await ctx.store.get(subscription_id)
-    if row is None:
+async def _own(ctx: Hooks, subscription_id: uuid.UUID) -> WebhookSubscription:
+    subscription = await ctx.store.get(subscription_id)
+    if subscription is None:
         raise NotFound(detail="No such webhook.")
     ctx.scope.require(Action.MANAGE_WEBHOOKS)
-    return row
+    return subscription
 
 
 async def get(ctx: Hooks, subscription_id: uuid.UUID) -> WebhookRead:
@@ -131,11 +130,13 @@ async def deliveries(
     page = rows[:limit]
     log: dict[uuid.UUID, list[WebhookAttemptRead]] = {r.id: [] for r in page}
     for attempt in await ctx.store.attempts([r.id for r in page]):
-        log[attempt.delivery_id].append(WebhookAttemptRead.model_validate(attempt))
+        log[attempt.delivery_id].append(
+            WebhookAttemptRead.model_validate(attempt, from_attributes=True)
+        )
     items = [
         WebhookDeliveryRead.model_validate(
             {
-                **r._mapping,
+                **r.model_dump(),
                 "next_attempt_at": r.next_attempt_at if r.status == "pending" else None,
                 "attempt_log": log[r.id],
             }
@@ -152,30 +153,31 @@ async def send_test(ctx: Hooks, subscription_id: uuid.UUID) -> WebhookTestQueued
     await _own(ctx, subscription_id)
     now = clock.now()
     delivery_id = uuid.uuid4()
-    row = await ctx.store.enqueue(
-        {
-            "id": delivery_id,
-            "subscription_id": subscription_id,
-            "organisation_id": ctx.scope.organisation_id,
-            "event_id": None,
-            "event_type": TEST_EVENT,
-            "resource_type": "webhook",
-            "resource_id": subscription_id,
-            "resource_status": None,
-            "tombstone": False,
-            "event_at": now,
-            "webhook_id": f"msg_test_{delivery_id.hex}",
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
+    delivery = WebhookDelivery(
+        id=delivery_id,
+        subscription_id=subscription_id,
+        organisation_id=ctx.scope.organisation_id,
+        event_id=None,
+        event_type=TEST_EVENT,
+        resource_type="webhook",
+        resource_id=subscription_id,
+        resource_status=None,
+        tombstone=False,
+        event_at=now,
+        webhook_id=f"msg_test_{delivery_id.hex}",
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
     )
+    await ctx.store.enqueue(delivery)
     await ctx.audit.record("webhook.test", "webhook", str(subscription_id))
-    return WebhookTestQueued(delivery_id=row.id, webhook_id=row.webhook_id, status=row.status)
+    return WebhookTestQueued(
+        delivery_id=delivery.id, webhook_id=delivery.webhook_id, status=delivery.status
+    )
 
 
-def _encode(row: Any) -> str:
+def _encode(row: WebhookSubscription | WebhookDelivery) -> str:
     return encode_cursor([row.created_at.isoformat(), str(row.id)])
 
 

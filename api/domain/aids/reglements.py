@@ -1,4 +1,5 @@
-"""Règlements: a granting organisation publishes versions of its aid rules; anyone reads them.
+"""Règlements (aid rules, ``/v1/aid-rules``): a granting organisation publishes versions of its
+rules for the aids it grants; anyone reads them.
 
 A version is in force from its ``valid_from`` until the next version starts (or its own
 ``valid_until``); a request is assessed and decided under the version in force on its
@@ -14,8 +15,9 @@ from decimal import Decimal
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
-from api.domain.aids.repository import RulesRepository
-from api.domain.aids.rules import AidTypeRule, DecisionLevel, Tier, tier_errors
+from api.domain.aids.repository.reglements import RulesRepository
+from api.domain.aids.rules.aid_types import AidTypeRule, Tier, tier_errors
+from api.domain.aids.rules.codes import DecisionLevel
 from api.domain.aids.schemas import (
     AidRulesCreate,
     AidRulesRead,
