@@ -47,6 +47,9 @@ from api.problems import (
 
 
 class Manager(Enum):
+    """Who manages the organisation's staff in this request: one of its own admins, or the
+    platform operator (who only enrols a first admin and approves for a lone admin)."""
+
     OWN_ADMIN = "own_admin"
     PLATFORM = "platform"
 
