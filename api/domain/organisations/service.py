@@ -38,21 +38,21 @@ _K = OrganisationKind
 
 
 def organisation_read(entry: DirectoryEntry) -> OrganisationRead:
-    row = entry.organisation
+    o = entry.organisation
     return OrganisationRead(
-        id=row.id,
-        name=row.name,
-        kind=row.kind,
-        siret=row.siret,
-        commune=row.commune_code,
-        epci=row.epci_siren,
-        departement=row.departement_code,
+        id=o.id,
+        name=o.name,
+        kind=o.kind,
+        siret=o.siret,
+        commune=o.commune_code,
+        epci=o.epci_siren,
+        departement=o.departement_code,
         service_area=ServiceArea(
-            communes=row.service_area_communes, departements=row.service_area_departements
+            communes=o.service_area_communes, departements=o.service_area_departements
         ),
-        email=row.email,
-        phone=row.phone,
-        address=row.address,
+        email=o.email,
+        phone=o.phone,
+        address=o.address,
         territory=TerritorySummary(communes_count=entry.communes_count),
     )
 
