@@ -72,7 +72,7 @@ BREACHES = [
     ("rules-are-pure", "api.domain.referrals.rules", "api.domain.referrals.repository"),
     ("rules-are-pure", "api.domain.people.rules", "api.domain.people.schemas"),
     ("rules-are-pure", "api.domain.dossiers.rules", "fastapi"),
-    ("rules-are-pure", "api.domain.organisations.rules", "sqlalchemy"),
+    ("rules-are-pure", "api.domain.staff.rules", "sqlalchemy"),
     ("rules-are-pure", "api.domain.newnoun.rules", "api.domain.newnoun.repository"),
     ("rules-are-pure", "api.domain.newnoun.rules", "api.domain.newnoun.tables"),
     ("rules-are-pure", "api.domain.newnoun.rules", "api.domain.newnoun.schemas"),

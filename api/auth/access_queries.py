@@ -6,12 +6,35 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-AnyRow = Row[tuple[Any, ...]]
+
+class AccessGrant(NamedTuple):
+    """One active membership of the acting organisation on a person, as ``guichet_access``
+    answers it."""
+
+    beneficiary_id: uuid.UUID
+    competence: str
+    membership_source: str
+    #: how the competence is held now (``law``, ``convention``), None when it no longer is
+    holding: str | None
+    convention_id: uuid.UUID | None
+    categories: list[str]
+
+
+class PersonPreview(NamedTuple):
+    """A person the caller may discover, as ``person_previews`` answers it."""
+
+    id: uuid.UUID
+    birth_name: str
+    usage_name: str | None
+    first_names: str
+    birth_date: date
+    commune_code: str
+    nir_match: bool
 
 
 class AccessStore:
@@ -20,7 +43,7 @@ class AccessStore:
 
     async def grants(
         self, people: Iterable[uuid.UUID], role_categories: Sequence[str] | None
-    ) -> list[AnyRow]:
+    ) -> list[AccessGrant]:
         """One row per active membership of the acting organisation on these people:
         competence, how it is held now, and the categories it grants (``None``: no role
         narrowing, the organisation's attachment alone)."""
@@ -34,11 +57,11 @@ class AccessStore:
             "convention_id",
             "categories",
         )
-        return list((await self.session.execute(select(fn))).all())
+        return [AccessGrant(*r) for r in await self.session.execute(select(fn))]
 
     async def previews(
         self, nir_hash: str | None, birth_date: date | None, keys: Iterable[str]
-    ) -> list[AnyRow]:
+    ) -> list[PersonPreview]:
         """People the caller may discover (domain.md §6): at most ten minimal previews."""
         fn = func.person_previews(nir_hash, birth_date, sorted(keys)).table_valued(
             "id",
@@ -49,4 +72,4 @@ class AccessStore:
             "commune_code",
             "nir_match",
         )
-        return list((await self.session.execute(select(fn))).all())
+        return [PersonPreview(*r) for r in await self.session.execute(select(fn))]

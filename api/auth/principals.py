@@ -10,21 +10,46 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
-from sqlalchemy import Row, func, literal, literal_column, select, update
+from sqlalchemy import func, literal, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from api.db.tables import ApiClient, AppUser, Competence, Membership, Organisation, RefreshToken
-from api.db.tables import OrganisationCommune as OrgCommune
+from api.db.tables import (
+    ApiClient,
+    AppUser,
+    Competence,
+    Membership,
+    Organisation,
+    OrganisationCommune,
+    RefreshToken,
+)
 
-_user = AppUser.__table__  # type: ignore[attr-defined]
-_membership = Membership.__table__  # type: ignore[attr-defined]
-_org = Organisation.__table__  # type: ignore[attr-defined]
-_client = ApiClient.__table__  # type: ignore[attr-defined]
-_refresh = RefreshToken.__table__  # type: ignore[attr-defined]
-_competence = Competence.__table__  # type: ignore[attr-defined]
-_org_commune = OrgCommune.__table__  # type: ignore[attr-defined]
+
+class MembershipChoice(NamedTuple):
+    """An organisation the user may sign in for, and their roles there."""
+
+    organisation_id: uuid.UUID
+    roles: list[str]
+    kind: str
+    name: str
+
+
+class ActiveMembership(NamedTuple):
+    """Roles, organisation kind and e-mail of an enabled user's accepted membership."""
+
+    roles: list[str]
+    kind: str
+    email: str
+
+
+class ActiveClient(NamedTuple):
+    """Scopes and organisation kind of an API client not revoked."""
+
+    scopes: list[str]
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -39,84 +64,95 @@ class PrincipalStore:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def user_by_email(self, email: str) -> Row[tuple[object, ...]] | None:
-        stmt = select(_user).where(_user.c.email == email.strip().lower())
-        return (await self.session.execute(stmt)).first()
+    async def user_by_email(self, email: str) -> AppUser | None:
+        stmt = (
+            select(AppUser)
+            .where(col(AppUser.email) == email.strip().lower())
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(stmt)).first()
 
-    async def memberships_of(self, user_id: uuid.UUID) -> list[Row[tuple[object, ...]]]:
+    async def memberships_of(self, user_id: uuid.UUID) -> list[MembershipChoice]:
         stmt = (
             select(
-                _membership.c.organisation_id,
-                _membership.c.roles,
-                _org.c.kind,
-                _org.c.name,
+                col(Membership.organisation_id),
+                col(Membership.roles),
+                col(Organisation.kind),
+                col(Organisation.name),
             )
-            .join(_org, _org.c.id == _membership.c.organisation_id)
-            .where(_membership.c.user_id == user_id, _membership.c.accepted_at.is_not(None))
-            .order_by(_org.c.name)
+            .join(Organisation, col(Organisation.id) == col(Membership.organisation_id))
+            .where(col(Membership.user_id) == user_id, col(Membership.accepted_at).is_not(None))
+            .order_by(col(Organisation.name))
         )
-        return list((await self.session.execute(stmt)).all())
+        return [MembershipChoice(*r) for r in await self.session.execute(stmt)]
 
     async def active_membership(
         self, user_id: uuid.UUID, organisation_id: uuid.UUID
-    ) -> Row[tuple[object, ...]] | None:
+    ) -> ActiveMembership | None:
         """Roles and organisation kind, if the user is still an enabled member."""
         stmt = (
-            select(_membership.c.roles, _org.c.kind, _user.c.email)
-            .join(_org, _org.c.id == _membership.c.organisation_id)
-            .join(_user, _user.c.id == _membership.c.user_id)
+            select(col(Membership.roles), col(Organisation.kind), col(AppUser.email))
+            .join(Organisation, col(Organisation.id) == col(Membership.organisation_id))
+            .join(AppUser, col(AppUser.id) == col(Membership.user_id))
             .where(
-                _membership.c.user_id == user_id,
-                _membership.c.organisation_id == organisation_id,
-                _membership.c.accepted_at.is_not(None),
-                _user.c.disabled_at.is_(None),
+                col(Membership.user_id) == user_id,
+                col(Membership.organisation_id) == organisation_id,
+                col(Membership.accepted_at).is_not(None),
+                col(AppUser.disabled_at).is_(None),
             )
         )
-        return (await self.session.execute(stmt)).first()
+        found = (await self.session.execute(stmt)).first()
+        return ActiveMembership(*found) if found else None
 
     async def email_of(self, user_id: uuid.UUID) -> str | None:
-        email: str | None = await self.session.scalar(
-            select(_user.c.email).where(_user.c.id == user_id)
+        return await self.session.scalar(
+            select(col(AppUser.email)).where(col(AppUser.id) == user_id)
         )
-        return email
 
-    async def client_by_client_id(self, client_id: str) -> Row[tuple[object, ...]] | None:
+    async def client_by_client_id(self, client_id: str) -> ApiClient | None:
+        """The client not revoked with this public id (its organisation must exist)."""
         stmt = (
-            select(_client, _org.c.kind.label("organisation_kind"))
-            .join(_org, _org.c.id == _client.c.organisation_id)
-            .where(_client.c.client_id == client_id, _client.c.revoked_at.is_(None))
+            select(ApiClient)
+            .join(Organisation, col(Organisation.id) == col(ApiClient.organisation_id))
+            .where(col(ApiClient.client_id) == client_id, col(ApiClient.revoked_at).is_(None))
+            .execution_options(populate_existing=True)
         )
-        return (await self.session.execute(stmt)).first()
+        return (await self.session.scalars(stmt)).first()
 
     async def active_client(
         self, client_pk: uuid.UUID, organisation_id: uuid.UUID
-    ) -> Row[tuple[object, ...]] | None:
+    ) -> ActiveClient | None:
         stmt = (
-            select(_client.c.scopes, _org.c.kind)
-            .join(_org, _org.c.id == _client.c.organisation_id)
+            select(col(ApiClient.scopes), col(Organisation.kind))
+            .join(Organisation, col(Organisation.id) == col(ApiClient.organisation_id))
             .where(
-                _client.c.id == client_pk,
-                _client.c.organisation_id == organisation_id,
-                _client.c.revoked_at.is_(None),
+                col(ApiClient.id) == client_pk,
+                col(ApiClient.organisation_id) == organisation_id,
+                col(ApiClient.revoked_at).is_(None),
             )
         )
-        return (await self.session.execute(stmt)).first()
+        found = (await self.session.execute(stmt)).first()
+        return ActiveClient(*found) if found else None
 
     async def holdings(self, organisation_id: uuid.UUID, on: date) -> HoldingRows:
         """Territory, law competences and conventions in force, in one round trip."""
-        kind = select(_org.c.kind).where(_org.c.id == organisation_id).scalar_subquery()
+        kind = (
+            select(col(Organisation.kind))
+            .where(col(Organisation.id) == organisation_id)
+            .scalar_subquery()
+        )
         grants = func.convention_grants(organisation_id, on).table_valued(
             "convention_id", "competences", "communes"
         )
         stmt = select(
             func.array(
-                select(_org_commune.c.commune_code)
-                .where(_org_commune.c.organisation_id == organisation_id)
+                select(col(OrganisationCommune.commune_code))
+                .where(col(OrganisationCommune.organisation_id) == organisation_id)
                 .scalar_subquery()
             ).label("territory"),
             func.array(
-                select(_competence.c.code)
-                .where(kind == func.any(_competence.c.legal_holder_kinds))
+                select(col(Competence.code))
+                .where(kind == func.any(col(Competence.legal_holder_kinds)))
                 .scalar_subquery()
             ).label("law"),
             select(
@@ -160,7 +196,7 @@ class PrincipalStore:
         now: datetime,
     ) -> None:
         await self.session.execute(
-            insert(_refresh).values(
+            insert(RefreshToken).values(
                 id=uuid.uuid4(),
                 family_id=family_id,
                 token_hash=token_hash,
@@ -173,33 +209,35 @@ class PrincipalStore:
 
     async def spend_refresh_token(
         self, token_hash: str, now: datetime
-    ) -> tuple[Row[tuple[object, ...]] | None, bool]:
-        """The token's row and whether this call spent it. A token already spent (or
-        revoked) is returned with ``False``: the caller must treat that as reuse. The
-        conditional UPDATE makes two concurrent uses spend it once."""
-        spent = (
-            await self.session.execute(
-                update(_refresh)
-                .where(
-                    _refresh.c.token_hash == token_hash,
-                    _refresh.c.used_at.is_(None),
-                    _refresh.c.revoked_at.is_(None),
-                )
-                .values(used_at=now)
-                .returning(*_refresh.c)
+    ) -> tuple[RefreshToken | None, bool]:
+        """The token and whether this call spent it. A token already spent (or revoked) is
+        returned with ``False``: the caller must treat that as reuse. The conditional UPDATE
+        makes two concurrent uses spend it once."""
+        spend = (
+            update(RefreshToken)
+            .where(
+                col(RefreshToken.token_hash) == token_hash,
+                col(RefreshToken.used_at).is_(None),
+                col(RefreshToken.revoked_at).is_(None),
             )
-        ).first()
+            .values(used_at=now)
+            .returning(RefreshToken)
+            .execution_options(populate_existing=True)
+        )
+        spent = (await self.session.scalars(spend)).first()
         if spent is not None:
             return spent, True
-        row = (
-            await self.session.execute(select(_refresh).where(_refresh.c.token_hash == token_hash))
-        ).first()
-        return row, False
+        stmt = (
+            select(RefreshToken)
+            .where(col(RefreshToken.token_hash) == token_hash)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(stmt)).first(), False
 
     async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> None:
         await self.session.execute(
-            update(_refresh)
-            .where(_refresh.c.family_id == family_id, _refresh.c.revoked_at.is_(None))
+            update(RefreshToken)
+            .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
             .values(revoked_at=now)
         )
 
@@ -212,20 +250,25 @@ class PlatformStore:
 
     async def has_platform_admin(self) -> bool:
         stmt = (
-            select(_membership.c.id)
-            .join(_org, _org.c.id == _membership.c.organisation_id)
-            .where(_org.c.kind == "plateforme", literal("admin") == func.any(_membership.c.roles))
+            select(col(Membership.id))
+            .join(Organisation, col(Organisation.id) == col(Membership.organisation_id))
+            .where(
+                col(Organisation.kind) == "plateforme",
+                literal("admin") == func.any(col(Membership.roles)),
+            )
             .limit(1)
         )
         return (await self.session.execute(stmt)).first() is not None
 
     async def platform_organisation(self, name: str, now: datetime) -> uuid.UUID:
-        found = await self.session.scalar(select(_org.c.id).where(_org.c.kind == "plateforme"))
+        found = await self.session.scalar(
+            select(col(Organisation.id)).where(col(Organisation.kind) == "plateforme")
+        )
         if found is not None:
-            return uuid.UUID(str(found))
+            return found
         new_id = uuid.uuid4()
         await self.session.execute(
-            insert(_org).values(
+            insert(Organisation).values(
                 id=new_id,
                 name=name,
                 search_name=name.lower(),
@@ -252,7 +295,7 @@ class PlatformStore:
             )
         ).scalar_one()
         await self.session.execute(
-            insert(_membership)
+            insert(Membership)
             .values(
                 id=uuid.uuid4(),
                 user_id=user_id,

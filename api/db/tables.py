@@ -19,12 +19,11 @@ from api.domain.changes.tables import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from api.domain.conventions.tables import Convention, ConventionEvent
 from api.domain.dossiers.tables import Dossier, DossierEvent, DossierExternalRef
 from api.domain.organisations.tables import (
     ApiClient,
     AppUser,
-    Convention,
-    ConventionEvent,
     Membership,
     Organisation,
     OrganisationCommune,

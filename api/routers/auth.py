@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from api.auth.deps import CurrentScope
 from api.auth.service import OAuthError, TokenRequest, TokenService
 from api.domain.organisations.deps import Organisations
-from api.domain.organisations.schemas import InvitationRead, MeRead
-from api.domain.staff.service import StaffService
+from api.domain.organisations.schemas import MeRead
+from api.domain.staff.deps import StaffContext
+from api.domain.staff.schemas import InvitationRead
 from api.http.deps import Session
 from api.http.schemas import Output
 from api.problems import TooManyRequests
@@ -111,19 +112,16 @@ async def me(scope: CurrentScope, session: Session) -> MeRead:
 
 
 @router.get("/v1/me/invitations", response_model=list[InvitationRead])
-async def my_invitations(scope: CurrentScope, session: Session) -> list[InvitationRead]:
+async def my_invitations(staff: StaffContext) -> list[InvitationRead]:
     """Memberships other organisations offer the signed-in user, until accepted or declined."""
-    return await StaffService(scope, session).invitations()
+    return await staff.invitations()
 
 
 @router.post(
     "/v1/me/invitations/{organisation_id}/{answer}", status_code=status.HTTP_204_NO_CONTENT
 )
 async def answer_invitation(
-    scope: CurrentScope,
-    session: Session,
-    organisation_id: uuid.UUID,
-    answer: Literal["accept", "decline"],
+    staff: StaffContext, organisation_id: uuid.UUID, answer: Literal["accept", "decline"]
 ) -> None:
     """Accept (then sign in naming that organisation) or decline a membership offered."""
-    await StaffService(scope, session).answer_invitation(organisation_id, accept=answer == "accept")
+    await staff.answer_invitation(organisation_id, accept=answer == "accept")

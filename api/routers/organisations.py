@@ -10,23 +10,20 @@ from fastapi import APIRouter, Header, Query, Response, status
 from api.auth.deps import CurrentScope
 from api.domain.catalogue import OrganisationKind
 from api.domain.organisations.deps import Directory, Organisations
-from api.domain.organisations.rules import GrantStatus
 from api.domain.organisations.schemas import (
     ApiClientCreate,
     ApiClientCreated,
     ApiClientRead,
     HoldingRead,
-    MemberCreate,
-    MemberRead,
-    MemberUpdate,
     OrganisationCreate,
     OrganisationRead,
     OrganisationUpdate,
     RetentionRead,
     RetentionUpdate,
-    RoleGrantRead,
 )
-from api.domain.staff.service import StaffService
+from api.domain.staff.deps import StaffContext
+from api.domain.staff.rules import GrantStatus
+from api.domain.staff.schemas import MemberCreate, MemberRead, MemberUpdate, RoleGrantRead
 from api.http.deps import Session
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
@@ -118,19 +115,16 @@ async def update_retention(
 
 
 @router.get("/{organisation_id}/members", response_model=list[MemberRead])
-async def list_members(
-    scope: CurrentScope, session: Session, organisation_id: uuid.UUID
-) -> list[MemberRead]:
+async def list_members(staff: StaffContext, organisation_id: uuid.UUID) -> list[MemberRead]:
     """List the organisation's members, their roles and invitations (its admins)."""
-    return await StaffService(scope, session).list_members(organisation_id)
+    return await staff.list_members(organisation_id)
 
 
 @router.post(
     "/{organisation_id}/members", response_model=MemberRead, status_code=status.HTTP_201_CREATED
 )
 async def add_member(
-    scope: CurrentScope,
-    session: Session,
+    staff: StaffContext,
     organisation_id: uuid.UUID,
     body: MemberCreate,
     idem: Idempotent,
@@ -138,7 +132,7 @@ async def add_member(
     """Add a member with roles (its admins; the platform operator for the first admin only):
     someone working for another organisation is invited, and sensitive or dpo wait for a
     second admin (pending_grant)."""
-    return await idem.once(lambda: StaffService(scope, session).add_member(organisation_id, body))
+    return await idem.once(lambda: staff.add_member(organisation_id, body))
 
 
 @router.patch(
@@ -153,8 +147,7 @@ async def add_member(
     },
 )
 async def update_member(
-    scope: CurrentScope,
-    session: Session,
+    staff: StaffContext,
     organisation_id: uuid.UUID,
     user_id: uuid.UUID,
     body: MemberUpdate,
@@ -162,7 +155,7 @@ async def update_member(
 ) -> MemberRead:
     """Change another member's roles; adding sensitive or dpo answers 202 until a second
     admin approves."""
-    member, pending = await StaffService(scope, session).set_member_roles(
+    member, pending = await staff.set_member_roles(
         organisation_id, user_id, [str(r) for r in body.roles]
     )
     if pending:
@@ -172,37 +165,33 @@ async def update_member(
 
 @router.delete("/{organisation_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_member(
-    scope: CurrentScope, session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID
+    staff: StaffContext, organisation_id: uuid.UUID, user_id: uuid.UUID
 ) -> None:
     """Remove a member: their tokens stop working at the next request."""
-    await StaffService(scope, session).remove_member(organisation_id, user_id)
+    await staff.remove_member(organisation_id, user_id)
 
 
 @router.get("/{organisation_id}/role-grants", response_model=Page[RoleGrantRead])
 async def list_role_grants(
-    scope: CurrentScope,
-    session: Session,
+    staff: StaffContext,
     organisation_id: uuid.UUID,
     status: GrantStatus | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[RoleGrantRead]:
     """Role grants (sensitive, dpo) asked by one admin, newest first (its admins)."""
-    return await StaffService(scope, session).list_grants(organisation_id, status, cursor, limit)
+    return await staff.list_grants(organisation_id, status, cursor, limit)
 
 
 @router.post("/{organisation_id}/role-grants/{grant_id}/{decision}", response_model=RoleGrantRead)
 async def decide_role_grant(
-    scope: CurrentScope,
-    session: Session,
+    staff: StaffContext,
     organisation_id: uuid.UUID,
     grant_id: uuid.UUID,
     decision: Literal["approve", "deny"],
 ) -> RoleGrantRead:
     """Approve (another admin than the one who asked) or deny a pending role grant."""
-    return await StaffService(scope, session).decide_grant(
-        organisation_id, grant_id, approve=decision == "approve"
-    )
+    return await staff.decide_grant(organisation_id, grant_id, approve=decision == "approve")
 
 
 @router.post(

@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.domain.territories import service
-from api.domain.territories.repository import TerritoryRepository
+from api.domain.territories.deps import TerritoriesContext
 from api.domain.territories.schemas import CommuneRead, CompetenceRead, DepartementRead, EpciRead
-from api.http.deps import Session
 from api.http.schemas import Cursor, Limit, Page
 
 router = APIRouter(prefix="/v1", tags=["territories"])
@@ -17,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["territories"])
 
 @router.get("/territories/communes", response_model=Page[CommuneRead])
 async def search_communes(
-    session: Session,
+    ctx: TerritoriesContext,
     q: Annotated[
         str | None, Query(max_length=100, description="Name, accents and case ignored.")
     ] = None,
@@ -30,7 +29,7 @@ async def search_communes(
 ) -> Page[CommuneRead]:
     """Search current communes by name, département or EPCI."""
     return await service.search_communes(
-        TerritoryRepository(session),
+        ctx,
         q=q,
         departement=departement,
         epci=epci,
@@ -40,24 +39,24 @@ async def search_communes(
 
 
 @router.get("/territories/communes/{code}", response_model=CommuneRead)
-async def get_commune(session: Session, code: str) -> CommuneRead:
+async def get_commune(ctx: TerritoriesContext, code: str) -> CommuneRead:
     """Read a commune by its INSEE code."""
-    return await service.get_commune(TerritoryRepository(session), code)
+    return await service.get_commune(ctx, code)
 
 
 @router.get("/territories/epci/{siren}", response_model=EpciRead)
-async def get_epci(session: Session, siren: str) -> EpciRead:
+async def get_epci(ctx: TerritoriesContext, siren: str) -> EpciRead:
     """Read an EPCI and its member communes."""
-    return await service.get_epci(TerritoryRepository(session), siren)
+    return await service.get_epci(ctx, siren)
 
 
 @router.get("/territories/departements/{code}", response_model=DepartementRead)
-async def get_departement(session: Session, code: str) -> DepartementRead:
+async def get_departement(ctx: TerritoriesContext, code: str) -> DepartementRead:
     """Read a département with its number of communes and population."""
-    return await service.get_departement(TerritoryRepository(session), code)
+    return await service.get_departement(ctx, code)
 
 
 @router.get("/competences", response_model=list[CompetenceRead], tags=["competences"])
-async def list_competences(session: Session) -> list[CompetenceRead]:
+async def list_competences(ctx: TerritoriesContext) -> list[CompetenceRead]:
     """List the competence catalogue: legal holders, delegability, sensitivity."""
-    return await service.list_competences(TerritoryRepository(session))
+    return await service.list_competences(ctx)

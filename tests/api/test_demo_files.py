@@ -13,7 +13,7 @@ from api.demo.loader import DemoResult
 from tests.world import World
 
 
-async def test_sample_files_load_once_and_show_in_the_partners_boxes(
+async def test_sample_files_load_once_and_show_in_the_organisations_boxes(
     app: FastAPI,
     client: httpx.AsyncClient,
     world: World,

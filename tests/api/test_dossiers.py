@@ -346,7 +346,7 @@ async def test_the_desk_role_sees_no_dossier_and_may_not_open_one(
     assert r.status_code == 403
 
 
-async def test_list_filters_pages_and_never_shows_another_partners_dossier(
+async def test_list_filters_pages_and_never_shows_another_organisations_dossier(
     client: httpx.AsyncClient, world: World, as_persona: Headers
 ) -> None:
     ids = []

@@ -408,7 +408,7 @@ async def test_a_ccas_dossier_is_linked_then_decided_by_the_departement_system(
     assert late.status_code == 412
 
 
-async def test_the_departement_may_not_submit_a_partners_draft(
+async def test_the_departement_may_not_submit_another_organisations_draft(
     client: httpx.AsyncClient, world: World, as_persona: Headers, decideur: str
 ) -> None:
     person = await rsa_person(client, as_persona)

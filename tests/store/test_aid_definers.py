@@ -33,7 +33,7 @@ async def _as(connection: AsyncConnection, world: World, persona: str) -> AsyncS
     return session
 
 
-async def test_a_partner_following_the_person_for_food_learns_nothing_of_its_energy_aid(
+async def test_an_organisation_following_the_person_for_food_learns_nothing_of_its_energy_aid(
     client: httpx.AsyncClient,
     connection: AsyncConnection,
     world: World,

@@ -389,7 +389,7 @@ async def _counts(connection: AsyncConnection, world: World, org_key: str) -> di
 
 
 @pytest.mark.parametrize("outsider", ["ccas_corbie", "caf"])
-async def test_rls_alone_hides_every_table_of_another_partners_person(
+async def test_rls_alone_hides_every_table_of_another_organisations_person(
     client: httpx.AsyncClient,
     connection: AsyncConnection,
     world: World,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
 from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain import clock
 from api.domain.catalogue import CompetenceDef
 from api.domain.changes.repository import ChangeLog
+from api.domain.conventions.repository import ConventionStore
 from api.domain.conventions.rules import (
     ConventionAction,
     ConventionSide,
@@ -23,31 +25,29 @@ from api.domain.conventions.rules import (
     validate_parties,
     validate_period,
 )
-from api.domain.organisations.repository import ConventionStore, OrganisationStore
-from api.domain.organisations.schemas import (
-    ConventionCreate,
-    ConventionEventRead,
-    ConventionRead,
-    OrganisationRef,
-)
+from api.domain.conventions.schemas import ConventionCreate, ConventionEventRead, ConventionRead
+from api.domain.conventions.tables import Convention, ConventionEvent
+from api.domain.organisations.repository import OrganisationStore
+from api.domain.organisations.schemas import OrganisationRef
 from api.http.schemas import Page, as_instant, decode_keyset, encode_cursor
 from api.problems import FieldError, NotFound, ValidationFailed
 
 
+@dataclass(frozen=True)
+class Conventions:
+    """What the use cases need, built for one request (api.domain.conventions.deps)."""
+
+    scope: Scope
+    orgs: OrganisationStore
+    store: ConventionStore
+    changes: ChangeLog
+
+
 async def _catalogue(orgs: OrganisationStore) -> dict[str, CompetenceDef]:
-    return {
-        r.code: CompetenceDef(
-            code=r.code,
-            label=r.label,
-            legal_holder_kinds=frozenset(r.legal_holder_kinds),
-            delegable_to=frozenset(r.delegable_to),
-            sensitive=r.sensitive,
-        )
-        for r in await orgs.competences()
-    }
+    return {c.code: c for c in await orgs.competences()}
 
 
-def _side(scope: Scope, row: Any) -> ConventionSide:
+def _side(scope: Scope, row: Convention) -> ConventionSide:
     return (
         ConventionSide.GRANTOR
         if row.grantor_id == scope.organisation_id
@@ -55,12 +55,11 @@ def _side(scope: Scope, row: Any) -> ConventionSide:
     )
 
 
-async def _read(
-    scope: Scope, orgs: OrganisationStore, store: ConventionStore, rows: list[Any]
-) -> list[ConventionRead]:
+async def _read(ctx: Conventions, rows: list[Convention]) -> list[ConventionRead]:
     if not rows:
         return []
-    events = await store.events([r.id for r in rows])
+    scope, orgs = ctx.scope, ctx.orgs
+    events = await ctx.store.events([r.id for r in rows])
     parties: dict[uuid.UUID, OrganisationRef] = {}
     for org_id in {r.grantor_id for r in rows} | {r.grantee_id for r in rows}:
         org = await orgs.get(org_id)
@@ -109,19 +108,36 @@ async def _read(
     return result
 
 
-def _actor(scope: Scope) -> dict[str, Any]:
-    """Who wrote: the user, or the API client and the agent it declared."""
-    return {
-        "actor_user_id": scope.user_id,
-        "actor_client_id": scope.client_id,
-        "acting_agent": scope.acting_agent,
-        "actor_organisation_id": scope.organisation_id,
-    }
+def _event(
+    scope: Scope,
+    row: Convention,
+    *,
+    at: datetime,
+    action: ConventionAction,
+    from_status: ConventionStatus,
+    to_status: ConventionStatus,
+    reason: str | None,
+) -> ConventionEvent:
+    """An event of ``row``, written by the user, or the API client and the agent it declared."""
+    return ConventionEvent(
+        id=uuid.uuid4(),
+        convention_id=row.id,
+        grantor_id=row.grantor_id,
+        grantee_id=row.grantee_id,
+        at=at,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor_user_id=scope.user_id,
+        actor_client_id=scope.client_id,
+        acting_agent=scope.acting_agent,
+        actor_organisation_id=scope.organisation_id,
+        reason=reason,
+    )
 
 
-async def propose(
-    scope: Scope, orgs: OrganisationStore, store: ConventionStore, body: ConventionCreate
-) -> ConventionRead:
+async def propose(ctx: Conventions, body: ConventionCreate) -> ConventionRead:
+    scope, orgs = ctx.scope, ctx.orgs
     scope.require(Action.MANAGE_CONVENTIONS)
     grantee = await orgs.get(body.grantee_id)
     if grantee is None:
@@ -158,38 +174,34 @@ async def propose(
         ][:20]
     raise_if_invalid(errors)
     now = clock.now()
-    row = await store.add(
-        {
-            "id": uuid.uuid4(),
-            "reference": body.reference,
-            "grantor_id": scope.organisation_id,
-            "grantee_id": body.grantee_id,
-            "competences": body.competences,
-            "communes": communes,
-            "all_communes": all_communes,
-            "data_categories": sorted({str(c) for c in body.data_categories}),
-            "valid_from": body.valid_from,
-            "valid_until": body.valid_until,
-            "status": ConventionStatus.PROPOSED,
-            "created_at": now,
-            "updated_at": now,
-        }
+    row = Convention(
+        id=uuid.uuid4(),
+        reference=body.reference,
+        grantor_id=scope.organisation_id,
+        grantee_id=body.grantee_id,
+        competences=body.competences,
+        communes=communes,
+        all_communes=all_communes,
+        data_categories=sorted({str(c) for c in body.data_categories}),
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+        status=ConventionStatus.PROPOSED,
+        created_at=now,
+        updated_at=now,
     )
-    await store.add_event(
-        {
-            "id": uuid.uuid4(),
-            "convention_id": row.id,
-            "grantor_id": row.grantor_id,
-            "grantee_id": row.grantee_id,
-            "at": now,
-            "action": ConventionAction.PROPOSE,
-            "from_status": ConventionStatus.DRAFT,
-            "to_status": ConventionStatus.PROPOSED,
-            **_actor(scope),
-            "reason": None,
-        }
+    await ctx.store.add(row)
+    await ctx.store.add_event(
+        _event(
+            scope,
+            row,
+            at=now,
+            action=ConventionAction.PROPOSE,
+            from_status=ConventionStatus.DRAFT,
+            to_status=ConventionStatus.PROPOSED,
+            reason=None,
+        )
     )
-    await ChangeLog(store.session).record(
+    await ctx.changes.record(
         type="convention",
         resource_id=row.id,
         action="created",
@@ -197,50 +209,44 @@ async def propose(
         audience=[row.grantor_id, row.grantee_id],
         status=str(ConventionStatus.PROPOSED),
     )
-    return (await _read(scope, orgs, store, [row]))[0]
+    return (await _read(ctx, [row]))[0]
 
 
-async def get(
-    scope: Scope, orgs: OrganisationStore, store: ConventionStore, convention_id: uuid.UUID
-) -> ConventionRead:
-    row = await store.get(convention_id)
+async def get(ctx: Conventions, convention_id: uuid.UUID) -> ConventionRead:
+    row = await ctx.store.get(convention_id)
     if row is None:
         raise NotFound(detail="No such convention.")
-    return (await _read(scope, orgs, store, [row]))[0]
+    return (await _read(ctx, [row]))[0]
 
 
 async def list_conventions(
-    scope: Scope,
-    orgs: OrganisationStore,
-    store: ConventionStore,
+    ctx: Conventions,
     *,
     side: str | None,
     status: str | None,
     cursor: str | None,
     limit: int,
 ) -> Page[ConventionRead]:
-    position = decode_keyset(cursor, as_instant, uuid.UUID)
-    after = list(position) if position else None
-    rows = await store.page(side=side, status=status, after=after, limit=limit)
+    after = decode_keyset(cursor, as_instant, uuid.UUID)
+    rows = await ctx.store.page(
+        side=side, status=status, after=(after[0], after[1]) if after else None, limit=limit
+    )
     page = rows[:limit]
     next_cursor = (
         encode_cursor([page[-1].created_at.isoformat(), str(page[-1].id)])
         if len(rows) > limit
         else None
     )
-    return Page[ConventionRead](
-        items=await _read(scope, orgs, store, page), next_cursor=next_cursor
-    )
+    return Page[ConventionRead](items=await _read(ctx, page), next_cursor=next_cursor)
 
 
 async def act(
-    scope: Scope,
-    orgs: OrganisationStore,
-    store: ConventionStore,
+    ctx: Conventions,
     convention_id: uuid.UUID,
     action: ConventionAction,
     reason: str | None,
 ) -> ConventionRead:
+    scope, store = ctx.scope, ctx.store
     row = await store.get(convention_id, for_update=True)
     if row is None:
         raise NotFound(detail="No such convention.")
@@ -252,20 +258,11 @@ async def act(
     now = clock.now()
     updated = await store.set_status(row.id, target, now)
     await store.add_event(
-        {
-            "id": uuid.uuid4(),
-            "convention_id": row.id,
-            "grantor_id": row.grantor_id,
-            "grantee_id": row.grantee_id,
-            "at": now,
-            "action": action,
-            "from_status": current,
-            "to_status": target,
-            **_actor(scope),
-            "reason": reason,
-        }
+        _event(
+            scope, row, at=now, action=action, from_status=current, to_status=target, reason=reason
+        )
     )
-    await ChangeLog(store.session).record(
+    await ctx.changes.record(
         type="convention",
         resource_id=row.id,
         action="status_changed",
@@ -273,4 +270,4 @@ async def act(
         audience=[row.grantor_id, row.grantee_id],
         status=str(target),
     )
-    return (await _read(scope, orgs, store, [updated]))[0]
+    return (await _read(ctx, [updated]))[0]

@@ -12,7 +12,7 @@ from api.auth.principals import PrincipalStore
 from api.auth.scope import Scope
 from api.domain.audit.repository import AuditLog
 from api.domain.catalogue import OrganisationKind
-from api.domain.organisations import service
+from api.domain.organisations import api_clients, holdings, service
 from api.domain.organisations.repository import ApiClientStore, OrganisationStore
 from api.domain.organisations.schemas import (
     ApiClientCreate,
@@ -31,7 +31,7 @@ from api.http.schemas import Page
 
 
 class Directory:
-    """The public reads: the partner directory, holdings, who is competent."""
+    """The public reads: the organisation directory, holdings, who is competent."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.store = OrganisationStore(session)
@@ -61,7 +61,7 @@ class Directory:
         cursor: str | None,
         limit: int,
     ) -> Page[HoldingRead]:
-        return await service.list_holdings(
+        return await holdings.list_holdings(
             self.store,
             organisation_id,
             competence=competence,
@@ -71,7 +71,7 @@ class Directory:
         )
 
     async def competent(self, competence: str, commune: str, on: date | None) -> CompetentRead:
-        return await service.competent(self.store, competence, commune, on)
+        return await holdings.competent(self.store, competence, commune, on)
 
 
 class Organisations:
@@ -112,17 +112,17 @@ class Organisations:
     async def create_api_client(
         self, organisation_id: uuid.UUID, body: ApiClientCreate
     ) -> ApiClientCreated:
-        return await service.create_api_client(
+        return await api_clients.create_api_client(
             self.scope, self.store, self._clients(), self._audit(), organisation_id, body
         )
 
     async def api_clients(self, organisation_id: uuid.UUID) -> list[ApiClientRead]:
-        return await service.list_api_clients(
+        return await api_clients.list_api_clients(
             self.scope, self.store, self._clients(), organisation_id
         )
 
     async def revoke_api_client(self, organisation_id: uuid.UUID, client_id: str) -> None:
-        await service.revoke_api_client(
+        await api_clients.revoke_api_client(
             self.scope, self.store, self._clients(), self._audit(), organisation_id, client_id
         )
 

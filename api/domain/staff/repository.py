@@ -1,27 +1,48 @@
-"""Staff governance: enrolment, invitations and role grants awaiting a second admin."""
+"""Staff governance: members and their roles, invitations, and role grants awaiting a second
+admin."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import Row, delete, func, literal, select, text, tuple_, update
+from sqlalchemy import ColumnElement, delete, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from api.auth.scope import Scope
-from api.db.tables import Membership, Organisation, RoleGrant
-
-_membership = Membership.__table__  # type: ignore[attr-defined]
-_org = Organisation.__table__  # type: ignore[attr-defined]
-_grant = RoleGrant.__table__  # type: ignore[attr-defined]
-
-AnyRow = Row[tuple[Any, ...]]
+from api.db.tables import AppUser, Membership, Organisation, RoleGrant
 
 
-class StaffStore:
+class Member(NamedTuple):
+    """A membership and the person it is for."""
+
+    membership: Membership
+    email: str
+    full_name: str
+
+
+class Invitation(NamedTuple):
+    """A membership another organisation offers the signed-in user."""
+
+    organisation_id: uuid.UUID
+    organisation_name: str
+    organisation_kind: str
+    roles: list[str]
+    created_at: datetime
+
+
+def _membership(organisation_id: uuid.UUID, user_id: uuid.UUID) -> list[ColumnElement[bool]]:
+    return [
+        col(Membership.organisation_id) == organisation_id,
+        col(Membership.user_id) == user_id,
+    ]
+
+
+class MemberStore:
     """Members as seen by the organisation that manages them (its admins, or the platform
     operator for a first admin) and invitations as seen by the invited user; row-level
     security repeats both boundaries."""
@@ -29,6 +50,26 @@ class StaffStore:
     def __init__(self, session: AsyncSession, scope: Scope) -> None:
         self.session = session
         self.scope = scope
+
+    async def of_organisation(self, organisation_id: uuid.UUID) -> list[Member]:
+        stmt = (
+            select(Membership, col(AppUser.email), col(AppUser.full_name))
+            .join(AppUser, col(AppUser.id) == col(Membership.user_id))
+            .where(col(Membership.organisation_id) == organisation_id)
+            .order_by(col(AppUser.email))
+            .execution_options(populate_existing=True)
+        )
+        return [Member(*r) for r in await self.session.execute(stmt)]
+
+    async def get(self, organisation_id: uuid.UUID, user_id: uuid.UUID) -> Member | None:
+        stmt = (
+            select(Membership, col(AppUser.email), col(AppUser.full_name))
+            .join(AppUser, col(AppUser.id) == col(Membership.user_id))
+            .where(*_membership(organisation_id, user_id))
+            .execution_options(populate_existing=True)
+        )
+        found = (await self.session.execute(stmt)).first()
+        return Member(*found) if found else None
 
     async def enrol(
         self,
@@ -51,86 +92,84 @@ class StaffStore:
     async def roles_of(
         self, organisation_id: uuid.UUID, user_id: uuid.UUID, *, for_update: bool = False
     ) -> frozenset[str]:
-        stmt = select(_membership.c.roles).where(
-            _membership.c.organisation_id == organisation_id, _membership.c.user_id == user_id
-        )
+        stmt = select(col(Membership.roles)).where(*_membership(organisation_id, user_id))
         roles = await self.session.scalar(stmt.with_for_update() if for_update else stmt)
         return frozenset(roles) if roles is not None else frozenset()
 
     async def is_member(self, organisation_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-        stmt = select(_membership.c.id).where(
-            _membership.c.organisation_id == organisation_id, _membership.c.user_id == user_id
-        )
+        stmt = select(col(Membership.id)).where(*_membership(organisation_id, user_id))
         return (await self.session.execute(stmt)).first() is not None
 
     async def admin_count(self, organisation_id: uuid.UUID) -> int:
         """Admins who accepted their membership (an invited admin decides nothing yet)."""
         count = await self.session.scalar(
             select(func.count()).where(
-                _membership.c.organisation_id == organisation_id,
-                _membership.c.accepted_at.is_not(None),
-                literal("admin") == func.any(_membership.c.roles),
+                col(Membership.organisation_id) == organisation_id,
+                col(Membership.accepted_at).is_not(None),
+                literal("admin") == func.any(col(Membership.roles)),
             )
         )
         return int(count or 0)
+
+    async def set_roles(
+        self, organisation_id: uuid.UUID, user_id: uuid.UUID, roles: Sequence[str]
+    ) -> bool:
+        stmt = (
+            update(Membership)
+            .where(*_membership(organisation_id, user_id))
+            .values(roles=list(roles))
+            .returning(col(Membership.id))
+        )
+        return (await self.session.execute(stmt)).first() is not None
 
     async def add_roles(
         self, organisation_id: uuid.UUID, user_id: uuid.UUID, roles: Sequence[str]
     ) -> bool:
         """Adds ``roles`` to the member's, the row locked between read and write."""
         current = await self.roles_of(organisation_id, user_id, for_update=True)
+        return await self.set_roles(organisation_id, user_id, sorted(current | set(roles)))
+
+    async def remove(self, organisation_id: uuid.UUID, user_id: uuid.UUID) -> bool:
         stmt = (
-            update(_membership)
-            .where(
-                _membership.c.organisation_id == organisation_id,
-                _membership.c.user_id == user_id,
-            )
-            .values(roles=sorted(current | set(roles)))
-            .returning(_membership.c.id)
+            delete(Membership)
+            .where(*_membership(organisation_id, user_id))
+            .returning(col(Membership.id))
         )
         return (await self.session.execute(stmt)).first() is not None
 
     # invitations: the signed-in user's own memberships not yet accepted ------------------
 
-    async def invitations(self, user_id: uuid.UUID) -> list[Any]:
+    async def invitations(self, user_id: uuid.UUID) -> list[Invitation]:
         stmt = (
             select(
-                _membership.c.organisation_id,
-                _org.c.name.label("organisation_name"),
-                _org.c.kind.label("organisation_kind"),
-                _membership.c.roles,
-                _membership.c.created_at,
+                col(Membership.organisation_id),
+                col(Organisation.name),
+                col(Organisation.kind),
+                col(Membership.roles),
+                col(Membership.created_at),
             )
-            .join(_org, _org.c.id == _membership.c.organisation_id)
-            .where(_membership.c.user_id == user_id, _membership.c.accepted_at.is_(None))
-            .order_by(_membership.c.created_at, _membership.c.organisation_id)
+            .join(Organisation, col(Organisation.id) == col(Membership.organisation_id))
+            .where(col(Membership.user_id) == user_id, col(Membership.accepted_at).is_(None))
+            .order_by(col(Membership.created_at), col(Membership.organisation_id))
         )
-        return list((await self.session.execute(stmt)).all())
+        return [Invitation(*r) for r in await self.session.execute(stmt)]
 
     async def accept_invitation(
         self, user_id: uuid.UUID, organisation_id: uuid.UUID, now: datetime
     ) -> bool:
         stmt = (
-            update(_membership)
-            .where(
-                _membership.c.user_id == user_id,
-                _membership.c.organisation_id == organisation_id,
-                _membership.c.accepted_at.is_(None),
-            )
+            update(Membership)
+            .where(*_membership(organisation_id, user_id), col(Membership.accepted_at).is_(None))
             .values(accepted_at=now)
-            .returning(_membership.c.id)
+            .returning(col(Membership.id))
         )
         return (await self.session.execute(stmt)).first() is not None
 
     async def decline_invitation(self, user_id: uuid.UUID, organisation_id: uuid.UUID) -> bool:
         stmt = (
-            delete(_membership)
-            .where(
-                _membership.c.user_id == user_id,
-                _membership.c.organisation_id == organisation_id,
-                _membership.c.accepted_at.is_(None),
-            )
-            .returning(_membership.c.id)
+            delete(Membership)
+            .where(*_membership(organisation_id, user_id), col(Membership.accepted_at).is_(None))
+            .returning(col(Membership.id))
         )
         return (await self.session.execute(stmt)).first() is not None
 
@@ -143,36 +182,41 @@ class RoleGrantStore:
         self.session = session
         self.scope = scope
 
-    async def add(self, values: dict[str, Any]) -> AnyRow | None:
-        """None when a grant is already pending for this member."""
+    async def add(self, grant: RoleGrant) -> RoleGrant | None:
+        """The grant as stored; None when one is already pending for this member."""
         stmt = (
-            insert(_grant)
-            .values(**values)
+            insert(RoleGrant)
+            .values(grant.model_dump())
             .on_conflict_do_nothing(
                 index_elements=["organisation_id", "user_id"],
                 index_where=text("status = 'pending'"),
             )
-            .returning(*_grant.c)
+            .returning(RoleGrant)
         )
-        return (await self.session.execute(stmt)).first()
+        return (await self.session.scalars(stmt)).first()
 
     async def get(
         self, organisation_id: uuid.UUID, grant_id: uuid.UUID, *, for_update: bool = False
-    ) -> AnyRow | None:
-        stmt = select(_grant).where(
-            _grant.c.organisation_id == organisation_id, _grant.c.id == grant_id
+    ) -> RoleGrant | None:
+        stmt = select(RoleGrant).where(
+            col(RoleGrant.organisation_id) == organisation_id, col(RoleGrant.id) == grant_id
         )
         if for_update:
             stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).first()
+        stmt = stmt.execution_options(populate_existing=True)
+        return (await self.session.scalars(stmt)).first()
 
-    async def pending_for(self, organisation_id: uuid.UUID, user_id: uuid.UUID) -> AnyRow | None:
-        stmt = select(_grant).where(
-            _grant.c.organisation_id == organisation_id,
-            _grant.c.user_id == user_id,
-            _grant.c.status == "pending",
+    async def pending_for(self, organisation_id: uuid.UUID, user_id: uuid.UUID) -> RoleGrant | None:
+        stmt = (
+            select(RoleGrant)
+            .where(
+                col(RoleGrant.organisation_id) == organisation_id,
+                col(RoleGrant.user_id) == user_id,
+                col(RoleGrant.status) == "pending",
+            )
+            .execution_options(populate_existing=True)
         )
-        return (await self.session.execute(stmt)).first()
+        return (await self.session.scalars(stmt)).first()
 
     async def page(
         self,
@@ -181,39 +225,41 @@ class RoleGrantStore:
         status: str | None,
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
-    ) -> list[AnyRow]:
+    ) -> list[RoleGrant]:
         """Newest first; ``limit + 1`` rows at most."""
-        stmt = select(_grant).where(_grant.c.organisation_id == organisation_id)
+        stmt = select(RoleGrant).where(col(RoleGrant.organisation_id) == organisation_id)
         if status is not None:
-            stmt = stmt.where(_grant.c.status == status)
+            stmt = stmt.where(col(RoleGrant.status) == status)
         if after is not None:
-            stmt = stmt.where(tuple_(_grant.c.requested_at, _grant.c.id) < after)
-        stmt = stmt.order_by(_grant.c.requested_at.desc(), _grant.c.id.desc()).limit(limit + 1)
-        return list((await self.session.execute(stmt)).all())
+            stmt = stmt.where(tuple_(col(RoleGrant.requested_at), col(RoleGrant.id)) < after)
+        stmt = stmt.order_by(col(RoleGrant.requested_at).desc(), col(RoleGrant.id).desc())
+        stmt = stmt.limit(limit + 1).execution_options(populate_existing=True)
+        return list((await self.session.scalars(stmt)).all())
 
     async def decide(
         self, grant_id: uuid.UUID, status: str, decided_by: uuid.UUID, now: datetime
-    ) -> AnyRow | None:
+    ) -> RoleGrant | None:
         """Moves a pending grant to ``status``; None when it was decided meanwhile."""
         stmt = (
-            update(_grant)
-            .where(_grant.c.id == grant_id, _grant.c.status == "pending")
+            update(RoleGrant)
+            .where(col(RoleGrant.id) == grant_id, col(RoleGrant.status) == "pending")
             .values(status=status, decided_by=decided_by, decided_at=now)
-            .returning(*_grant.c)
+            .returning(RoleGrant)
+            .execution_options(populate_existing=True)
         )
-        return (await self.session.execute(stmt)).first()
+        return (await self.session.scalars(stmt)).first()
 
     async def cancel_pending(
         self, organisation_id: uuid.UUID, user_id: uuid.UUID, decided_by: uuid.UUID, now: datetime
     ) -> list[uuid.UUID]:
         stmt = (
-            update(_grant)
+            update(RoleGrant)
             .where(
-                _grant.c.organisation_id == organisation_id,
-                _grant.c.user_id == user_id,
-                _grant.c.status == "pending",
+                col(RoleGrant.organisation_id) == organisation_id,
+                col(RoleGrant.user_id) == user_id,
+                col(RoleGrant.status) == "pending",
             )
             .values(status="cancelled", decided_by=decided_by, decided_at=now)
-            .returning(_grant.c.id)
+            .returning(col(RoleGrant.id))
         )
-        return [r.id for r in await self.session.execute(stmt)]
+        return list((await self.session.scalars(stmt)).all())

@@ -1,5 +1,5 @@
 """Members, their roles, role grants and invitations (issue 10, item 5; rules in
-:mod:`api.domain.organisations.rules`).
+:mod:`api.domain.staff.rules`).
 
 Every change writes an audit entry in the organisation's own trail, in the same
 transaction, naming the member by id and the roles by code (``purpose``: ``"+dpo -agent"``).
@@ -8,20 +8,22 @@ transaction, naming the member by id and the roles by code (``purpose``: ``"+dpo
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.password_policy import password_problems
 from api.auth.passwords import hash_password_off_loop
 from api.auth.permissions import Action
 from api.auth.scope import Scope
+from api.db.tables import RoleGrant
 from api.domain import clock
 from api.domain.audit.repository import Access, AuditLog
-from api.domain.organisations.repository import MemberStore, OrganisationStore
-from api.domain.organisations.rules import (
+from api.domain.organisations.repository import OrganisationStore
+from api.domain.organisations.schemas import OrganisationRef
+from api.domain.organisations.service import get_organisation
+from api.domain.staff.repository import Member, MemberStore, RoleGrantStore
+from api.domain.staff.rules import (
     GrantStatus,
     PlatformFirstAdminOnly,
     RoleGrantPending,
@@ -32,15 +34,7 @@ from api.domain.organisations.rules import (
     role_diff,
     split_roles,
 )
-from api.domain.organisations.schemas import (
-    InvitationRead,
-    MemberCreate,
-    MemberRead,
-    OrganisationRef,
-    RoleGrantRead,
-)
-from api.domain.organisations.service import get_organisation
-from api.domain.staff.repository import RoleGrantStore, StaffStore
+from api.domain.staff.schemas import InvitationRead, MemberCreate, MemberRead, RoleGrantRead
 from api.http.schemas import Page, decode_cursor, encode_cursor
 from api.problems import (
     Conflict,
@@ -53,17 +47,21 @@ from api.problems import (
 
 
 class Manager(Enum):
+    """Who manages the organisation's staff in this request: one of its own admins, or the
+    platform operator (who only enrols a first admin and approves for a lone admin)."""
+
     OWN_ADMIN = "own_admin"
     PLATFORM = "platform"
 
 
-def member_read(row: Any, pending: Any | None = None) -> MemberRead:
+def member_read(member: Member, pending: RoleGrant | None = None) -> MemberRead:
+    row = member.membership
     return MemberRead(
         id=row.id,
         user_id=row.user_id,
         organisation_id=row.organisation_id,
-        email=row.email,
-        full_name=row.full_name,
+        email=member.email,
+        full_name=member.full_name,
         roles=row.roles,
         created_at=row.created_at,
         status="active" if row.accepted_at is not None else "invited",
@@ -71,18 +69,19 @@ def member_read(row: Any, pending: Any | None = None) -> MemberRead:
     )
 
 
-def grant_read(row: Any) -> RoleGrantRead:
-    return RoleGrantRead.model_validate(row, from_attributes=True)
+def grant_read(grant: RoleGrant) -> RoleGrantRead:
+    return RoleGrantRead.model_validate(grant, from_attributes=True)
 
 
-class StaffService:
-    def __init__(self, scope: Scope, session: AsyncSession) -> None:
-        self.scope = scope
-        self.orgs = OrganisationStore(session)
-        self.members = MemberStore(session, scope)
-        self.staff = StaffStore(session, scope)
-        self.grants = RoleGrantStore(session, scope)
-        self.audit = AuditLog(session, scope)
+@dataclass(frozen=True)
+class Staff:
+    """The staff use cases of one request (built in :mod:`api.domain.staff.deps`)."""
+
+    scope: Scope
+    orgs: OrganisationStore
+    members: MemberStore
+    grants: RoleGrantStore
+    audit: AuditLog
 
     async def _manager(self, organisation_id: uuid.UUID, action: Action) -> Manager:
         """The organisation's own admin, or the platform operator (whose rights elsewhere
@@ -113,9 +112,9 @@ class StaffService:
         manager = await self._manager(organisation_id, Action.MANAGE_MEMBERS)
         wanted = frozenset(str(r) for r in body.roles)
         if manager is Manager.PLATFORM:
-            check_platform_enrolment(wanted, await self.staff.admin_count(organisation_id) > 0)
+            check_platform_enrolment(wanted, await self.members.admin_count(organisation_id) > 0)
         change = split_roles(frozenset(), wanted, platform_first_admin=manager is Manager.PLATFORM)
-        user_id, outcome = await self.staff.enrol(
+        user_id, outcome = await self.members.enrol(
             organisation_id,
             email=str(body.email),
             full_name=body.full_name,
@@ -140,10 +139,10 @@ class StaffService:
         """The member and whether part of the change waits for another admin."""
         if await self._manager(organisation_id, Action.MANAGE_MEMBERS) is Manager.PLATFORM:
             raise PlatformFirstAdminOnly(detail="Roles are changed by the organisation's admins.")
-        if not await self.staff.is_member(organisation_id, user_id):
+        if not await self.members.is_member(organisation_id, user_id):
             raise NotFound(detail="No such member.")
         check_not_self(self.scope.user_id, user_id)
-        current = await self.staff.roles_of(organisation_id, user_id, for_update=True)
+        current = await self.members.roles_of(organisation_id, user_id, for_update=True)
         change = split_roles(current, frozenset(roles))
         if change.pending and await self.grants.pending_for(organisation_id, user_id):
             raise _already_pending()
@@ -161,17 +160,16 @@ class StaffService:
     async def _request(
         self, organisation_id: uuid.UUID, user_id: uuid.UUID, roles: frozenset[str]
     ) -> None:
-        now = clock.now()
         row = await self.grants.add(
-            {
-                "id": uuid.uuid4(),
-                "organisation_id": organisation_id,
-                "user_id": user_id,
-                "roles": sorted(roles),
-                "status": GrantStatus.PENDING.value,
-                "requested_by": self.scope.principal_id,
-                "requested_at": now,
-            }
+            RoleGrant(
+                id=uuid.uuid4(),
+                organisation_id=organisation_id,
+                user_id=user_id,
+                roles=sorted(roles),
+                status=GrantStatus.PENDING.value,
+                requested_by=self.scope.principal_id,
+                requested_at=clock.now(),
+            )
         )
         if row is None:
             raise _already_pending()
@@ -227,13 +225,15 @@ class StaffService:
             platform=manager is Manager.PLATFORM,
             requested_by=grant.requested_by,
             grantee=grant.user_id,
-            organisation_admins=await self.staff.admin_count(organisation_id),
+            organisation_admins=await self.members.admin_count(organisation_id),
         )
         status = GrantStatus.APPROVED if approve else GrantStatus.DENIED
         decided = await self.grants.decide(grant_id, status, self.scope.principal_id, clock.now())
         if decided is None:
             raise Conflict(detail="Another admin decided this grant meanwhile.")
-        if approve and not await self.staff.add_roles(organisation_id, grant.user_id, grant.roles):
+        if approve and not await self.members.add_roles(
+            organisation_id, grant.user_id, grant.roles
+        ):
             raise Conflict(detail="The member left the organisation; nothing to approve.")
         action = "role_grant.approve" if approve else "role_grant.deny"
         purpose = role_diff(frozenset(), frozenset(grant.roles))
@@ -258,15 +258,15 @@ class StaffService:
                 roles=r.roles,
                 invited_at=r.created_at,
             )
-            for r in await self.staff.invitations(self._user())
+            for r in await self.members.invitations(self._user())
         ]
 
     async def answer_invitation(self, organisation_id: uuid.UUID, *, accept: bool) -> None:
         user_id = self._user()
         if accept:
-            done = await self.staff.accept_invitation(user_id, organisation_id, clock.now())
+            done = await self.members.accept_invitation(user_id, organisation_id, clock.now())
         else:
-            done = await self.staff.decline_invitation(user_id, organisation_id)
+            done = await self.members.decline_invitation(user_id, organisation_id)
         if not done:
             raise NotFound(detail="No such invitation.")
         action = "member.invitation_accept" if accept else "member.invitation_decline"

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.auth.permissions import Role
-from api.domain.organisations.rules import (
+from api.domain.staff.rules import (
     GUARDED_ROLES,
     PlatformFirstAdminOnly,
     SecondAdminRequired,
