@@ -171,6 +171,33 @@ def _person_and_team(
             )
 
 
+def _dossier_row(ctx: Dossiers, e: Entry, now: datetime) -> dict[str, Any]:
+    """The new dossier, as the item's plan leaves it."""
+    assert e.item is not None and e.plan is not None
+    changes = e.plan.changes
+    return {
+        "id": e.dossier_id,
+        "beneficiary_id": e.person_id,
+        "prestation": e.item.prestation,
+        "instructing_organisation_id": ctx.scope.organisation_id,
+        "deciding_organisation_id": e.deciding_id,
+        "status": changes["status"],
+        "status_changed_at": changes["status_changed_at"],
+        "instruction": changes["instruction"],
+        "instruction_updated_at": changes["instruction_updated_at"],
+        "decision": changes.get("decision"),
+        "amount": changes.get("amount"),
+        "start_on": changes.get("start_on"),
+        "end_on": changes.get("end_on"),
+        "decision_reason": changes.get("decision_reason"),
+        "decided_on": changes.get("decided_on"),
+        "decision_updated_at": changes.get("decision_updated_at"),
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def _new_dossier(
     ctx: Dossiers,
     e: Entry,
@@ -184,29 +211,7 @@ def _new_dossier(
     assert e.person_id is not None and e.dossier_id is not None and e.deciding_id is not None
     item, person_id, changes = e.item, e.person_id, e.plan.changes
     _person_and_team(ctx, e, unit, now, people, joined)
-    unit.dossiers.append(
-        {
-            "id": e.dossier_id,
-            "beneficiary_id": person_id,
-            "prestation": item.prestation,
-            "instructing_organisation_id": scope.organisation_id,
-            "deciding_organisation_id": e.deciding_id,
-            "status": changes["status"],
-            "status_changed_at": changes["status_changed_at"],
-            "instruction": changes["instruction"],
-            "instruction_updated_at": changes["instruction_updated_at"],
-            "decision": changes.get("decision"),
-            "amount": changes.get("amount"),
-            "start_on": changes.get("start_on"),
-            "end_on": changes.get("end_on"),
-            "decision_reason": changes.get("decision_reason"),
-            "decided_on": changes.get("decided_on"),
-            "decision_updated_at": changes.get("decision_updated_at"),
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-        }
-    )
+    unit.dossiers.append(_dossier_row(ctx, e, now))
     unit.refs.append(_ref(ctx, item, e.dossier_id, person_id, now))
     unit.events.append(
         {
