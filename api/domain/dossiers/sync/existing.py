@@ -24,10 +24,11 @@ async def plan_existing(ctx: Dossiers, entries: list[Entry]) -> None:
         assert e.item is not None
         found = known.get((e.item.external_ref.system, e.item.external_ref.id))
         named = e.item.dossier_id
+        target = found if found is not None else named
         if named is not None and found is not None and named != found:
             e.fail(invalid([FieldError(f"{e.pointer}/dossier_id", "The reference names another.")]))
-        elif found is not None or named is not None:
-            wanted[e.index] = found or named  # type: ignore[assignment]
+        elif target is not None:
+            wanted[e.index] = target
             e.link = found is None
     rows = await ctx.store.get_many(wanted.values())
     visible = await visible_rows(ctx, rows)
