@@ -3,11 +3,9 @@ caller may see (the same rule as reading them), as ids and codes — never a com
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from api.domain.catalogue import DataCategory
 from api.domain.dossiers.repository import DossierStore
-from api.domain.dossiers.service import dossier_categories
+from api.domain.dossiers.service.visibility import dossier_categories
 from api.domain.people.rules import Event
 from api.domain.people.timeline import TimelineQuery
 
@@ -24,26 +22,19 @@ async def dossier_events(q: TimelineQuery) -> list[Event]:
     if DataCategory.DOSSIERS not in q.categories:
         return []
     rows = await DossierStore(q.session, q.scope).events_of_person(q.person_id)
-    dossiers = {
-        r.dossier_id: SimpleNamespace(
-            id=r.dossier_id,
-            beneficiary_id=r.person_id,
-            prestation=r.prestation,
-            commune_code=r.commune_code,
-        )
-        for r in rows
-    }
-    categories = await dossier_categories(q.session, q.scope, list(dossiers.values()))
+    categories = await dossier_categories(
+        q.session, q.scope, {r.event.dossier_id: (r.person_id, r.prestation) for r in rows}
+    )
     return [
         Event(
-            at=r.at,
-            type=_type(r.action, r.from_status, r.to_status),
-            id=r.dossier_id,
-            organisation_id=r.organisation_id,
+            at=r.event.at,
+            type=_type(r.event.action, r.event.from_status, r.event.to_status),
+            id=r.event.dossier_id,
+            organisation_id=r.event.organisation_id,
             competence=r.prestation,
-            status=r.to_status,
-            codes={"action": r.action, "channel": r.channel},
+            status=r.event.to_status,
+            codes={"action": r.event.action, "channel": r.event.channel},
         )
         for r in rows
-        if DataCategory.DOSSIERS in categories.get(r.dossier_id, frozenset())
+        if DataCategory.DOSSIERS in categories.get(r.event.dossier_id, frozenset())
     ]

@@ -11,8 +11,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import (
-    Row,
+    ColumnElement,
+    Select,
     and_,
     bindparam,
     delete,
@@ -26,29 +28,30 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlmodel import SQLModel, col
 
 from api.auth.scope import Scope
-from api.db.tables import (
-    Beneficiary,
-    CareTeamMembership,
-    Competence,
-    Dossier,
-    DossierEvent,
-    DossierExternalRef,
-    Organisation,
-    OrganisationCommune,
-)
+from api.domain.dossiers.repository.rows import PersonEvent, PersonMatch, StoredDossier
+from api.domain.dossiers.tables import Dossier, DossierEvent, DossierExternalRef
+from api.domain.organisations.tables import Organisation, OrganisationCommune
+from api.domain.people.tables import Beneficiary, CareTeamMembership
+from api.domain.territories.tables import Competence
 
-AnyRow = Row[tuple[Any, ...]]
 
-_dossier = Dossier.__table__  # type: ignore[attr-defined]
-_ref = DossierExternalRef.__table__  # type: ignore[attr-defined]
-_event = DossierEvent.__table__  # type: ignore[attr-defined]
-_person = Beneficiary.__table__  # type: ignore[attr-defined]
-_team = CareTeamMembership.__table__  # type: ignore[attr-defined]
-_org = Organisation.__table__  # type: ignore[attr-defined]
-_org_commune = OrganisationCommune.__table__  # type: ignore[attr-defined]
-_competence = Competence.__table__  # type: ignore[attr-defined]
+def _core(model: type[SQLModel]) -> sa.Table:
+    """A model's Core table, for the bulk statements of the sync path (typed, unlike
+    ``model.__table__``)."""
+    table = sa.inspect(model).local_table
+    assert isinstance(table, sa.Table)
+    return table
+
+
+_dossier = _core(Dossier)
+_ref = _core(DossierExternalRef)
+_event = _core(DossierEvent)
+_person = _core(Beneficiary)
+_team = _core(CareTeamMembership)
+_org = _core(Organisation)
 
 #: the dossier columns a sync batch rewrites (executemany: every row sets all of them)
 SYNCED_COLUMNS = (
@@ -87,7 +90,7 @@ class DossierStore:
         self.session = session
         self.scope = scope
 
-    def _followed(self) -> Any:
+    def _followed(self) -> ColumnElement[bool]:
         """The repository filter: the organisation follows the person for the prestation."""
         return exists().where(
             _team.c.beneficiary_id == _dossier.c.beneficiary_id,
@@ -96,7 +99,7 @@ class DossierStore:
             _team.c.ended_at.is_(None),
         )
 
-    def _select(self) -> Any:
+    def _select(self) -> Select[Any]:
         instructing, deciding = aliased(_org), aliased(_org)
         return (
             select(
@@ -113,17 +116,21 @@ class DossierStore:
             .where(self._followed())
         )
 
+    async def _dossiers(self, stmt: Select[Any]) -> list[StoredDossier]:
+        return [StoredDossier(**row._mapping) for row in await self.session.execute(stmt)]
+
     # reads --------------------------------------------------------------------------------
 
-    async def get(self, dossier_id: uuid.UUID, *, for_update: bool = False) -> AnyRow | None:
+    async def get(self, dossier_id: uuid.UUID, *, for_update: bool = False) -> StoredDossier | None:
         stmt = self._select().where(_dossier.c.id == dossier_id)
         if for_update:
             stmt = stmt.with_for_update(of=_dossier)
-        return (await self.session.execute(stmt)).first()
+        found = await self._dossiers(stmt)
+        return found[0] if found else None
 
     async def get_many(
         self, dossier_ids: Iterable[uuid.UUID], *, for_update: bool = False
-    ) -> list[AnyRow]:
+    ) -> list[StoredDossier]:
         """In id order, so that concurrent batches lock rows in the same order."""
         ids = sorted(set(dossier_ids))
         if not ids:
@@ -131,7 +138,7 @@ class DossierStore:
         stmt = self._select().where(_dossier.c.id.in_(ids)).order_by(_dossier.c.id)
         if for_update:
             stmt = stmt.with_for_update(of=_dossier)
-        return list((await self.session.execute(stmt)).all())
+        return await self._dossiers(stmt)
 
     async def page(
         self,
@@ -141,7 +148,7 @@ class DossierStore:
         beneficiary_id: uuid.UUID | None,
         after: uuid.UUID | None,
         limit: int,
-    ) -> list[AnyRow]:
+    ) -> list[StoredDossier]:
         stmt = self._select()
         if prestation:
             stmt = stmt.where(_dossier.c.prestation == prestation)
@@ -151,73 +158,82 @@ class DossierStore:
             stmt = stmt.where(_dossier.c.beneficiary_id == beneficiary_id)
         if after is not None:
             stmt = stmt.where(_dossier.c.id > after)
-        stmt = stmt.order_by(_dossier.c.id).limit(limit + 1)
-        return list((await self.session.execute(stmt)).all())
+        return await self._dossiers(stmt.order_by(_dossier.c.id).limit(limit + 1))
 
     async def versions(self, dossier_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
         ids = sorted(set(dossier_ids))
         if not ids:
             return {}
-        stmt = select(_dossier.c.id, _dossier.c.version).where(_dossier.c.id.in_(ids))
-        return {r.id: r.version for r in await self.session.execute(stmt)}
+        stmt = select(col(Dossier.id), col(Dossier.version)).where(col(Dossier.id).in_(ids))
+        return {dossier: version for dossier, version in await self.session.execute(stmt)}
 
-    async def refs(self, dossier_ids: Sequence[uuid.UUID]) -> list[AnyRow]:
+    async def refs(self, dossier_ids: Sequence[uuid.UUID]) -> list[DossierExternalRef]:
         stmt = (
-            select(_ref)
-            .where(_ref.c.dossier_id.in_(list(dossier_ids)))
-            .order_by(_ref.c.dossier_id, _ref.c.id)
+            select(DossierExternalRef)
+            .where(col(DossierExternalRef.dossier_id).in_(list(dossier_ids)))
+            .order_by(col(DossierExternalRef.dossier_id), col(DossierExternalRef.id))
         )
-        return list((await self.session.execute(stmt)).all())
+        return list(await self.session.scalars(stmt))
 
-    async def events(self, dossier_id: uuid.UUID) -> list[AnyRow]:
-        stmt = select(_event).where(_event.c.dossier_id == dossier_id).order_by(_event.c.id)
-        return list((await self.session.execute(stmt)).all())
+    async def events(self, dossier_id: uuid.UUID) -> list[DossierEvent]:
+        stmt = (
+            select(DossierEvent)
+            .where(col(DossierEvent.dossier_id) == dossier_id)
+            .order_by(col(DossierEvent.id))
+        )
+        return list(await self.session.scalars(stmt))
 
-    async def events_of_person(self, person_id: uuid.UUID) -> list[AnyRow]:
+    async def events_of_person(self, person_id: uuid.UUID) -> list[PersonEvent]:
         """Events of the person's dossiers for the prestations the caller follows them for,
         with each dossier's prestation and commune (the caller checks its holding)."""
         stmt = (
             select(
-                _event,
-                _dossier.c.prestation,
-                _dossier.c.beneficiary_id.label("person_id"),
-                _person.c.commune_code,
+                DossierEvent,
+                col(Dossier.prestation),
+                col(Dossier.beneficiary_id),
+                col(Beneficiary.commune_code),
             )
-            .join(_dossier, _dossier.c.id == _event.c.dossier_id)
-            .join(_person, _person.c.id == _dossier.c.beneficiary_id)
-            .where(_dossier.c.beneficiary_id == person_id, self._followed())
-            .order_by(_event.c.id)
+            .join(Dossier, col(Dossier.id) == col(DossierEvent.dossier_id))
+            .join(Beneficiary, col(Beneficiary.id) == col(Dossier.beneficiary_id))
+            .where(col(Dossier.beneficiary_id) == person_id, self._followed())
+            .order_by(col(DossierEvent.id))
         )
-        return list((await self.session.execute(stmt)).all())
+        return [
+            PersonEvent(event, prestation, person, commune)
+            for event, prestation, person, commune in await self.session.execute(stmt)
+        ]
 
     async def own_refs(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], uuid.UUID]:
         """The dossiers the organisation's own references name, by (system, id)."""
         wanted = sorted(set(keys))
         if not wanted:
             return {}
-        stmt = select(_ref.c.system, _ref.c.external_id, _ref.c.dossier_id).where(
-            _ref.c.organisation_id == self.scope.organisation_id,
-            tuple_(_ref.c.system, _ref.c.external_id).in_(wanted),
+        ref = DossierExternalRef
+        stmt = select(col(ref.system), col(ref.external_id), col(ref.dossier_id)).where(
+            col(ref.organisation_id) == self.scope.organisation_id,
+            tuple_(col(ref.system), col(ref.external_id)).in_(wanted),
         )
-        return {(r.system, r.external_id): r.dossier_id for r in await self.session.execute(stmt)}
+        rows = await self.session.execute(stmt)
+        return {(system, external_id): dossier for system, external_id, dossier in rows}
 
     async def legal_holders(
         self, prestations: Iterable[str], communes: Iterable[str]
     ) -> dict[tuple[str, str], list[uuid.UUID]]:
         """Who holds each prestation by law on each commune: the deciding organisation."""
+        org, served = Organisation, OrganisationCommune
         stmt = (
-            select(_competence.c.code, _org_commune.c.commune_code, _org.c.id)
-            .join(_org_commune, _org_commune.c.organisation_id == _org.c.id)
-            .join(_competence, _org.c.kind == func.any(_competence.c.legal_holder_kinds))
+            select(col(Competence.code), col(served.commune_code), col(org.id))
+            .join(served, col(served.organisation_id) == col(org.id))
+            .join(Competence, col(org.kind) == func.any(col(Competence.legal_holder_kinds)))
             .where(
-                _competence.c.code.in_(sorted(set(prestations))),
-                _org_commune.c.commune_code.in_(sorted(set(communes))),
+                col(Competence.code).in_(sorted(set(prestations))),
+                col(served.commune_code).in_(sorted(set(communes))),
             )
-            .order_by(_org.c.id)
+            .order_by(col(org.id))
         )
         found: dict[tuple[str, str], list[uuid.UUID]] = {}
-        for r in await self.session.execute(stmt):
-            found.setdefault((r.code, r.commune_code), []).append(r.id)
+        for code, commune, organisation in await self.session.execute(stmt):
+            found.setdefault((code, commune), []).append(organisation)
         return found
 
     async def person_matches(
@@ -227,7 +243,7 @@ class DossierStore:
         nir_hashes: Sequence[str | None],
         birth_dates: Sequence[date | None],
         communes: Sequence[str],
-    ) -> list[AnyRow]:
+    ) -> list[PersonMatch]:
         fn = func.dossier_person_matches(
             list(index), list(ids), list(nir_hashes), list(birth_dates), list(communes)
         ).table_valued(
@@ -240,7 +256,7 @@ class DossierStore:
             "nir_match",
             "has_nir",
         )
-        return list((await self.session.execute(select(fn))).all())
+        return [PersonMatch(**row._mapping) for row in await self.session.execute(select(fn))]
 
     async def memberships(
         self, person_ids: Iterable[uuid.UUID], organisation_ids: Iterable[uuid.UUID]
@@ -250,12 +266,18 @@ class DossierStore:
         people, orgs = sorted(set(person_ids)), sorted(set(organisation_ids))
         if not people or not orgs:
             return set()
-        stmt = select(_team.c.beneficiary_id, _team.c.organisation_id, _team.c.competence).where(
-            _team.c.beneficiary_id.in_(people),
-            _team.c.organisation_id.in_(orgs),
-            _team.c.ended_at.is_(None),
+        team = CareTeamMembership
+        stmt = select(
+            col(team.beneficiary_id), col(team.organisation_id), col(team.competence)
+        ).where(
+            col(team.beneficiary_id).in_(people),
+            col(team.organisation_id).in_(orgs),
+            col(team.ended_at).is_(None),
         )
-        return {(r[0], r[1], r[2]) for r in await self.session.execute(stmt)}
+        return {
+            (person, org, competence)
+            for person, org, competence in await self.session.execute(stmt)
+        }
 
     # writes -------------------------------------------------------------------------------
 

@@ -1,0 +1,9 @@
+"""Legal-aid dossiers in the database: the scoped store (``store``) and the typed rows it
+reads (``rows``)."""
+
+from __future__ import annotations
+
+from api.domain.dossiers.repository.rows import PersonEvent, PersonMatch, StoredDossier
+from api.domain.dossiers.repository.store import SYNCED_COLUMNS, DossierStore
+
+__all__ = ["SYNCED_COLUMNS", "DossierStore", "PersonEvent", "PersonMatch", "StoredDossier"]
