@@ -42,6 +42,7 @@ from api.domain.audit.repository import (
     organisations_with_entries_before,
     prune_chain,
 )
+from api.domain.orientations.repository import anonymise_orientations
 from api.domain.people.repository import RetentionStore
 from api.domain.referrals.repository import anonymise_referrals
 from api.domain.statistics.repository import detach_statistics
@@ -54,7 +55,12 @@ REQUEST_ID = "retention-purge"
 #: ``(owner connection, person ids, now)``: clears a capability's free text about people
 #: being anonymised, in the purge's transaction
 Anonymiser = Callable[[AsyncConnection, Sequence[uuid.UUID], datetime], Awaitable[None]]
-ANONYMISERS: list[Anonymiser] = [anonymise_referrals, anonymise_aid_requests, detach_statistics]
+ANONYMISERS: list[Anonymiser] = [
+    anonymise_referrals,
+    anonymise_orientations,
+    anonymise_aid_requests,
+    detach_statistics,
+]
 
 #: ``(owner connection, person ids, now)``: those of the ids a capability still needs (an
 #: open referral or orientation attaches its parties without a care team): not anonymised

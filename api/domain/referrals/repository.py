@@ -1,55 +1,216 @@
-"""Referrals and orientations, read through the request's scope: a referral is the parties'
-(sender, recipient, the partner that redirected it), an orientation its parties' and its
-person's care team's. Row-level security repeats both boundaries."""
+"""Referrals, read through the request's scope: a referral is the parties' (sender,
+recipient, the partner that redirected it). Row-level security repeats the boundary.
+
+Reads come back as typed rows the service shapes with ``model_validate(row,
+from_attributes=True)``: a referral the service decides on as its table row with the
+organisations it names, what a list or a timeline only shows as the columns it shows.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, column, func, insert, literal, or_, select, table, tuple_, update
+from sqlalchemy import ColumnElement, Select, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Bundle, aliased
+from sqlmodel import col
 
 from api.auth.scope import Scope
-from api.db.tables import (
-    CareTeamMembership,
-    Organisation,
-    Orientation,
-    OrientationEvent,
-    Referral,
-    ReferralEvent,
-    ReferralMessage,
+from api.domain.organisations.tables import Organisation
+from api.domain.people.tables import CareTeamMembership, Consent
+from api.domain.referrals.tables import Referral, ReferralEvent, ReferralMessage
+
+# typed rows: what a read returns, each shaped by the service into its response ---------
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """An organisation a row names, as its reference shows it."""
+
+    id: uuid.UUID
+    name: str
+    kind: str
+
+
+RowProcessor = Callable[[Any], Any]
+
+
+def _party(values: Sequence[Any]) -> Party | None:
+    org_id, name, kind = values
+    return None if org_id is None else Party(org_id, name, kind)
+
+
+class PartyOf(Bundle[Party]):
+    """The organisation of an inner join, as one :class:`Party` value of the row."""
+
+    def __init__(self, name: str, org: type[Organisation]) -> None:
+        super().__init__(name, col(org.id), col(org.name), col(org.kind))
+
+    def create_row_processor(
+        self, query: Any, procs: Sequence[RowProcessor], labels: Sequence[str]
+    ) -> RowProcessor:
+        return lambda row: _party([proc(row) for proc in procs])
+
+
+class MaybePartyOf(Bundle[Party | None]):
+    """The organisation of an outer join: None where the row names none."""
+
+    def __init__(self, name: str, org: type[Organisation]) -> None:
+        super().__init__(name, col(org.id), col(org.name), col(org.kind))
+
+    def create_row_processor(
+        self, query: Any, procs: Sequence[RowProcessor], labels: Sequence[str]
+    ) -> RowProcessor:
+        return lambda row: _party([proc(row) for proc in procs])
+
+
+@dataclass(frozen=True, slots=True)
+class PartiesOfReferral:
+    """A referral and the organisations it names."""
+
+    referral: Referral
+    sender: Party
+    recipient: Party
+    redirected_by: Party | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralInBox:
+    """A referral in a box: what its summary shows."""
+
+    id: uuid.UUID
+    status: str
+    competence: str
+    sender: Party
+    recipient: Party
+    beneficiary_id: uuid.UUID | None
+    need_code: str
+    urgency: str
+    response_due_on: date
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralEventRow:
+    at: datetime
+    from_status: str | None
+    to_status: str
+    organisation: Party | None
+    actor_user_id: uuid.UUID | None
+    actor_client_id: uuid.UUID | None
+    acting_agent: str | None
+    reason_code: str | None
+    outcome_code: str | None
+    comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    id: uuid.UUID
+    organisation: Party
+    author_user_id: uuid.UUID | None
+    author_client_id: uuid.UUID | None
+    acting_agent: str | None
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLinkRow:
+    id: uuid.UUID
+    recipient: Party
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenReferral:
+    """What closing a referral on the service's own behalf needs (expiry, withdrawn
+    consent): its status and the parties its announcement goes to."""
+
+    id: uuid.UUID
+    status: str
+    sender_organisation_id: uuid.UUID
+    recipient_organisation_id: uuid.UUID
+
+
+# statement parts built once: the list and read paths only add their filters ---------------
+
+_r = Referral
+_sender, _recipient, _redirector = (
+    aliased(Organisation),
+    aliased(Organisation),
+    aliased(Organisation),
+)
+_event_org, _message_org = aliased(Organisation), aliased(Organisation)
+
+_WITH_PARTIES = (
+    select(
+        _r,
+        PartyOf("sender", _sender),
+        PartyOf("recipient", _recipient),
+        MaybePartyOf("redirected_by", _redirector),
+    )
+    .join(_sender, col(_sender.id) == col(_r.sender_organisation_id))
+    .join(_recipient, col(_recipient.id) == col(_r.recipient_organisation_id))
+    .outerjoin(_redirector, col(_redirector.id) == col(_r.redirected_by_organisation_id))
+    # every read shows the row as the database has it now, not as an earlier read left it
+    .execution_options(populate_existing=True)
 )
 
-AnyRow = Row[tuple[Any, ...]]
+#: the columns of a referral in a box, named as :class:`ReferralSummary` names them
+_SUMMARY = (
+    select(
+        col(_r.id),
+        col(_r.status),
+        col(_r.competence),
+        PartyOf("sender", _sender),
+        PartyOf("recipient", _recipient),
+        col(_r.beneficiary_id),
+        col(_r.need_code),
+        col(_r.urgency),
+        col(_r.response_due_on),
+        col(_r.created_at),
+        col(_r.updated_at),
+    )
+    .join(_sender, col(_sender.id) == col(_r.sender_organisation_id))
+    .join(_recipient, col(_recipient.id) == col(_r.recipient_organisation_id))
+)
+_NEWEST_FIRST = (col(_r.created_at).desc(), col(_r.id).desc())
 
-_referral = Referral.__table__  # type: ignore[attr-defined]
-_event = ReferralEvent.__table__  # type: ignore[attr-defined]
-_message = ReferralMessage.__table__  # type: ignore[attr-defined]
-_orientation = Orientation.__table__  # type: ignore[attr-defined]
-_orientation_event = OrientationEvent.__table__  # type: ignore[attr-defined]
-_org = Organisation.__table__  # type: ignore[attr-defined]
-_team = CareTeamMembership.__table__  # type: ignore[attr-defined]
-# recorded by the people capability; read here to check what a referral rests on
-_consent = table(
-    "consent",
-    column("id"),
-    column("beneficiary_id"),
-    column("organisation_id"),
-    column("competence"),
-    column("withdrawn_on"),
+_EVENTS = select(
+    col(ReferralEvent.at),
+    col(ReferralEvent.from_status),
+    col(ReferralEvent.to_status),
+    MaybePartyOf("organisation", _event_org),
+    col(ReferralEvent.actor_user_id),
+    col(ReferralEvent.actor_client_id),
+    col(ReferralEvent.acting_agent),
+    col(ReferralEvent.reason_code),
+    col(ReferralEvent.outcome_code),
+    col(ReferralEvent.comment),
+).outerjoin(_event_org, col(_event_org.id) == col(ReferralEvent.organisation_id))
+
+_MESSAGES = select(
+    col(ReferralMessage.id),
+    PartyOf("organisation", _message_org),
+    col(ReferralMessage.author_user_id),
+    col(ReferralMessage.author_client_id),
+    col(ReferralMessage.acting_agent),
+    col(ReferralMessage.body),
+    col(ReferralMessage.created_at),
+).join(_message_org, col(_message_org.id) == col(ReferralMessage.organisation_id))
+
+_CHAIN_LINKS = select(col(_r.id), PartyOf("recipient", _recipient), col(_r.status)).join(
+    _recipient, col(_recipient.id) == col(_r.recipient_organisation_id)
 )
 
-
-def _org_columns(alias: Any, prefix: str) -> list[Any]:
-    return [
-        alias.c.id.label(f"{prefix}_id"),
-        alias.c.name.label(f"{prefix}_name"),
-        alias.c.kind.label(f"{prefix}_kind"),
-    ]
+#: Core-style writes: the rows read are refreshed by the next read, not kept in step here
+_WRITE = {"synchronize_session": False}
 
 
 class ReferralStore:
@@ -57,87 +218,70 @@ class ReferralStore:
         self.session = session
         self.scope = scope
 
-    def _party(self) -> Any:
+    def _party(self) -> ColumnElement[bool]:
         org = self.scope.organisation_id
-        r = _referral.c
         return or_(
-            r.sender_organisation_id == org,
-            r.recipient_organisation_id == org,
-            r.redirected_by_organisation_id == org,
-        )
-
-    def _select(self) -> Any:
-        sender, recipient, redirector = aliased(_org), aliased(_org), aliased(_org)
-        return (
-            select(
-                _referral,
-                *_org_columns(sender, "sender"),
-                *_org_columns(recipient, "recipient"),
-                *_org_columns(redirector, "redirector"),
-            )
-            .join(sender, sender.c.id == _referral.c.sender_organisation_id)
-            .join(recipient, recipient.c.id == _referral.c.recipient_organisation_id)
-            .outerjoin(redirector, redirector.c.id == _referral.c.redirected_by_organisation_id)
+            col(_r.sender_organisation_id) == org,
+            col(_r.recipient_organisation_id) == org,
+            col(_r.redirected_by_organisation_id) == org,
         )
 
     async def insert(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(_referral).values(**values))
+        await self.session.execute(insert(_r).values(**values))
 
-    async def get(self, referral_id: uuid.UUID, *, for_update: bool = False) -> AnyRow | None:
+    async def get(
+        self, referral_id: uuid.UUID, *, for_update: bool = False
+    ) -> PartiesOfReferral | None:
         if for_update:
             # lock the referral row only (the joined organisations are not locked)
-            locked = select(_referral.c.id).where(_referral.c.id == referral_id, self._party())
+            locked = select(col(_r.id)).where(col(_r.id) == referral_id, self._party())
             if (await self.session.execute(locked.with_for_update())).first() is None:
                 return None
-        stmt = self._select().where(_referral.c.id == referral_id, self._party())
-        return (await self.session.execute(stmt)).first()
+        stmt = _WITH_PARTIES.where(col(_r.id) == referral_id, self._party())
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else PartiesOfReferral(*row)
 
     async def update(self, referral_id: uuid.UUID, values: dict[str, Any]) -> None:
         await self.session.execute(
-            update(_referral)
-            .where(_referral.c.id == referral_id, self._party())
-            .values(**values, version=_referral.c.version + 1)
+            update(_r)
+            .where(col(_r.id) == referral_id, self._party())
+            .values(**values, version=col(_r.version) + 1)
+            .execution_options(**_WRITE)
         )
 
     async def add_event(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(_event).values(**values))
+        await self.session.execute(insert(ReferralEvent).values(**values))
 
-    async def events(self, referral_id: uuid.UUID) -> list[AnyRow]:
-        stmt = (
-            select(_event, *_org_columns(_org, "org"))
-            .outerjoin(_org, _org.c.id == _event.c.organisation_id)
-            .where(_event.c.referral_id == referral_id)
-            .order_by(_event.c.id)
+    async def events(self, referral_id: uuid.UUID) -> list[ReferralEventRow]:
+        stmt = _EVENTS.where(col(ReferralEvent.referral_id) == referral_id).order_by(
+            col(ReferralEvent.id)
         )
-        return list((await self.session.execute(stmt)).all())
+        return [ReferralEventRow(**row._mapping) for row in await self.session.execute(stmt)]
 
-    async def events_of_person(self, person_id: uuid.UUID) -> list[AnyRow]:
-        """The events of the referrals about a person that the caller is a party of."""
+    async def events_of_person(self, person_id: uuid.UUID) -> Sequence[tuple[ReferralEvent, str]]:
+        """The events of the referrals about a person that the caller is a party of, each
+        with its referral's competence."""
         stmt = (
-            select(_event, _referral.c.competence)
-            .join(_referral, _referral.c.id == _event.c.referral_id)
-            .where(_referral.c.beneficiary_id == person_id, self._party())
+            select(ReferralEvent, col(_r.competence))
+            .join(_r, col(_r.id) == col(ReferralEvent.referral_id))
+            .where(col(_r.beneficiary_id) == person_id, self._party())
         )
-        return list((await self.session.execute(stmt)).all())
+        return [(event, competence) for event, competence in await self.session.execute(stmt)]
 
-    async def chain(self, referral_id: uuid.UUID) -> list[AnyRow]:
+    async def chain(self, referral_id: uuid.UUID) -> list[ChainLinkRow]:
         """The referrals this one was redirected to, transitively, oldest first."""
         links = (
-            select(_referral.c.id, _referral.c.created_at)
-            .where(_referral.c.parent_referral_id == referral_id)
+            select(col(_r.id), col(_r.created_at))
+            .where(col(_r.parent_referral_id) == referral_id)
             .cte("links", recursive=True)
         )
         links = links.union_all(
-            select(_referral.c.id, _referral.c.created_at).where(
-                _referral.c.parent_referral_id == links.c.id
-            )
+            select(col(_r.id), col(_r.created_at)).where(col(_r.parent_referral_id) == links.c.id)
         )
-        stmt = (
-            self._select()
-            .where(_referral.c.id.in_(select(links.c.id)), self._party())
-            .order_by(_referral.c.created_at, _referral.c.id)
+        stmt = _CHAIN_LINKS.where(col(_r.id).in_(select(links.c.id)), self._party()).order_by(
+            col(_r.created_at), col(_r.id)
         )
-        return list((await self.session.execute(stmt)).all())
+        return [ChainLinkRow(**row._mapping) for row in await self.session.execute(stmt)]
 
     async def page(
         self,
@@ -149,37 +293,36 @@ class ReferralStore:
         hidden: frozenset[str],
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
-    ) -> list[AnyRow]:
+    ) -> list[ReferralInBox]:
         """Newest first, keyset on (created_at, id) along the inbox or outbox index;
-        referrals of the ``hidden`` competences left out."""
+        referrals of the ``hidden`` competences left out. One more than ``limit``: whether
+        a next page exists."""
         org = self.scope.organisation_id
-        r = _referral.c
-        side = r.recipient_organisation_id if box == "inbox" else r.sender_organisation_id
-        stmt = self._select().where(side == org)
+        side = _r.recipient_organisation_id if box == "inbox" else _r.sender_organisation_id
+        stmt = _SUMMARY.where(col(side) == org)
         if status:
-            stmt = stmt.where(r.status == status)
+            stmt = stmt.where(col(_r.status) == status)
         if competence:
-            stmt = stmt.where(r.competence == competence)
+            stmt = stmt.where(col(_r.competence) == competence)
         if beneficiary_id:
-            stmt = stmt.where(r.beneficiary_id == beneficiary_id)
+            stmt = stmt.where(col(_r.beneficiary_id) == beneficiary_id)
         if hidden:
-            stmt = stmt.where(r.competence.not_in(sorted(hidden)))
+            stmt = stmt.where(col(_r.competence).not_in(sorted(hidden)))
         if after is not None:
-            stmt = stmt.where(tuple_(r.created_at, r.id) < tuple_(literal(after[0]), after[1]))
-        stmt = stmt.order_by(r.created_at.desc(), r.id.desc()).limit(limit + 1)
-        return list((await self.session.execute(stmt)).all())
+            stmt = stmt.where(
+                tuple_(col(_r.created_at), col(_r.id)) < tuple_(literal(after[0]), after[1])
+            )
+        stmt = stmt.order_by(*_NEWEST_FIRST).limit(limit + 1)
+        return [ReferralInBox(**row._mapping) for row in await self.session.execute(stmt)]
 
-    async def messages(self, referral_id: uuid.UUID) -> list[AnyRow]:
-        stmt = (
-            select(_message, *_org_columns(_org, "org"))
-            .join(_org, _org.c.id == _message.c.organisation_id)
-            .where(_message.c.referral_id == referral_id)
-            .order_by(_message.c.created_at, _message.c.id)
+    async def messages(self, referral_id: uuid.UUID) -> list[MessageRow]:
+        stmt = _MESSAGES.where(col(ReferralMessage.referral_id) == referral_id).order_by(
+            col(ReferralMessage.created_at), col(ReferralMessage.id)
         )
-        return list((await self.session.execute(stmt)).all())
+        return [MessageRow(**row._mapping) for row in await self.session.execute(stmt)]
 
     async def add_message(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(_message).values(**values))
+        await self.session.execute(insert(ReferralMessage).values(**values))
 
     # consent ------------------------------------------------------------------------
 
@@ -192,16 +335,15 @@ class ReferralStore:
     ) -> bool:
         """A record of information or consent about the person, not withdrawn, covering the
         recipient organisation or the competence."""
-        c = _consent.c
-        stmt = select(c.id).where(
-            c.id == consent_id,
-            c.beneficiary_id == beneficiary_id,
-            c.withdrawn_on.is_(None),
-            or_(c.organisation_id == recipient, c.competence == competence),
+        stmt = select(col(Consent.id)).where(
+            col(Consent.id) == consent_id,
+            col(Consent.beneficiary_id) == beneficiary_id,
+            col(Consent.withdrawn_on).is_(None),
+            or_(col(Consent.organisation_id) == recipient, col(Consent.competence) == competence),
         )
         return (await self.session.execute(stmt)).first() is not None
 
-    async def for_consent(self, consent_id: uuid.UUID) -> list[AnyRow]:
+    async def for_consent(self, consent_id: uuid.UUID) -> list[OpenReferral]:
         fn = func.referrals_for_consent(consent_id).table_valued(
             "id",
             "status",
@@ -209,7 +351,10 @@ class ReferralStore:
             "sender_organisation_id",
             "recipient_organisation_id",
         )
-        return list((await self.session.execute(select(fn))).all())
+        stmt = select(
+            fn.c.id, fn.c.status, fn.c.sender_organisation_id, fn.c.recipient_organisation_id
+        )
+        return [OpenReferral(*row) for row in await self.session.execute(stmt)]
 
     async def system_transition(
         self,
@@ -241,123 +386,22 @@ async def end_origin_memberships(
     return int(await session.scalar(select(fn)) or 0)
 
 
-async def overdue_referrals(session: AsyncSession, today: date, limit: int) -> list[AnyRow]:
+async def overdue_referrals(session: AsyncSession, today: date, limit: int) -> list[OpenReferral]:
     """Unanswered referrals past their deadline, locked for one expiry pass (several workers
     skip each other's rows). Runs as the owner: expiry is the service's own act."""
-    r = _referral.c
-    stmt = (
-        select(r.id, r.status, r.sender_organisation_id, r.recipient_organisation_id)
-        .where(r.status.in_(("sent", "acknowledged")), r.response_due_on < today)
-        .order_by(r.response_due_on, r.id)
+    stmt: Select[uuid.UUID, str, uuid.UUID, uuid.UUID] = (
+        select(
+            col(_r.id),
+            col(_r.status),
+            col(_r.sender_organisation_id),
+            col(_r.recipient_organisation_id),
+        )
+        .where(col(_r.status).in_(("sent", "acknowledged")), col(_r.response_due_on) < today)
+        .order_by(col(_r.response_due_on), col(_r.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list((await session.execute(stmt)).all())
-
-
-class OrientationStore:
-    def __init__(self, session: AsyncSession, scope: Scope) -> None:
-        self.session = session
-        self.scope = scope
-
-    def _visible(self) -> Any:
-        org = self.scope.organisation_id
-        o = _orientation.c
-        attached = select(_team.c.beneficiary_id).where(
-            _team.c.organisation_id == org, _team.c.ended_at.is_(None)
-        )
-        return or_(
-            o.issuer_organisation_id == org,
-            o.target_organisation_id == org,
-            o.beneficiary_id.in_(attached),
-        )
-
-    def _select(self) -> Any:
-        issuer, target = aliased(_org), aliased(_org)
-        return (
-            select(_orientation, *_org_columns(issuer, "issuer"), *_org_columns(target, "target"))
-            .join(issuer, issuer.c.id == _orientation.c.issuer_organisation_id)
-            .join(target, target.c.id == _orientation.c.target_organisation_id)
-        )
-
-    async def insert(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(_orientation).values(**values))
-
-    async def get(self, orientation_id: uuid.UUID, *, for_update: bool = False) -> AnyRow | None:
-        if for_update:
-            locked = select(_orientation.c.id).where(
-                _orientation.c.id == orientation_id, self._visible()
-            )
-            if (await self.session.execute(locked.with_for_update())).first() is None:
-                return None
-        stmt = self._select().where(_orientation.c.id == orientation_id, self._visible())
-        return (await self.session.execute(stmt)).first()
-
-    async def active(
-        self, beneficiary_id: uuid.UUID, competence: str, *, for_update: bool = True
-    ) -> AnyRow | None:
-        o = _orientation.c
-        stmt = select(_orientation).where(
-            o.beneficiary_id == beneficiary_id, o.competence == competence, o.status == "accepted"
-        )
-        if for_update:
-            stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).first()
-
-    async def update(self, orientation_id: uuid.UUID, values: dict[str, Any]) -> None:
-        await self.session.execute(
-            update(_orientation)
-            .where(_orientation.c.id == orientation_id)
-            .values(**values, version=_orientation.c.version + 1)
-        )
-
-    async def add_event(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(_orientation_event).values(**values))
-
-    async def events(self, orientation_ids: Sequence[uuid.UUID]) -> list[AnyRow]:
-        e = _orientation_event
-        stmt = (
-            select(e, *_org_columns(_org, "org"))
-            .outerjoin(_org, _org.c.id == e.c.organisation_id)
-            .where(e.c.orientation_id.in_(list(orientation_ids)))
-            .order_by(e.c.id)
-        )
-        return list((await self.session.execute(stmt)).all())
-
-    async def page(
-        self,
-        *,
-        box: str | None,
-        status: str | None,
-        beneficiary_id: uuid.UUID | None,
-        after: tuple[datetime, uuid.UUID] | None,
-        limit: int,
-    ) -> list[AnyRow]:
-        org = self.scope.organisation_id
-        o = _orientation.c
-        stmt = self._select()
-        if box == "inbox":
-            stmt = stmt.where(o.target_organisation_id == org)
-        elif box == "outbox":
-            stmt = stmt.where(o.issuer_organisation_id == org)
-        else:
-            stmt = stmt.where(self._visible())
-        if status:
-            stmt = stmt.where(o.status == status)
-        if beneficiary_id:
-            stmt = stmt.where(o.beneficiary_id == beneficiary_id)
-        if after is not None:
-            stmt = stmt.where(tuple_(o.created_at, o.id) < tuple_(literal(after[0]), after[1]))
-        stmt = stmt.order_by(o.created_at.desc(), o.id.desc()).limit(limit + 1)
-        return list((await self.session.execute(stmt)).all())
-
-    async def end_memberships(self, origin_id: uuid.UUID, reason: str, at: datetime) -> int:
-        return await end_origin_memberships(self.session, origin_id, reason, at)
-
-    async def is_member(self, organisation_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-        """Whether a user belongs to an organisation (a référent must)."""
-        fn = func.guichet_is_member(organisation_id, user_id)
-        return bool(await self.session.scalar(select(fn)))
+    return [OpenReferral(*row) for row in await session.execute(stmt)]
 
 
 async def mark_expired(
@@ -365,33 +409,36 @@ async def mark_expired(
 ) -> None:
     """The service expires an unanswered referral: status, event, and the access it gave."""
     await session.execute(
-        update(_referral)
-        .where(_referral.c.id == referral_id, _referral.c.status == from_status)
-        .values(status="expired", updated_at=at, closed_at=at, version=_referral.c.version + 1)
+        update(_r)
+        .where(col(_r.id) == referral_id, col(_r.status) == from_status)
+        .values(status="expired", updated_at=at, closed_at=at, version=col(_r.version) + 1)
+        .execution_options(**_WRITE)
     )
     await session.execute(
-        insert(_event).values(
+        insert(ReferralEvent).values(
             referral_id=referral_id, at=at, from_status=from_status, to_status="expired"
         )
     )
+    team = CareTeamMembership
     await session.execute(
-        update(_team)
-        .where(_team.c.origin_id == referral_id, _team.c.ended_at.is_(None))
+        update(team)
+        .where(col(team.origin_id) == referral_id, col(team.ended_at).is_(None))
         .values(ended_at=at, end_reason="expired")
+        .execution_options(**_WRITE)
     )
 
 
 async def anonymise_referrals(
     conn: AsyncConnection, person_ids: Sequence[uuid.UUID], now: datetime
 ) -> None:
-    """Retention: the free text of referrals and orientations about people being anonymised
-    goes (needs, messages, comments, justifications, inline identities); ids, codes,
-    statuses and dates stay for the statistics. Runs in the purge's owner transaction."""
+    """Retention: the free text of referrals about people being anonymised goes (needs,
+    messages, comments, justifications, inline identities); ids, codes, statuses and dates
+    stay for the statistics. Runs in the purge's owner transaction."""
     ids = list(person_ids)
-    about = select(_referral.c.id).where(_referral.c.beneficiary_id.in_(ids))
+    about = select(col(_r.id)).where(col(_r.beneficiary_id).in_(ids))
     await conn.execute(
-        update(_referral)
-        .where(_referral.c.beneficiary_id.in_(ids))
+        update(_r)
+        .where(col(_r.beneficiary_id).in_(ids))
         .values(
             need_description="",
             message=None,
@@ -401,16 +448,9 @@ async def anonymise_referrals(
             updated_at=now,
         )
     )
-    await conn.execute(update(_message).where(_message.c.referral_id.in_(about)).values(body=""))
-    await conn.execute(update(_event).where(_event.c.referral_id.in_(about)).values(comment=None))
-    oriented = select(_orientation.c.id).where(_orientation.c.beneficiary_id.in_(ids))
     await conn.execute(
-        update(_orientation)
-        .where(_orientation.c.beneficiary_id.in_(ids))
-        .values(reason="", updated_at=now)
+        update(ReferralMessage).where(col(ReferralMessage.referral_id).in_(about)).values(body="")
     )
     await conn.execute(
-        update(_orientation_event)
-        .where(_orientation_event.c.orientation_id.in_(oriented))
-        .values(comment=None)
+        update(ReferralEvent).where(col(ReferralEvent.referral_id).in_(about)).values(comment=None)
     )
