@@ -1,142 +1,32 @@
-"""Referrals, read through the request's scope: a referral is the parties' (sender,
-recipient, the partner that redirected it). Row-level security repeats the boundary.
-
-Reads come back as typed rows the service shapes with ``model_validate(row,
-from_attributes=True)``: a referral the service decides on as its table row with the
-organisations it names, what a list or a timeline only shows as the columns it shows.
-"""
+"""The referral store: statements built once at import (the inbox is a hot path), scoped
+filters added per request, typed rows (:mod:`.rows`) returned."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import Bundle, aliased
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.auth.scope import Scope
 from api.domain.organisations.tables import Organisation
 from api.domain.people.tables import CareTeamMembership, Consent
+from api.domain.referrals.repository.rows import (
+    ChainLinkRow,
+    MaybePartyOf,
+    MessageRow,
+    OpenReferral,
+    PartiesOfReferral,
+    PartyOf,
+    ReferralEventRow,
+    ReferralInBox,
+)
 from api.domain.referrals.tables import Referral, ReferralEvent, ReferralMessage
-
-# typed rows: what a read returns, each shaped by the service into its response ---------
-
-
-@dataclass(frozen=True, slots=True)
-class Party:
-    """An organisation a row names, as its reference shows it."""
-
-    id: uuid.UUID
-    name: str
-    kind: str
-
-
-RowProcessor = Callable[[Any], Any]
-
-
-def _party(values: Sequence[Any]) -> Party | None:
-    org_id, name, kind = values
-    return None if org_id is None else Party(org_id, name, kind)
-
-
-class PartyOf(Bundle[Party]):
-    """The organisation of an inner join, as one :class:`Party` value of the row."""
-
-    def __init__(self, name: str, org: type[Organisation]) -> None:
-        super().__init__(name, col(org.id), col(org.name), col(org.kind))
-
-    def create_row_processor(
-        self, query: Any, procs: Sequence[RowProcessor], labels: Sequence[str]
-    ) -> RowProcessor:
-        return lambda row: _party([proc(row) for proc in procs])
-
-
-class MaybePartyOf(Bundle[Party | None]):
-    """The organisation of an outer join: None where the row names none."""
-
-    def __init__(self, name: str, org: type[Organisation]) -> None:
-        super().__init__(name, col(org.id), col(org.name), col(org.kind))
-
-    def create_row_processor(
-        self, query: Any, procs: Sequence[RowProcessor], labels: Sequence[str]
-    ) -> RowProcessor:
-        return lambda row: _party([proc(row) for proc in procs])
-
-
-@dataclass(frozen=True, slots=True)
-class PartiesOfReferral:
-    """A referral and the organisations it names."""
-
-    referral: Referral
-    sender: Party
-    recipient: Party
-    redirected_by: Party | None
-
-
-@dataclass(frozen=True, slots=True)
-class ReferralInBox:
-    """A referral in a box: what its summary shows."""
-
-    id: uuid.UUID
-    status: str
-    competence: str
-    sender: Party
-    recipient: Party
-    beneficiary_id: uuid.UUID | None
-    need_code: str
-    urgency: str
-    response_due_on: date
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ReferralEventRow:
-    at: datetime
-    from_status: str | None
-    to_status: str
-    organisation: Party | None
-    actor_user_id: uuid.UUID | None
-    actor_client_id: uuid.UUID | None
-    acting_agent: str | None
-    reason_code: str | None
-    outcome_code: str | None
-    comment: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRow:
-    id: uuid.UUID
-    organisation: Party
-    author_user_id: uuid.UUID | None
-    author_client_id: uuid.UUID | None
-    acting_agent: str | None
-    body: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ChainLinkRow:
-    id: uuid.UUID
-    recipient: Party
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
-class OpenReferral:
-    """What closing a referral on the service's own behalf needs (expiry, withdrawn
-    consent): its status and the parties its announcement goes to."""
-
-    id: uuid.UUID
-    status: str
-    sender_organisation_id: uuid.UUID
-    recipient_organisation_id: uuid.UUID
-
 
 # statement parts built once: the list and read paths only add their filters ---------------
 
