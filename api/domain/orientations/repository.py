@@ -45,13 +45,14 @@ class OrientationEventRow:
     comment: str | None
 
 
-_o = Orientation
-_issuer, _target, _event_org = aliased(Organisation), aliased(Organisation), aliased(Organisation)
+_issuer = aliased(Organisation, name="issuer")
+_target = aliased(Organisation, name="target")
+_event_org = aliased(Organisation, name="event_org")
 
 _WITH_PARTIES = (
-    select(_o, PartyOf("issuer", _issuer), PartyOf("target", _target))
-    .join(_issuer, col(_issuer.id) == col(_o.issuer_organisation_id))
-    .join(_target, col(_target.id) == col(_o.target_organisation_id))
+    select(Orientation, PartyOf("issuer", _issuer), PartyOf("target", _target))
+    .join(_issuer, col(_issuer.id) == col(Orientation.issuer_organisation_id))
+    .join(_target, col(_target.id) == col(Orientation.target_organisation_id))
     # every read shows the row as the database has it now, not as an earlier read left it
     .execution_options(populate_existing=True)
 )
@@ -85,22 +86,24 @@ class OrientationStore:
             col(team.organisation_id) == org, col(team.ended_at).is_(None)
         )
         return or_(
-            col(_o.issuer_organisation_id) == org,
-            col(_o.target_organisation_id) == org,
-            col(_o.beneficiary_id).in_(attached),
+            col(Orientation.issuer_organisation_id) == org,
+            col(Orientation.target_organisation_id) == org,
+            col(Orientation.beneficiary_id).in_(attached),
         )
 
     async def insert(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(_o).values(**values))
+        await self.session.execute(insert(Orientation).values(**values))
 
     async def get(
         self, orientation_id: uuid.UUID, *, for_update: bool = False
     ) -> PartiesOfOrientation | None:
         if for_update:
-            locked = select(col(_o.id)).where(col(_o.id) == orientation_id, self._visible())
+            locked = select(col(Orientation.id)).where(
+                col(Orientation.id) == orientation_id, self._visible()
+            )
             if (await self.session.execute(locked.with_for_update())).first() is None:
                 return None
-        stmt = _WITH_PARTIES.where(col(_o.id) == orientation_id, self._visible())
+        stmt = _WITH_PARTIES.where(col(Orientation.id) == orientation_id, self._visible())
         row = (await self.session.execute(stmt)).first()
         return None if row is None else PartiesOfOrientation(*row)
 
@@ -108,11 +111,11 @@ class OrientationStore:
         self, beneficiary_id: uuid.UUID, competence: str, *, for_update: bool = True
     ) -> Orientation | None:
         stmt = (
-            select(_o)
+            select(Orientation)
             .where(
-                col(_o.beneficiary_id) == beneficiary_id,
-                col(_o.competence) == competence,
-                col(_o.status) == "accepted",
+                col(Orientation.beneficiary_id) == beneficiary_id,
+                col(Orientation.competence) == competence,
+                col(Orientation.status) == "accepted",
             )
             .execution_options(populate_existing=True)
         )
@@ -122,9 +125,9 @@ class OrientationStore:
 
     async def update(self, orientation_id: uuid.UUID, values: dict[str, Any]) -> None:
         await self.session.execute(
-            update(_o)
-            .where(col(_o.id) == orientation_id)
-            .values(**values, version=col(_o.version) + 1)
+            update(Orientation)
+            .where(col(Orientation.id) == orientation_id)
+            .values(**values, version=col(Orientation.version) + 1)
             .execution_options(**_WRITE)
         )
 
@@ -154,20 +157,23 @@ class OrientationStore:
         org = self.scope.organisation_id
         stmt = _WITH_PARTIES
         if box == "inbox":
-            stmt = stmt.where(col(_o.target_organisation_id) == org)
+            stmt = stmt.where(col(Orientation.target_organisation_id) == org)
         elif box == "outbox":
-            stmt = stmt.where(col(_o.issuer_organisation_id) == org)
+            stmt = stmt.where(col(Orientation.issuer_organisation_id) == org)
         else:
             stmt = stmt.where(self._visible())
         if status:
-            stmt = stmt.where(col(_o.status) == status)
+            stmt = stmt.where(col(Orientation.status) == status)
         if beneficiary_id:
-            stmt = stmt.where(col(_o.beneficiary_id) == beneficiary_id)
+            stmt = stmt.where(col(Orientation.beneficiary_id) == beneficiary_id)
         if after is not None:
             stmt = stmt.where(
-                tuple_(col(_o.created_at), col(_o.id)) < tuple_(literal(after[0]), after[1])
+                tuple_(col(Orientation.created_at), col(Orientation.id))
+                < tuple_(literal(after[0]), after[1])
             )
-        stmt = stmt.order_by(col(_o.created_at).desc(), col(_o.id).desc()).limit(limit + 1)
+        stmt = stmt.order_by(col(Orientation.created_at).desc(), col(Orientation.id).desc()).limit(
+            limit + 1
+        )
         return [PartiesOfOrientation(*row) for row in await self.session.execute(stmt)]
 
     async def end_memberships(self, origin_id: uuid.UUID, reason: str, at: datetime) -> int:
@@ -186,9 +192,11 @@ async def anonymise_orientations(
     comments); ids, codes, statuses and dates stay for the statistics. Runs in the purge's
     owner transaction."""
     ids = list(person_ids)
-    oriented = select(col(_o.id)).where(col(_o.beneficiary_id).in_(ids))
+    oriented = select(col(Orientation.id)).where(col(Orientation.beneficiary_id).in_(ids))
     await conn.execute(
-        update(_o).where(col(_o.beneficiary_id).in_(ids)).values(reason="", updated_at=now)
+        update(Orientation)
+        .where(col(Orientation.beneficiary_id).in_(ids))
+        .values(reason="", updated_at=now)
     )
     await conn.execute(
         update(OrientationEvent)

@@ -30,24 +30,22 @@ from api.domain.referrals.tables import Referral, ReferralEvent, ReferralMessage
 
 # statement parts built once: the list and read paths only add their filters ---------------
 
-_r = Referral
-_sender, _recipient, _redirector = (
-    aliased(Organisation),
-    aliased(Organisation),
-    aliased(Organisation),
-)
-_event_org, _message_org = aliased(Organisation), aliased(Organisation)
+_sender = aliased(Organisation, name="sender")
+_recipient = aliased(Organisation, name="recipient")
+_redirector = aliased(Organisation, name="redirector")
+_event_org = aliased(Organisation, name="event_org")
+_message_org = aliased(Organisation, name="message_org")
 
 _WITH_PARTIES = (
     select(
-        _r,
+        Referral,
         PartyOf("sender", _sender),
         PartyOf("recipient", _recipient),
         MaybePartyOf("redirected_by", _redirector),
     )
-    .join(_sender, col(_sender.id) == col(_r.sender_organisation_id))
-    .join(_recipient, col(_recipient.id) == col(_r.recipient_organisation_id))
-    .outerjoin(_redirector, col(_redirector.id) == col(_r.redirected_by_organisation_id))
+    .join(_sender, col(_sender.id) == col(Referral.sender_organisation_id))
+    .join(_recipient, col(_recipient.id) == col(Referral.recipient_organisation_id))
+    .outerjoin(_redirector, col(_redirector.id) == col(Referral.redirected_by_organisation_id))
     # every read shows the row as the database has it now, not as an earlier read left it
     .execution_options(populate_existing=True)
 )
@@ -55,22 +53,22 @@ _WITH_PARTIES = (
 #: the columns of a referral in a box, named as :class:`ReferralSummary` names them
 _SUMMARY = (
     select(
-        col(_r.id),
-        col(_r.status),
-        col(_r.competence),
+        col(Referral.id),
+        col(Referral.status),
+        col(Referral.competence),
         PartyOf("sender", _sender),
         PartyOf("recipient", _recipient),
-        col(_r.beneficiary_id),
-        col(_r.need_code),
-        col(_r.urgency),
-        col(_r.response_due_on),
-        col(_r.created_at),
-        col(_r.updated_at),
+        col(Referral.beneficiary_id),
+        col(Referral.need_code),
+        col(Referral.urgency),
+        col(Referral.response_due_on),
+        col(Referral.created_at),
+        col(Referral.updated_at),
     )
-    .join(_sender, col(_sender.id) == col(_r.sender_organisation_id))
-    .join(_recipient, col(_recipient.id) == col(_r.recipient_organisation_id))
+    .join(_sender, col(_sender.id) == col(Referral.sender_organisation_id))
+    .join(_recipient, col(_recipient.id) == col(Referral.recipient_organisation_id))
 )
-_NEWEST_FIRST = (col(_r.created_at).desc(), col(_r.id).desc())
+_NEWEST_FIRST = (col(Referral.created_at).desc(), col(Referral.id).desc())
 
 _EVENTS = select(
     col(ReferralEvent.at),
@@ -95,9 +93,9 @@ _MESSAGES = select(
     col(ReferralMessage.created_at),
 ).join(_message_org, col(_message_org.id) == col(ReferralMessage.organisation_id))
 
-_CHAIN_LINKS = select(col(_r.id), PartyOf("recipient", _recipient), col(_r.status)).join(
-    _recipient, col(_recipient.id) == col(_r.recipient_organisation_id)
-)
+_CHAIN_LINKS = select(
+    col(Referral.id), PartyOf("recipient", _recipient), col(Referral.status)
+).join(_recipient, col(_recipient.id) == col(Referral.recipient_organisation_id))
 
 #: Core-style writes: the rows read are refreshed by the next read, not kept in step here
 _WRITE = {"synchronize_session": False}
@@ -111,31 +109,31 @@ class ReferralStore:
     def _party(self) -> ColumnElement[bool]:
         org = self.scope.organisation_id
         return or_(
-            col(_r.sender_organisation_id) == org,
-            col(_r.recipient_organisation_id) == org,
-            col(_r.redirected_by_organisation_id) == org,
+            col(Referral.sender_organisation_id) == org,
+            col(Referral.recipient_organisation_id) == org,
+            col(Referral.redirected_by_organisation_id) == org,
         )
 
     async def insert(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(_r).values(**values))
+        await self.session.execute(insert(Referral).values(**values))
 
     async def get(
         self, referral_id: uuid.UUID, *, for_update: bool = False
     ) -> PartiesOfReferral | None:
         if for_update:
             # lock the referral row only (the joined organisations are not locked)
-            locked = select(col(_r.id)).where(col(_r.id) == referral_id, self._party())
+            locked = select(col(Referral.id)).where(col(Referral.id) == referral_id, self._party())
             if (await self.session.execute(locked.with_for_update())).first() is None:
                 return None
-        stmt = _WITH_PARTIES.where(col(_r.id) == referral_id, self._party())
+        stmt = _WITH_PARTIES.where(col(Referral.id) == referral_id, self._party())
         row = (await self.session.execute(stmt)).first()
         return None if row is None else PartiesOfReferral(*row)
 
     async def update(self, referral_id: uuid.UUID, values: dict[str, Any]) -> None:
         await self.session.execute(
-            update(_r)
-            .where(col(_r.id) == referral_id, self._party())
-            .values(**values, version=col(_r.version) + 1)
+            update(Referral)
+            .where(col(Referral.id) == referral_id, self._party())
+            .values(**values, version=col(Referral.version) + 1)
             .execution_options(**_WRITE)
         )
 
@@ -152,24 +150,26 @@ class ReferralStore:
         """The events of the referrals about a person that the caller is a party of, each
         with its referral's competence."""
         stmt = (
-            select(ReferralEvent, col(_r.competence))
-            .join(_r, col(_r.id) == col(ReferralEvent.referral_id))
-            .where(col(_r.beneficiary_id) == person_id, self._party())
+            select(ReferralEvent, col(Referral.competence))
+            .join(Referral, col(Referral.id) == col(ReferralEvent.referral_id))
+            .where(col(Referral.beneficiary_id) == person_id, self._party())
         )
         return [(event, competence) for event, competence in await self.session.execute(stmt)]
 
     async def chain(self, referral_id: uuid.UUID) -> list[ChainLinkRow]:
         """The referrals this one was redirected to, transitively, oldest first."""
         links = (
-            select(col(_r.id), col(_r.created_at))
-            .where(col(_r.parent_referral_id) == referral_id)
+            select(col(Referral.id), col(Referral.created_at))
+            .where(col(Referral.parent_referral_id) == referral_id)
             .cte("links", recursive=True)
         )
         links = links.union_all(
-            select(col(_r.id), col(_r.created_at)).where(col(_r.parent_referral_id) == links.c.id)
+            select(col(Referral.id), col(Referral.created_at)).where(
+                col(Referral.parent_referral_id) == links.c.id
+            )
         )
-        stmt = _CHAIN_LINKS.where(col(_r.id).in_(select(links.c.id)), self._party()).order_by(
-            col(_r.created_at), col(_r.id)
+        stmt = _CHAIN_LINKS.where(col(Referral.id).in_(select(links.c.id)), self._party()).order_by(
+            col(Referral.created_at), col(Referral.id)
         )
         return [ChainLinkRow(**row._mapping) for row in await self.session.execute(stmt)]
 
@@ -188,19 +188,24 @@ class ReferralStore:
         referrals of the ``hidden`` competences left out. One more than ``limit``: whether
         a next page exists."""
         org = self.scope.organisation_id
-        side = _r.recipient_organisation_id if box == "inbox" else _r.sender_organisation_id
+        side = (
+            Referral.recipient_organisation_id
+            if box == "inbox"
+            else Referral.sender_organisation_id
+        )
         stmt = _SUMMARY.where(col(side) == org)
         if status:
-            stmt = stmt.where(col(_r.status) == status)
+            stmt = stmt.where(col(Referral.status) == status)
         if competence:
-            stmt = stmt.where(col(_r.competence) == competence)
+            stmt = stmt.where(col(Referral.competence) == competence)
         if beneficiary_id:
-            stmt = stmt.where(col(_r.beneficiary_id) == beneficiary_id)
+            stmt = stmt.where(col(Referral.beneficiary_id) == beneficiary_id)
         if hidden:
-            stmt = stmt.where(col(_r.competence).not_in(sorted(hidden)))
+            stmt = stmt.where(col(Referral.competence).not_in(sorted(hidden)))
         if after is not None:
             stmt = stmt.where(
-                tuple_(col(_r.created_at), col(_r.id)) < tuple_(literal(after[0]), after[1])
+                tuple_(col(Referral.created_at), col(Referral.id))
+                < tuple_(literal(after[0]), after[1])
             )
         stmt = stmt.order_by(*_NEWEST_FIRST).limit(limit + 1)
         return [ReferralInBox(**row._mapping) for row in await self.session.execute(stmt)]
@@ -281,13 +286,16 @@ async def overdue_referrals(session: AsyncSession, today: date, limit: int) -> l
     skip each other's rows). Runs as the owner: expiry is the service's own act."""
     stmt: Select[uuid.UUID, str, uuid.UUID, uuid.UUID] = (
         select(
-            col(_r.id),
-            col(_r.status),
-            col(_r.sender_organisation_id),
-            col(_r.recipient_organisation_id),
+            col(Referral.id),
+            col(Referral.status),
+            col(Referral.sender_organisation_id),
+            col(Referral.recipient_organisation_id),
         )
-        .where(col(_r.status).in_(("sent", "acknowledged")), col(_r.response_due_on) < today)
-        .order_by(col(_r.response_due_on), col(_r.id))
+        .where(
+            col(Referral.status).in_(("sent", "acknowledged")),
+            col(Referral.response_due_on) < today,
+        )
+        .order_by(col(Referral.response_due_on), col(Referral.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -299,9 +307,9 @@ async def mark_expired(
 ) -> None:
     """The service expires an unanswered referral: status, event, and the access it gave."""
     await session.execute(
-        update(_r)
-        .where(col(_r.id) == referral_id, col(_r.status) == from_status)
-        .values(status="expired", updated_at=at, closed_at=at, version=col(_r.version) + 1)
+        update(Referral)
+        .where(col(Referral.id) == referral_id, col(Referral.status) == from_status)
+        .values(status="expired", updated_at=at, closed_at=at, version=col(Referral.version) + 1)
         .execution_options(**_WRITE)
     )
     await session.execute(
@@ -325,10 +333,10 @@ async def anonymise_referrals(
     messages, comments, justifications, inline identities); ids, codes, statuses and dates
     stay for the statistics. Runs in the purge's owner transaction."""
     ids = list(person_ids)
-    about = select(col(_r.id)).where(col(_r.beneficiary_id).in_(ids))
+    about = select(col(Referral.id)).where(col(Referral.beneficiary_id).in_(ids))
     await conn.execute(
-        update(_r)
-        .where(col(_r.beneficiary_id).in_(ids))
+        update(Referral)
+        .where(col(Referral.beneficiary_id).in_(ids))
         .values(
             need_description="",
             message=None,
