@@ -30,6 +30,7 @@ from api.domain.organisations.tables import (
     RefreshToken,
     RoleGrant,
 )
+from api.domain.orientations.tables import Orientation, OrientationEvent
 from api.domain.people.tables import (
     AccessRequest,
     Beneficiary,
@@ -39,13 +40,7 @@ from api.domain.people.tables import (
     HouseholdMember,
     Note,
 )
-from api.domain.referrals.tables import (
-    Orientation,
-    OrientationEvent,
-    Referral,
-    ReferralEvent,
-    ReferralMessage,
-)
+from api.domain.referrals.tables import Referral, ReferralEvent, ReferralMessage
 from api.domain.statistics.tables import StatFact, StatHoliday
 from api.domain.territories.tables import (
     AccessVersion,

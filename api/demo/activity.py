@@ -20,18 +20,11 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.db.tables import (
-    Beneficiary,
-    CareTeamMembership,
-    Dossier,
-    HouseholdMember,
-    Orientation,
-    OrientationEvent,
-    Referral,
-    ReferralEvent,
-)
+from api.db.tables import Beneficiary, CareTeamMembership, Dossier, HouseholdMember
 from api.domain import clock
 from api.domain.calendar import add_working_days
+from api.domain.orientations.tables import Orientation, OrientationEvent
+from api.domain.referrals.tables import Referral, ReferralEvent
 from api.domain.text import fold
 
 SEED = 2026

@@ -9,7 +9,11 @@ from fastapi import APIRouter, Query
 
 from api.domain.orientations import service
 from api.domain.orientations.deps import OrientationsContext
-from api.domain.referrals.schemas import OrientationActionBody, OrientationCreate, OrientationRead
+from api.domain.orientations.schemas import (
+    OrientationActionBody,
+    OrientationCreate,
+    OrientationRead,
+)
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 

@@ -4,20 +4,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.domain.referrals.rules import (
-    DECLINE_REASONS,
+from api.domain.orientations.rules import (
     ORIENTATION_TERMINAL,
-    OUTCOMES,
-    REFERRAL_TERMINAL,
     OrientationAction,
     OrientationSide,
     OrientationStatus,
+    allowed_orientation_actions,
+    apply_orientation_action,
+)
+from api.domain.referrals.rules import (
+    DECLINE_REASONS,
+    OUTCOMES,
+    REFERRAL_TERMINAL,
     ReferralAction,
     ReferralSide,
     ReferralStatus,
-    allowed_orientation_actions,
     allowed_referral_actions,
-    apply_orientation_action,
     apply_referral_action,
 )
 from api.problems import Forbidden, InvalidTransition, ValidationFailed

@@ -13,14 +13,16 @@ from api.domain.conventions.rules import ConventionAction, ConventionSide, Conve
 from api.domain.conventions.rules import apply_action as apply_convention_action
 from api.domain.dossiers.rules import DossierAction, DossierStatus, Side
 from api.domain.dossiers.rules import apply_action as apply_dossier_action
-from api.domain.referrals.rules import (
+from api.domain.orientations.rules import (
     OrientationAction,
     OrientationSide,
     OrientationStatus,
+    apply_orientation_action,
+)
+from api.domain.referrals.rules import (
     ReferralAction,
     ReferralSide,
     ReferralStatus,
-    apply_orientation_action,
     apply_referral_action,
 )
 from api.problems import InvalidTransition

@@ -9,9 +9,9 @@ from fastapi import Depends
 
 from api.auth.deps import CurrentScope
 from api.domain.changes.repository import ChangeLog
+from api.domain.orientations.repository import OrientationStore
 from api.domain.orientations.service import Orientations
 from api.domain.people.deps import PeopleContext
-from api.domain.referrals.repository import OrientationStore
 from api.http.deps import Session
 
 

@@ -24,34 +24,39 @@ from api.domain.audit.repository import AuditLog
 from api.domain.catalogue import DataCategory
 from api.domain.changes.repository import ChangeLog
 from api.domain.organisations.repository import OrganisationStore
-from api.domain.people import service as people
-from api.domain.referrals.repository import OrientationStore
-from api.domain.referrals.rules import (
+from api.domain.organisations.schemas import OrganisationRef
+from api.domain.orientations.repository import (
+    OrientationEventRow,
+    OrientationStore,
+    PartiesOfOrientation,
+)
+from api.domain.orientations.rules import (
+    CATEGORISED,
+    PROPOSAL_CATEGORIES,
+    REORIENTATION,
     OrientationAction,
     OrientationSide,
     OrientationStatus,
     allowed_orientation_actions,
     apply_orientation_action,
 )
-from api.domain.referrals.schemas import (
+from api.domain.orientations.schemas import (
     OrientationActionBody,
     OrientationCreate,
     OrientationEventRead,
     OrientationRead,
 )
-from api.domain.referrals.service import org_ref, resolve_partner
+from api.domain.orientations.tables import Orientation
+from api.domain.people import service as people
+from api.domain.referrals.service.partners import check_competence, resolve_partner
 from api.http.schemas import Page, as_instant, decode_keyset, encode_cursor
 from api.problems import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
-
-#: what a proposed orientation shows its target, to decide
-PROPOSAL_CATEGORIES = ["contact", "identity", "situation"]
-#: competences whose orientations carry a category (RSA accompaniment)
-CATEGORISED = {"rsa", "insertion"}
-REORIENTATION = "reorientation"
 
 
 @dataclass(frozen=True)
 class Orientations:
+    """What the use cases need, built by ``deps.py`` for one request."""
+
     scope: Scope
     store: OrientationStore
     orgs: OrganisationStore
@@ -60,10 +65,10 @@ class Orientations:
     changes: ChangeLog
 
 
-def _side(scope: Scope, row: Any) -> OrientationSide | None:
-    if row.target_organisation_id == scope.organisation_id:
+def _side(scope: Scope, orientation: Orientation) -> OrientationSide | None:
+    if orientation.target_organisation_id == scope.organisation_id:
         return OrientationSide.TARGET
-    if row.issuer_organisation_id == scope.organisation_id:
+    if orientation.issuer_organisation_id == scope.organisation_id:
         return OrientationSide.ISSUER
     return None  # a care-team member reading the history
 
@@ -71,40 +76,7 @@ def _side(scope: Scope, row: Any) -> OrientationSide | None:
 async def issue(ctx: Orientations, body: OrientationCreate) -> OrientationRead:
     scope = ctx.scope
     scope.require(Action.SEND_REFERRALS)
-    person, _ = await people.visible_person(ctx.people, body.beneficiary_id)
-    commune = person.commune_code
-    errors: list[FieldError] = []
-    catalogue = {r.code: r for r in await ctx.orgs.competences()}
-    competence = catalogue.get(body.competence)
-    if competence is None:
-        raise ValidationFailed(
-            detail=f"Unknown competence {body.competence!r}.",
-            errors=[FieldError("/competence", "Unknown competence.")],
-        )
-    if competence.sensitive and not scope.has_sensitive_clearance:
-        raise Forbidden(detail="This competence needs the sensitive clearance.")
-    if commune is None or not scope.holds(body.competence, commune):
-        raise ValidationFailed(
-            detail=f"Your organisation does not hold {body.competence} on this person's commune.",
-            errors=[FieldError("/competence", "Only a holder of the competence orients.")],
-        )
-    if body.category is not None and body.competence not in CATEGORISED:
-        errors.append(FieldError("/category", "Only RSA and insertion orientations have one."))
-    target = await resolve_partner(
-        ctx.orgs,
-        competence=body.competence,
-        commune=commune,
-        named=body.target_organisation_id,
-        excluded={scope.organisation_id},
-        pointer="/target_organisation_id",
-    )
-    if body.referent_user_id is not None and not await ctx.store.is_member(
-        target, body.referent_user_id
-    ):
-        errors.append(FieldError("/referent_user_id", "Not a member of the target organisation."))
-    if errors:
-        raise ValidationFailed(detail=errors[0].detail, errors=errors)
-
+    target = await _checked_target(ctx, body)
     now = clock.now()
     orientation_id = uuid.uuid4()
     await ctx.store.insert(
@@ -159,21 +131,57 @@ async def issue(ctx: Orientations, body: OrientationCreate) -> OrientationRead:
     return await read(ctx, orientation_id, audit=False)
 
 
-async def _get(ctx: Orientations, orientation_id: uuid.UUID, *, for_update: bool = False) -> Any:
+async def _checked_target(ctx: Orientations, body: OrientationCreate) -> uuid.UUID:
+    """The target, once the caller is shown to hold the competence on the person's commune
+    and every field error is gathered."""
+    scope = ctx.scope
+    person, _ = await people.visible_person(ctx.people, body.beneficiary_id)
+    commune = person.commune_code
+    errors: list[FieldError] = []
+    await check_competence(ctx.orgs, scope, body.competence)
+    if commune is None or not scope.holds(body.competence, commune):
+        raise ValidationFailed(
+            detail=f"Your organisation does not hold {body.competence} on this person's commune.",
+            errors=[FieldError("/competence", "Only a holder of the competence orients.")],
+        )
+    if body.category is not None and body.competence not in CATEGORISED:
+        errors.append(FieldError("/category", "Only RSA and insertion orientations have one."))
+    target = await resolve_partner(
+        ctx.orgs,
+        competence=body.competence,
+        commune=commune,
+        named=body.target_organisation_id,
+        excluded={scope.organisation_id},
+        pointer="/target_organisation_id",
+    )
+    if body.referent_user_id is not None and not await ctx.store.is_member(
+        target, body.referent_user_id
+    ):
+        errors.append(FieldError("/referent_user_id", "Not a member of the target organisation."))
+    if errors:
+        raise ValidationFailed(detail=errors[0].detail, errors=errors)
+    return target
+
+
+async def _get(
+    ctx: Orientations, orientation_id: uuid.UUID, *, for_update: bool = False
+) -> PartiesOfOrientation:
     """The orientation if the caller is a party, or reads the person's orientations as a
     member of their care team (404 otherwise); its role must cover orientations (403)."""
-    row = await ctx.store.get(orientation_id, for_update=for_update)
-    if row is None:
+    found = await ctx.store.get(orientation_id, for_update=for_update)
+    if found is None:
         raise NotFound(detail="No such orientation.")
-    if _side(ctx.scope, row) is None:
+    if _side(ctx.scope, found.orientation) is None:
         try:
-            _, categories = await people.visible_person(ctx.people, row.beneficiary_id)
+            _, categories = await people.visible_person(
+                ctx.people, found.orientation.beneficiary_id
+            )
         except NotFound:
             categories = frozenset()
         if DataCategory.ORIENTATIONS not in categories:
             raise NotFound(detail="No such orientation.")
     _require_orientations(ctx.scope)
-    return row
+    return found
 
 
 def _require_orientations(scope: Scope) -> None:
@@ -181,51 +189,42 @@ def _require_orientations(scope: Scope) -> None:
         raise Forbidden(detail="Your role does not cover orientations.")
 
 
-def _shape(ctx: Orientations, row: Any, events: list[Any]) -> OrientationRead:
-    side = _side(ctx.scope, row)
+def _shape(
+    ctx: Orientations, found: PartiesOfOrientation, events: list[OrientationEventRow]
+) -> OrientationRead:
+    o = found.orientation
+    side = _side(ctx.scope, o)
     return OrientationRead(
-        id=row.id,
-        beneficiary_id=row.beneficiary_id,
-        competence=row.competence,
-        issuer=org_ref(row, "issuer"),
-        target=org_ref(row, "target"),
-        category=row.category,
-        reason=row.reason,
-        referent_user_id=row.referent_user_id,
-        previous_orientation_id=row.previous_orientation_id,
-        status=row.status,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        allowed_actions=allowed_orientation_actions(OrientationStatus(row.status), side)
+        id=o.id,
+        beneficiary_id=o.beneficiary_id,
+        competence=o.competence,
+        issuer=OrganisationRef.model_validate(found.issuer, from_attributes=True),
+        target=OrganisationRef.model_validate(found.target, from_attributes=True),
+        category=o.category,
+        reason=o.reason,
+        referent_user_id=o.referent_user_id,
+        previous_orientation_id=o.previous_orientation_id,
+        status=o.status,
+        created_at=o.created_at,
+        updated_at=o.updated_at,
+        allowed_actions=allowed_orientation_actions(OrientationStatus(o.status), side)
         if side
         else [],
-        events=[
-            OrientationEventRead(
-                at=e.at,
-                from_status=e.from_status,
-                to_status=e.to_status,
-                organisation=org_ref(e, "org"),
-                actor_user_id=e.actor_user_id,
-                actor_client_id=e.actor_client_id,
-                acting_agent=e.acting_agent,
-                reason_code=e.reason_code,
-                comment=e.comment,
-            )
-            for e in events
-            if e.orientation_id == row.id
-        ],
+        events=[OrientationEventRead.model_validate(e, from_attributes=True) for e in events],
     )
 
 
 async def read(
     ctx: Orientations, orientation_id: uuid.UUID, *, audit: bool = True
 ) -> OrientationRead:
-    row = await _get(ctx, orientation_id)
+    found = await _get(ctx, orientation_id)
+    o = found.orientation
     if audit:
         await ctx.audit.record(
-            "orientation.read", "orientation", str(row.id), beneficiary_id=row.beneficiary_id
+            "orientation.read", "orientation", str(o.id), beneficiary_id=o.beneficiary_id
         )
-    return _shape(ctx, row, await ctx.store.events([row.id]))
+    events = await ctx.store.events([o.id])
+    return _shape(ctx, found, events.get(o.id, []))
 
 
 async def page(
@@ -248,16 +247,17 @@ async def page(
         box=box, status=status, beneficiary_id=beneficiary_id, after=after, limit=limit
     )
     items = rows[:limit]
-    events = await ctx.store.events([r.id for r in items]) if items else []
-    for person in {r.beneficiary_id for r in items}:
+    events = await ctx.store.events([r.orientation.id for r in items]) if items else {}
+    for person in {r.orientation.beneficiary_id for r in items}:
         await ctx.audit.record("orientation.list", "orientation", None, beneficiary_id=person)
     next_cursor = (
-        encode_cursor([items[-1].created_at.isoformat(), str(items[-1].id)])
+        encode_cursor([items[-1].orientation.created_at.isoformat(), str(items[-1].orientation.id)])
         if len(rows) > limit
         else None
     )
     return Page[OrientationRead](
-        items=[_shape(ctx, r, events) for r in items], next_cursor=next_cursor
+        items=[_shape(ctx, r, events.get(r.orientation.id, [])) for r in items],
+        next_cursor=next_cursor,
     )
 
 
@@ -265,51 +265,30 @@ async def act(
     ctx: Orientations, orientation_id: uuid.UUID, action: str, body: OrientationActionBody
 ) -> OrientationRead:
     scope = ctx.scope
-    row = await _get(ctx, orientation_id, for_update=True)
-    side = _side(scope, row)
+    o = (await _get(ctx, orientation_id, for_update=True)).orientation
+    side = _side(scope, o)
     if side is None:
         raise Forbidden(detail="Only the issuer and the target act on an orientation.")
-    status = OrientationStatus(row.status)
+    status = OrientationStatus(o.status)
     new_status = apply_orientation_action(status, action, side, body.reason_code, body.comment)
     verb = OrientationAction(action)
-    if side is OrientationSide.TARGET:
-        scope.require(Action.ANSWER_REFERRALS)
-        commune = (await people.visible_person(ctx.people, row.beneficiary_id))[0].commune_code
-        if verb is OrientationAction.ACCEPT and not scope.holds(row.competence, commune):
-            raise Forbidden(
-                detail=f"Your organisation no longer holds {row.competence} on this commune."
-            )
-    else:
-        scope.require(Action.SEND_REFERRALS)
+    await _check_may_act(ctx, side, verb, o)
     now = clock.now()
     values: dict[str, Any] = {"status": new_status, "updated_at": now}
     if verb is OrientationAction.ACCEPT:
-        values["previous_orientation_id"] = await _end_previous(ctx, row)
-    await _end_access(ctx, row.id, str(new_status), now)
+        values["previous_orientation_id"] = await _end_previous(ctx, o)
+    await _end_access(ctx, o.id, str(new_status), now)
     if verb is OrientationAction.ACCEPT:
-        # the accepted membership outlives the proposal's: it ends with the orientation
-        await ctx.people.store.join(
-            {
-                "id": uuid.uuid4(),
-                "beneficiary_id": row.beneficiary_id,
-                "organisation_id": scope.organisation_id,
-                "competence": row.competence,
-                "referent_user_id": row.referent_user_id,
-                "team_role": "referent" if row.referent_user_id else "member",
-                "source": "orientation",
-                "started_at": now,
-                "origin_id": row.id,
-            }
-        )
+        await _join_as_target(ctx, o, now)
     try:
-        await ctx.store.update(row.id, values)
+        await ctx.store.update(o.id, values)
     except IntegrityError:
         raise Conflict(
             detail="Another orientation for this competence was accepted at the same time."
         ) from None
     await ctx.store.add_event(
         {
-            "orientation_id": row.id,
+            "orientation_id": o.id,
             "at": now,
             "from_status": status,
             "to_status": new_status,
@@ -319,26 +298,60 @@ async def act(
         }
     )
     await ctx.audit.record(
-        f"orientation.{verb.value}", "orientation", str(row.id), beneficiary_id=row.beneficiary_id
+        f"orientation.{verb.value}", "orientation", str(o.id), beneficiary_id=o.beneficiary_id
     )
     await ctx.changes.record(
         type="orientation",
-        resource_id=row.id,
+        resource_id=o.id,
         action="status_changed",
         event="orientation.status_changed",
-        audience=sorted({row.issuer_organisation_id, row.target_organisation_id}),
+        audience=sorted({o.issuer_organisation_id, o.target_organisation_id}),
         status=new_status,
     )
-    return await read(ctx, row.id, audit=False)
+    return await read(ctx, o.id, audit=False)
+
+
+async def _check_may_act(
+    ctx: Orientations, side: OrientationSide, verb: OrientationAction, o: Orientation
+) -> None:
+    """The target answers (and accepts while it holds the competence on the person's
+    commune); the issuer sends."""
+    scope = ctx.scope
+    if side is OrientationSide.TARGET:
+        scope.require(Action.ANSWER_REFERRALS)
+        commune = (await people.visible_person(ctx.people, o.beneficiary_id))[0].commune_code
+        if verb is OrientationAction.ACCEPT and not scope.holds(o.competence, commune):
+            raise Forbidden(
+                detail=f"Your organisation no longer holds {o.competence} on this commune."
+            )
+    else:
+        scope.require(Action.SEND_REFERRALS)
+
+
+async def _join_as_target(ctx: Orientations, o: Orientation, now: datetime) -> None:
+    """The accepted membership outlives the proposal's: it ends with the orientation."""
+    await ctx.people.store.join(
+        {
+            "id": uuid.uuid4(),
+            "beneficiary_id": o.beneficiary_id,
+            "organisation_id": ctx.scope.organisation_id,
+            "competence": o.competence,
+            "referent_user_id": o.referent_user_id,
+            "team_role": "referent" if o.referent_user_id else "member",
+            "source": "orientation",
+            "started_at": now,
+            "origin_id": o.id,
+        }
+    )
 
 
 async def _end_access(ctx: Orientations, origin: uuid.UUID, reason: str, at: datetime) -> None:
     await ctx.store.end_memberships(origin, reason, at)
 
 
-async def _end_previous(ctx: Orientations, row: Any) -> uuid.UUID | None:
+async def _end_previous(ctx: Orientations, o: Orientation) -> uuid.UUID | None:
     """Réorientation: the accepted orientation for this competence ends."""
-    previous = await ctx.store.active(row.beneficiary_id, row.competence)
+    previous = await ctx.store.active(o.beneficiary_id, o.competence)
     if previous is None:
         return None
     now = clock.now()
@@ -363,5 +376,4 @@ async def _end_previous(ctx: Orientations, row: Any) -> uuid.UUID | None:
         audience=sorted({previous.issuer_organisation_id, previous.target_organisation_id}),
         status=OrientationStatus.ENDED,
     )
-    previous_id: uuid.UUID = previous.id
-    return previous_id
+    return previous.id

@@ -12,6 +12,7 @@ from api.domain.aids import timeline as aid_timeline
 from api.domain.audit.repository import AuditLog
 from api.domain.dossiers import timeline as dossier_timeline
 from api.domain.organisations.repository import OrganisationStore
+from api.domain.orientations import timeline as orientation_timeline
 from api.domain.people import timeline
 from api.domain.people.repository import PeopleStore
 from api.domain.people.service import People
@@ -40,7 +41,7 @@ TIMELINE_SOURCES: tuple[timeline.Source, ...] = (
     timeline.consents,
     timeline.access_requests,
     referral_timeline.referral_events,
-    referral_timeline.orientation_events,
+    orientation_timeline.orientation_events,
     dossier_timeline.dossier_events,
     aid_timeline.aid_events,
 )

@@ -36,6 +36,7 @@ from api.db.engine import create_engine
 from api.domain import clock
 from api.domain.aids.repository.retention import anonymise_aid_requests
 from api.domain.audit.repository import Access, append_as_owner
+from api.domain.orientations.repository import anonymise_orientations
 from api.domain.people.repository import RetentionStore
 from api.domain.referrals.repository import anonymise_referrals
 from api.domain.statistics.repository import detach_statistics
@@ -49,7 +50,12 @@ REQUEST_ID = "retention-purge"
 #: ``(owner connection, person ids, now)``: clears a capability's free text about people
 #: being anonymised, in the purge's transaction
 Anonymiser = Callable[[AsyncConnection, Sequence[uuid.UUID], datetime], Awaitable[None]]
-ANONYMISERS: list[Anonymiser] = [anonymise_referrals, anonymise_aid_requests, detach_statistics]
+ANONYMISERS: list[Anonymiser] = [
+    anonymise_referrals,
+    anonymise_orientations,
+    anonymise_aid_requests,
+    detach_statistics,
+]
 
 #: ``(owner connection, person ids, now)``: those of the ids a capability still needs (an
 #: open referral or orientation attaches its parties without a care team): not anonymised

@@ -1,4 +1,5 @@
-"""Referral (adressage) and orientation state machines (domain.md §8).
+"""The referral (adressage) state machine (domain.md §8), and the transition machinery and
+reason codes the orientation state machine (:mod:`api.domain.orientations.rules`) shares.
 
 Errors, checked in this order (the same policy as conventions):
 
@@ -57,9 +58,6 @@ OUTCOMES: frozenset[str] = frozenset(
         "autre",
     }
 )
-RSA_ORIENTATION_CATEGORIES: frozenset[str] = frozenset(
-    {"sociale", "professionnelle", "socio_professionnelle"}
-)
 
 
 class Requirement(Enum):
@@ -82,7 +80,7 @@ class Transition(Generic[St, Sd]):
     requires: Requirement = Requirement.NONE
 
 
-def _allowed(table: Mapping[Ac, Transition[St, Sd]], status: St, side: Sd) -> list[str]:
+def allowed_actions(table: Mapping[Ac, Transition[St, Sd]], status: St, side: Sd) -> list[str]:
     return [str(a) for a, t in table.items() if status in t.sources and side in t.sides]
 
 
@@ -110,7 +108,7 @@ def _check_requirement(
         raise ValidationFailed(detail=error.detail, errors=[error])
 
 
-def _apply(
+def apply_transition(
     kind: str,
     table: Mapping[Ac, Transition[St, Sd]],
     status: St,
@@ -124,7 +122,7 @@ def _apply(
     if status not in transition.sources:
         raise InvalidTransition(
             detail=f"Action '{action}' is not allowed while the {kind} is {status}.",
-            extra={"allowed_actions": _allowed(table, status, side)},
+            extra={"allowed_actions": allowed_actions(table, status, side)},
         )
     if side not in transition.sides:
         who = " or ".join(sorted(str(s) for s in transition.sides))
@@ -133,7 +131,7 @@ def _apply(
     return transition.target
 
 
-def _parse_action(enum: type[Ac], action: str) -> Ac:
+def parse_action(enum: type[Ac], action: str) -> Ac:
     try:
         return enum(action)
     except ValueError:
@@ -228,7 +226,7 @@ REFERRAL_OPEN: frozenset[ReferralStatus] = frozenset(_R) - REFERRAL_TERMINAL
 
 
 def allowed_referral_actions(status: ReferralStatus, side: ReferralSide) -> list[str]:
-    return _allowed(REFERRAL_TRANSITIONS, status, side)
+    return allowed_actions(REFERRAL_TRANSITIONS, status, side)
 
 
 def apply_referral_action(
@@ -240,83 +238,14 @@ def apply_referral_action(
     comment: str | None = None,
 ) -> ReferralStatus:
     """The status after ``side`` performs ``action`` (errors: see the module docstring)."""
-    return _apply(
+    return apply_transition(
         "referral",
         REFERRAL_TRANSITIONS,
         status,
-        _parse_action(ReferralAction, action),
+        parse_action(ReferralAction, action),
         side,
         reason_code,
         outcome_code,
-        comment,
-    )
-
-
-# --- orientations ----------------------------------------------------------------------------
-
-
-class OrientationStatus(StrEnum):
-    PROPOSED = "proposed"
-    ACCEPTED = "accepted"
-    REFUSED = "refused"
-    CANCELLED = "cancelled"
-    ENDED = "ended"
-
-
-class OrientationAction(StrEnum):
-    ACCEPT = "accept"
-    REFUSE = "refuse"
-    CANCEL = "cancel"
-    END = "end"
-
-
-class OrientationSide(StrEnum):
-    ISSUER = "issuer"
-    TARGET = "target"
-    SYSTEM = "system"
-
-
-_O = OrientationStatus
-_TARGET = frozenset({OrientationSide.TARGET})
-
-ORIENTATION_TRANSITIONS: Mapping[
-    OrientationAction, Transition[OrientationStatus, OrientationSide]
-] = {
-    OrientationAction.ACCEPT: Transition(frozenset({_O.PROPOSED}), _O.ACCEPTED, _TARGET),
-    OrientationAction.REFUSE: Transition(
-        frozenset({_O.PROPOSED}), _O.REFUSED, _TARGET, Requirement.REASON_CODE
-    ),
-    OrientationAction.CANCEL: Transition(
-        frozenset({_O.PROPOSED}), _O.CANCELLED, frozenset({OrientationSide.ISSUER})
-    ),
-    OrientationAction.END: Transition(
-        frozenset({_O.ACCEPTED}), _O.ENDED, frozenset(OrientationSide), Requirement.REASON
-    ),
-}
-
-ORIENTATION_TERMINAL: frozenset[OrientationStatus] = frozenset({_O.REFUSED, _O.CANCELLED, _O.ENDED})
-
-
-def allowed_orientation_actions(status: OrientationStatus, side: OrientationSide) -> list[str]:
-    return _allowed(ORIENTATION_TRANSITIONS, status, side)
-
-
-def apply_orientation_action(
-    status: OrientationStatus,
-    action: OrientationAction | str,
-    side: OrientationSide,
-    reason_code: str | None = None,
-    comment: str | None = None,
-) -> OrientationStatus:
-    """The status after ``side`` performs ``action`` (errors: see the module docstring)."""
-    return _apply(
-        "orientation",
-        ORIENTATION_TRANSITIONS,
-        status,
-        _parse_action(OrientationAction, action),
-        side,
-        reason_code,
-        None,
         comment,
     )
 

@@ -1,0 +1,354 @@
+"""The referral store: statements built once at import (the inbox is a hot path), scoped
+filters added per request, typed rows (:mod:`.rows`) returned."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from api.auth.scope import Scope
+from api.domain.organisations.tables import Organisation
+from api.domain.people.tables import CareTeamMembership, Consent
+from api.domain.referrals.repository.rows import (
+    ChainLinkRow,
+    MaybePartyOf,
+    MessageRow,
+    OpenReferral,
+    PartiesOfReferral,
+    PartyOf,
+    ReferralEventRow,
+    ReferralInBox,
+)
+from api.domain.referrals.tables import Referral, ReferralEvent, ReferralMessage
+
+# statement parts built once: the list and read paths only add their filters ---------------
+
+_sender = aliased(Organisation, name="sender")
+_recipient = aliased(Organisation, name="recipient")
+_redirector = aliased(Organisation, name="redirector")
+_event_org = aliased(Organisation, name="event_org")
+_message_org = aliased(Organisation, name="message_org")
+
+_WITH_PARTIES = (
+    select(
+        Referral,
+        PartyOf("sender", _sender),
+        PartyOf("recipient", _recipient),
+        MaybePartyOf("redirected_by", _redirector),
+    )
+    .join(_sender, col(_sender.id) == col(Referral.sender_organisation_id))
+    .join(_recipient, col(_recipient.id) == col(Referral.recipient_organisation_id))
+    .outerjoin(_redirector, col(_redirector.id) == col(Referral.redirected_by_organisation_id))
+    # every read shows the row as the database has it now, not as an earlier read left it
+    .execution_options(populate_existing=True)
+)
+
+#: the columns of a referral in a box, named as :class:`ReferralSummary` names them
+_SUMMARY = (
+    select(
+        col(Referral.id),
+        col(Referral.status),
+        col(Referral.competence),
+        PartyOf("sender", _sender),
+        PartyOf("recipient", _recipient),
+        col(Referral.beneficiary_id),
+        col(Referral.need_code),
+        col(Referral.urgency),
+        col(Referral.response_due_on),
+        col(Referral.created_at),
+        col(Referral.updated_at),
+    )
+    .join(_sender, col(_sender.id) == col(Referral.sender_organisation_id))
+    .join(_recipient, col(_recipient.id) == col(Referral.recipient_organisation_id))
+)
+_NEWEST_FIRST = (col(Referral.created_at).desc(), col(Referral.id).desc())
+
+_EVENTS = select(
+    col(ReferralEvent.at),
+    col(ReferralEvent.from_status),
+    col(ReferralEvent.to_status),
+    MaybePartyOf("organisation", _event_org),
+    col(ReferralEvent.actor_user_id),
+    col(ReferralEvent.actor_client_id),
+    col(ReferralEvent.acting_agent),
+    col(ReferralEvent.reason_code),
+    col(ReferralEvent.outcome_code),
+    col(ReferralEvent.comment),
+).outerjoin(_event_org, col(_event_org.id) == col(ReferralEvent.organisation_id))
+
+_MESSAGES = select(
+    col(ReferralMessage.id),
+    PartyOf("organisation", _message_org),
+    col(ReferralMessage.author_user_id),
+    col(ReferralMessage.author_client_id),
+    col(ReferralMessage.acting_agent),
+    col(ReferralMessage.body),
+    col(ReferralMessage.created_at),
+).join(_message_org, col(_message_org.id) == col(ReferralMessage.organisation_id))
+
+_CHAIN_LINKS = select(
+    col(Referral.id), PartyOf("recipient", _recipient), col(Referral.status)
+).join(_recipient, col(_recipient.id) == col(Referral.recipient_organisation_id))
+
+#: Core-style writes: the rows read are refreshed by the next read, not kept in step here
+_WRITE = {"synchronize_session": False}
+
+
+class ReferralStore:
+    def __init__(self, session: AsyncSession, scope: Scope) -> None:
+        self.session = session
+        self.scope = scope
+
+    def _party(self) -> ColumnElement[bool]:
+        org = self.scope.organisation_id
+        return or_(
+            col(Referral.sender_organisation_id) == org,
+            col(Referral.recipient_organisation_id) == org,
+            col(Referral.redirected_by_organisation_id) == org,
+        )
+
+    async def insert(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(Referral).values(**values))
+
+    async def get(
+        self, referral_id: uuid.UUID, *, for_update: bool = False
+    ) -> PartiesOfReferral | None:
+        if for_update:
+            # lock the referral row only (the joined organisations are not locked)
+            locked = select(col(Referral.id)).where(col(Referral.id) == referral_id, self._party())
+            if (await self.session.execute(locked.with_for_update())).first() is None:
+                return None
+        stmt = _WITH_PARTIES.where(col(Referral.id) == referral_id, self._party())
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else PartiesOfReferral(*row)
+
+    async def update(self, referral_id: uuid.UUID, values: dict[str, Any]) -> None:
+        await self.session.execute(
+            update(Referral)
+            .where(col(Referral.id) == referral_id, self._party())
+            .values(**values, version=col(Referral.version) + 1)
+            .execution_options(**_WRITE)
+        )
+
+    async def add_event(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(ReferralEvent).values(**values))
+
+    async def events(self, referral_id: uuid.UUID) -> list[ReferralEventRow]:
+        stmt = _EVENTS.where(col(ReferralEvent.referral_id) == referral_id).order_by(
+            col(ReferralEvent.id)
+        )
+        return [ReferralEventRow(**row._mapping) for row in await self.session.execute(stmt)]
+
+    async def events_of_person(self, person_id: uuid.UUID) -> Sequence[tuple[ReferralEvent, str]]:
+        """The events of the referrals about a person that the caller is a party of, each
+        with its referral's competence."""
+        stmt = (
+            select(ReferralEvent, col(Referral.competence))
+            .join(Referral, col(Referral.id) == col(ReferralEvent.referral_id))
+            .where(col(Referral.beneficiary_id) == person_id, self._party())
+        )
+        return [(event, competence) for event, competence in await self.session.execute(stmt)]
+
+    async def chain(self, referral_id: uuid.UUID) -> list[ChainLinkRow]:
+        """The referrals this one was redirected to, transitively, oldest first."""
+        links = (
+            select(col(Referral.id), col(Referral.created_at))
+            .where(col(Referral.parent_referral_id) == referral_id)
+            .cte("links", recursive=True)
+        )
+        links = links.union_all(
+            select(col(Referral.id), col(Referral.created_at)).where(
+                col(Referral.parent_referral_id) == links.c.id
+            )
+        )
+        stmt = _CHAIN_LINKS.where(col(Referral.id).in_(select(links.c.id)), self._party()).order_by(
+            col(Referral.created_at), col(Referral.id)
+        )
+        return [ChainLinkRow(**row._mapping) for row in await self.session.execute(stmt)]
+
+    async def page(
+        self,
+        *,
+        box: str,
+        status: str | None,
+        competence: str | None,
+        beneficiary_id: uuid.UUID | None,
+        hidden: frozenset[str],
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[ReferralInBox]:
+        """Newest first, keyset on (created_at, id) along the inbox or outbox index;
+        referrals of the ``hidden`` competences left out. One more than ``limit``: whether
+        a next page exists."""
+        org = self.scope.organisation_id
+        side = (
+            Referral.recipient_organisation_id
+            if box == "inbox"
+            else Referral.sender_organisation_id
+        )
+        stmt = _SUMMARY.where(col(side) == org)
+        if status:
+            stmt = stmt.where(col(Referral.status) == status)
+        if competence:
+            stmt = stmt.where(col(Referral.competence) == competence)
+        if beneficiary_id:
+            stmt = stmt.where(col(Referral.beneficiary_id) == beneficiary_id)
+        if hidden:
+            stmt = stmt.where(col(Referral.competence).not_in(sorted(hidden)))
+        if after is not None:
+            stmt = stmt.where(
+                tuple_(col(Referral.created_at), col(Referral.id))
+                < tuple_(literal(after[0]), after[1])
+            )
+        stmt = stmt.order_by(*_NEWEST_FIRST).limit(limit + 1)
+        return [ReferralInBox(**row._mapping) for row in await self.session.execute(stmt)]
+
+    async def messages(self, referral_id: uuid.UUID) -> list[MessageRow]:
+        stmt = _MESSAGES.where(col(ReferralMessage.referral_id) == referral_id).order_by(
+            col(ReferralMessage.created_at), col(ReferralMessage.id)
+        )
+        return [MessageRow(**row._mapping) for row in await self.session.execute(stmt)]
+
+    async def add_message(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(ReferralMessage).values(**values))
+
+    # consent ------------------------------------------------------------------------
+
+    async def consent_covers(
+        self,
+        consent_id: uuid.UUID,
+        beneficiary_id: uuid.UUID,
+        recipient: uuid.UUID,
+        competence: str,
+    ) -> bool:
+        """A record of information or consent about the person, not withdrawn, covering the
+        recipient organisation or the competence."""
+        stmt = select(col(Consent.id)).where(
+            col(Consent.id) == consent_id,
+            col(Consent.beneficiary_id) == beneficiary_id,
+            col(Consent.withdrawn_on).is_(None),
+            or_(col(Consent.organisation_id) == recipient, col(Consent.competence) == competence),
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def for_consent(self, consent_id: uuid.UUID) -> list[OpenReferral]:
+        fn = func.referrals_for_consent(consent_id).table_valued(
+            "id",
+            "status",
+            "beneficiary_id",
+            "sender_organisation_id",
+            "recipient_organisation_id",
+        )
+        stmt = select(
+            fn.c.id, fn.c.status, fn.c.sender_organisation_id, fn.c.recipient_organisation_id
+        )
+        return [OpenReferral(*row) for row in await self.session.execute(stmt)]
+
+    async def system_transition(
+        self,
+        referral_id: uuid.UUID,
+        from_status: str,
+        to_status: str,
+        *,
+        reason_code: str | None,
+        comment: str | None,
+        at: datetime,
+    ) -> bool:
+        fn = func.referral_system_transition(
+            referral_id, from_status, to_status, reason_code, comment, at
+        )
+        return bool(await self.session.scalar(select(fn)))
+
+    # what a referral or orientation gives in the care team ---------------------------
+
+    async def end_memberships(self, origin_id: uuid.UUID, reason: str, at: datetime) -> int:
+        return await end_origin_memberships(self.session, origin_id, reason, at)
+
+
+async def end_origin_memberships(
+    session: AsyncSession, origin_id: uuid.UUID, reason: str, at: datetime
+) -> int:
+    """End the memberships a referral or orientation gave (any organisation's), as a party
+    of it or a member of its person's care team (checked by the database function)."""
+    fn = func.end_origin_memberships(origin_id, reason, at)
+    return int(await session.scalar(select(fn)) or 0)
+
+
+async def overdue_referrals(session: AsyncSession, today: date, limit: int) -> list[OpenReferral]:
+    """Unanswered referrals past their deadline, locked for one expiry pass (several workers
+    skip each other's rows). Runs as the owner: expiry is the service's own act."""
+    stmt: Select[uuid.UUID, str, uuid.UUID, uuid.UUID] = (
+        select(
+            col(Referral.id),
+            col(Referral.status),
+            col(Referral.sender_organisation_id),
+            col(Referral.recipient_organisation_id),
+        )
+        .where(
+            col(Referral.status).in_(("sent", "acknowledged")),
+            col(Referral.response_due_on) < today,
+        )
+        .order_by(col(Referral.response_due_on), col(Referral.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [OpenReferral(*row) for row in await session.execute(stmt)]
+
+
+async def mark_expired(
+    session: AsyncSession, referral_id: uuid.UUID, from_status: str, at: datetime
+) -> None:
+    """The service expires an unanswered referral: status, event, and the access it gave."""
+    await session.execute(
+        update(Referral)
+        .where(col(Referral.id) == referral_id, col(Referral.status) == from_status)
+        .values(status="expired", updated_at=at, closed_at=at, version=col(Referral.version) + 1)
+        .execution_options(**_WRITE)
+    )
+    await session.execute(
+        insert(ReferralEvent).values(
+            referral_id=referral_id, at=at, from_status=from_status, to_status="expired"
+        )
+    )
+    team = CareTeamMembership
+    await session.execute(
+        update(team)
+        .where(col(team.origin_id) == referral_id, col(team.ended_at).is_(None))
+        .values(ended_at=at, end_reason="expired")
+        .execution_options(**_WRITE)
+    )
+
+
+async def anonymise_referrals(
+    conn: AsyncConnection, person_ids: Sequence[uuid.UUID], now: datetime
+) -> None:
+    """Retention: the free text of referrals about people being anonymised goes (needs,
+    messages, comments, justifications, inline identities); ids, codes, statuses and dates
+    stay for the statistics. Runs in the purge's owner transaction."""
+    ids = list(person_ids)
+    about = select(col(Referral.id)).where(col(Referral.beneficiary_id).in_(ids))
+    await conn.execute(
+        update(Referral)
+        .where(col(Referral.beneficiary_id).in_(ids))
+        .values(
+            need_description="",
+            message=None,
+            inline_identity=None,
+            consent_override_justification=None,
+            consent_declared=None,
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        update(ReferralMessage).where(col(ReferralMessage.referral_id).in_(about)).values(body="")
+    )
+    await conn.execute(
+        update(ReferralEvent).where(col(ReferralEvent.referral_id).in_(about)).values(comment=None)
+    )
