@@ -40,7 +40,6 @@ from api.db.engine import create_engine, make_sessionmaker, owner_url
 from api.domain import clock
 from api.domain.audit.repository import chain_pending
 from api.domain.changes.repository import Sealer, purge_idempotency_keys
-from api.domain.people.retention import purge
 from api.domain.referrals.service import expire_overdue
 from api.domain.webhooks import network
 from api.domain.webhooks.repository import (
@@ -59,6 +58,7 @@ from api.domain.webhooks.rules import (
     retry_delay,
 )
 from api.domain.webhooks.service import secret_context
+from api.jobs.purge import purge
 from api.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -280,6 +280,7 @@ async def create(ctx: Dossiers, body: DossierCreate) -> tuple[DossierRead, str]:
     errors += _duplicate_refs(body.external_refs, "/external_refs")
     if errors:
         raise ValidationFailed(detail=errors[0].detail, errors=errors)
+    assert commune is not None  # an error above otherwise
     holders = (await ctx.store.legal_holders([body.prestation], [commune])).get(
         (body.prestation, commune), []
     )

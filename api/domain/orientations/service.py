@@ -275,7 +275,9 @@ async def act(
     if side is OrientationSide.TARGET:
         scope.require(Action.ANSWER_REFERRALS)
         commune = (await people.visible_person(ctx.people, row.beneficiary_id))[0].commune_code
-        if verb is OrientationAction.ACCEPT and not scope.holds(row.competence, commune):
+        if verb is OrientationAction.ACCEPT and (
+            commune is None or not scope.holds(row.competence, commune)
+        ):
             raise Forbidden(
                 detail=f"Your organisation no longer holds {row.competence} on this commune."
             )

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from api.auth.permissions import Action
+from api.db.tables import AccessRequest
 from api.domain import clock
 from api.domain.changes.repository import ChangeLog
 from api.domain.people.repository import AccessRequestStore, locate_person
@@ -20,11 +20,11 @@ from api.problems import FieldError, InvalidTransition, NotFound, ValidationFail
 EXPIRY = timedelta(days=30)
 
 
-def _read(row: Any) -> AccessRequestRead:
-    status = row.status
-    if status == "pending" and row.expires_at <= clock.now():
-        status = "expired"
-    return AccessRequestRead.model_validate({**row._mapping, "status": status})
+def _read(row: AccessRequest) -> AccessRequestRead:
+    read = AccessRequestRead.model_validate(row, from_attributes=True)
+    if read.status == "pending" and read.expires_at <= clock.now():
+        read.status = "expired"
+    return read
 
 
 async def ask(

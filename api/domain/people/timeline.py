@@ -64,18 +64,15 @@ async def notes(q: TimelineQuery) -> list[Event]:
             competence=n.competence,
             codes=_codes(visibility=n.visibility),
         )
-        for n in rows
+        for n in (r.note for r in rows)
     ]
-
-
-# end reasons that are codes; any other reason is free text, left out
-_END_CODES = frozenset({"retention", "merged"})
 
 
 async def care_team(q: TimelineQuery) -> list[Event]:
     """Organisations joining and leaving the care team."""
     events = []
-    for m in await PeopleStore(q.session, q.scope).team(q.person_id):
+    for member in await PeopleStore(q.session, q.scope).team(q.person_id):
+        m = member.membership
         events.append(
             Event(
                 at=m.started_at,
@@ -94,7 +91,9 @@ async def care_team(q: TimelineQuery) -> list[Event]:
                     id=m.id,
                     organisation_id=m.organisation_id,
                     competence=m.competence,
-                    codes=_codes(end_reason=m.end_reason if m.end_reason in _END_CODES else None),
+                    codes=_codes(
+                        end_reason=m.end_reason if m.end_reason in rules.CODED_END_REASONS else None
+                    ),
                 )
             )
     return events
