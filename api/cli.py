@@ -148,7 +148,7 @@ def purge() -> None:
     import json
 
     from api.db.engine import owner_url
-    from api.domain.people.retention import purge as run_purge
+    from api.jobs.purge import purge as run_purge
 
     settings = get_settings()
     configure_logging(settings.log_level)

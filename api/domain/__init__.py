@@ -1,16 +1,22 @@
-"""The domain of the guichet unique, one package per noun: its rules (``rules.py`` and the
-modules at this level such as ``holdings``, ``budget``, ``calendar``) are pure — no database,
-no HTTP, no I/O — and property-tested; its use cases (``service.py``) apply them through the
-store's scoped repositories, inside the request's transaction.
+"""The domain of the guichet unique, one home per noun (``api/domain/<noun>/``): its rules
+(``rules.py``, and the modules at this level such as ``holdings``, ``budget``, ``calendar``)
+are pure — no database, no HTTP, no I/O — and property-tested; its use cases
+(``service.py``) apply them inside the request's transaction through the noun's repository
+(``repository.py``: typed queries on its ``tables.py`` models, filtered by the request's
+scope, row-level security repeating the boundary); ``schemas.py`` holds the shapes the API
+reads and writes, and ``deps.py`` builds the context a router hands to the service. A module
+grown too long becomes a package of the same name (``people/service/``,
+``people/repository/``). Jobs run outside requests (``api.jobs``) call the same repositories.
 
 Glossary — the users' French words and the names they take in code. Competence, reason and
 outcome codes stay French (``rsa``, ``aide_facultative``, ``hors_competence``): they are the
-users' own words.
+users' own words. The URLs say ``beneficiaries`` (``/v1/beneficiaries``) for the noun the code
+calls ``people`` (the package ``api.domain.people``) and ``Beneficiary`` (its table model).
 
 ==========================================  ==========================================
 French term                                 code name
 ==========================================  ==========================================
-bénéficiaire, usager                        ``beneficiary``
+bénéficiaire, usager                        ``beneficiary`` (the noun ``people``)
 foyer                                       ``household``
 membre du foyer (demandeur, conjoint…)      ``household_member`` (relation code stays French)
 organisation, partenaire                    ``organisation``

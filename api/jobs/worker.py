@@ -39,7 +39,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from api.db.engine import create_engine, make_sessionmaker, owner_url
 from api.domain import clock
 from api.domain.changes.repository import Sealer
-from api.domain.people.retention import purge
 from api.domain.referrals.service import expire_overdue
 from api.domain.webhooks import network
 from api.domain.webhooks.repository import (
@@ -60,6 +59,7 @@ from api.domain.webhooks.rules import (
 from api.domain.webhooks.service import secret_context
 from api.http.idempotency_keys import purge_idempotency_keys
 from api.jobs.audit_chain import chain_pending
+from api.jobs.purge import purge
 from api.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -5,25 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 
-from api.auth.deps import CurrentScope
 from api.domain.people import access_requests as service
-from api.domain.people.deps import PeopleContext as Ctx
-from api.domain.people.repository import AccessRequestStore
+from api.domain.people.deps import AccessRequestsContext as Ctx
 from api.domain.people.schemas import AccessRequestCreate, AccessRequestDecision, AccessRequestRead
-from api.http.deps import Session
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 
 router = APIRouter(prefix="/v1", tags=["access requests"])
-
-
-async def _requests(scope: CurrentScope, session: Session) -> AccessRequestStore:
-    return AccessRequestStore(session, scope)
-
-
-Requests = Annotated[AccessRequestStore, Depends(_requests)]
 
 
 @router.post(
@@ -33,39 +23,37 @@ Requests = Annotated[AccessRequestStore, Depends(_requests)]
 )
 async def ask_access(
     ctx: Ctx,
-    requests: Requests,
     beneficiary_id: uuid.UUID,
     body: AccessRequestCreate,
     idem: Idempotent,
 ) -> AccessRequestRead:
     """Ask the person's care team for access, for a competence you hold where they live."""
-    return await idem.once(lambda: service.ask(ctx, requests, beneficiary_id, body))
+    return await idem.once(lambda: service.ask(ctx, beneficiary_id, body))
 
 
 @router.get("/access-requests", response_model=Page[AccessRequestRead])
 async def list_access_requests(
     ctx: Ctx,
-    requests: Requests,
     box: Annotated[Literal["inbox", "outbox"], Query()] = "inbox",
     status: Annotated[Literal["pending", "approved", "denied"] | None, Query()] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[AccessRequestRead]:
     """Requests to decide (inbox) or sent (outbox)."""
-    return await service.listing(ctx, requests, box, status, cursor, limit)
+    return await service.listing(ctx, box, status, cursor, limit)
 
 
 @router.post("/access-requests/{request_id}/approve", response_model=AccessRequestRead)
 async def approve_access(
-    ctx: Ctx, requests: Requests, request_id: uuid.UUID, body: AccessRequestDecision | None = None
+    ctx: Ctx, request_id: uuid.UUID, body: AccessRequestDecision | None = None
 ) -> AccessRequestRead:
     """Approve: the requester joins the care team with the categories it asked for."""
-    return await service.decide(ctx, requests, request_id, True, body.reason if body else None)
+    return await service.decide(ctx, request_id, True, body.reason if body else None)
 
 
 @router.post("/access-requests/{request_id}/deny", response_model=AccessRequestRead)
 async def deny_access(
-    ctx: Ctx, requests: Requests, request_id: uuid.UUID, body: AccessRequestDecision | None = None
+    ctx: Ctx, request_id: uuid.UUID, body: AccessRequestDecision | None = None
 ) -> AccessRequestRead:
     """Deny the request."""
-    return await service.decide(ctx, requests, request_id, False, body.reason if body else None)
+    return await service.decide(ctx, request_id, False, body.reason if body else None)

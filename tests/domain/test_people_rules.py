@@ -1,4 +1,5 @@
-"""Pure rules of people records: consents, sensitive filtering, timeline pages, exports."""
+"""Pure rules of people records: consents, sensitive filtering, timeline pages, exports,
+the retention purge's report."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from api.domain.people.rules import (
     consent_active,
     consent_errors,
     export_row,
+    purge_report,
     sensitive_shown,
     timeline_page,
 )
@@ -118,3 +120,37 @@ def test_an_export_row_shows_the_nir_in_clear_and_leaves_derived_values_out() ->
     assert shaped == {"id": "x", "nir": "0a0b", "phone": "06"}
     assert export_row({"id": "y", "nir_cipher": None}, lambda b: "?") == {"id": "y", "nir": None}
     assert export_row({"id": "z"}, lambda b: "?") == {"id": "z"}
+
+
+organisations = st.sampled_from([uuid.UUID(int=n) for n in range(1, 6)])
+
+
+@given(
+    detached_from=st.lists(organisations, max_size=30),
+    due=st.dictionaries(organisations, st.integers(1, 50)),
+    anonymised=st.integers(0, 1000),
+    pruned=st.dictionaries(organisations, st.integers(0, 50)),
+)
+def test_a_purge_report_adds_up_per_organisation_in_id_order(
+    detached_from: list[uuid.UUID],
+    due: dict[uuid.UUID, int],
+    anonymised: int,
+    pruned: dict[uuid.UUID, int],
+) -> None:
+    report = purge_report(
+        _T0, detached_from=detached_from, due=due, anonymised=anonymised, pruned=pruned
+    )
+    lines = report.organisations
+    ids = [o.organisation_id for o in lines]
+    assert ids == sorted(set(ids))
+    # every organisation concerned has its line, and no other
+    assert set(ids) == set(detached_from) | set(due) | {o for o, n in pruned.items() if n}
+    assert report.detached == len(detached_from) == sum(o.detached for o in lines)
+    assert report.audit_entries_deleted == sum(pruned.values())
+    assert report.audit_entries_deleted == sum(o.audit_entries_deleted for o in lines)
+    assert {o.organisation_id: o.due_within_30_days for o in lines if o.due_within_30_days} == due
+    assert report.anonymised == anonymised
+    # ids and counts only
+    shown = report.as_dict()
+    assert shown["ran_at"] == _T0.isoformat()
+    assert [o["organisation_id"] for o in shown["organisations"]] == [str(i) for i in ids]

@@ -27,9 +27,10 @@ from api.db.context import DbContext, set_db_context
 from api.db.engine import create_engine, owner_connection
 from api.domain import clock
 from api.domain.audit.repository import AuditLog
-from api.domain.people import retention
-from api.domain.people.retention import PurgeReport, purge
+from api.domain.people.rules import PurgeReport
+from api.jobs import purge as purge_job
 from api.jobs.audit_chain import verify_chains
+from api.jobs.purge import purge
 from tests.conftest import ROOT
 
 DAY = timedelta(days=1)
@@ -418,8 +419,8 @@ async def test_capabilities_keep_the_people_they_need_and_clear_their_own_text(
     async def referral_texts(conn: AsyncConnection, ids: Sequence[uuid.UUID], at: datetime) -> None:
         cleared.extend(ids)
 
-    monkeypatch.setattr(retention, "KEEPERS", [open_referrals])
-    monkeypatch.setattr(retention, "ANONYMISERS", [referral_texts])
+    monkeypatch.setattr(purge_job, "KEEPERS", [open_referrals])
+    monkeypatch.setattr(purge_job, "ANONYMISERS", [referral_texts])
     await purge(database_url, now=now)
     assert released in cleared and needed not in cleared
     async with owner_connection(database_url) as conn:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.engine import owner_connection
 from api.domain import clock
-from api.domain.people.retention import purge
+from api.jobs.purge import purge
 from tests.api.people_support import Headers
 from tests.store.test_retention import _organisation
 

@@ -320,7 +320,9 @@ async def _check_may_act(
     if side is OrientationSide.TARGET:
         scope.require(Action.ANSWER_REFERRALS)
         commune = (await people.visible_person(ctx.people, o.beneficiary_id))[0].commune_code
-        if verb is OrientationAction.ACCEPT and not scope.holds(o.competence, commune):
+        if verb is OrientationAction.ACCEPT and (
+            commune is None or not scope.holds(o.competence, commune)
+        ):
             raise Forbidden(
                 detail=f"Your organisation no longer holds {o.competence} on this commune."
             )

@@ -5,10 +5,11 @@ NIR) or denies. Pending requests expire after 30 days."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from api.auth.permissions import Action
+from api.db.tables import AccessRequest
 from api.domain import clock
 from api.domain.changes.repository import ChangeLog
 from api.domain.people.repository import AccessRequestStore, locate_person
@@ -20,16 +21,25 @@ from api.problems import FieldError, InvalidTransition, NotFound, ValidationFail
 EXPIRY = timedelta(days=30)
 
 
-def _read(row: Any) -> AccessRequestRead:
-    status = row.status
-    if status == "pending" and row.expires_at <= clock.now():
-        status = "expired"
-    return AccessRequestRead.model_validate({**row._mapping, "status": status})
+@dataclass(frozen=True)
+class AccessRequests:
+    """What the access-request use cases need, built for one request."""
+
+    people: People
+    requests: AccessRequestStore
+
+
+def _read(row: AccessRequest) -> AccessRequestRead:
+    read = AccessRequestRead.model_validate(row, from_attributes=True)
+    if read.status == "pending" and read.expires_at <= clock.now():
+        read.status = "expired"
+    return read
 
 
 async def ask(
-    ctx: People, requests: AccessRequestStore, person_id: uuid.UUID, body: AccessRequestCreate
+    context: AccessRequests, person_id: uuid.UUID, body: AccessRequestCreate
 ) -> AccessRequestRead:
+    ctx, requests = context.people, context.requests
     ctx.scope.require(Action.ANSWER_REFERRALS)
     # only about a person the caller may discover (person_locator answers nothing else):
     # anyone else is 404, whatever the competence asked
@@ -79,15 +89,10 @@ async def ask(
 
 
 async def listing(
-    ctx: People,
-    requests: AccessRequestStore,
-    box: str,
-    status: str | None,
-    cursor: str | None,
-    limit: int,
+    context: AccessRequests, box: str, status: str | None, cursor: str | None, limit: int
 ) -> Page[AccessRequestRead]:
     position = decode_keyset(cursor, uuid.UUID)
-    rows = await requests.box(box, status, position[0] if position else None, limit)
+    rows = await context.requests.box(box, status, position[0] if position else None, limit)
     page = rows[:limit]
     return Page[AccessRequestRead](
         items=[_read(r) for r in page],
@@ -96,12 +101,9 @@ async def listing(
 
 
 async def decide(
-    ctx: People,
-    requests: AccessRequestStore,
-    request_id: uuid.UUID,
-    approve: bool,
-    reason: str | None,
+    context: AccessRequests, request_id: uuid.UUID, approve: bool, reason: str | None
 ) -> AccessRequestRead:
+    ctx, requests = context.people, context.requests
     row = await requests.get(request_id, for_update=True)
     # only the person's care team decides; the requester sees its request but cannot decide it
     if row is None or row.organisation_id == ctx.scope.organisation_id:

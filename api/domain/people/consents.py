@@ -6,9 +6,9 @@ in the same transaction."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from api.auth.permissions import Action
+from api.db.tables import Consent
 from api.domain import clock
 from api.domain.people import rules
 from api.domain.people.schemas import ConsentCreate, ConsentRead, ConsentWithdrawn
@@ -16,10 +16,10 @@ from api.domain.people.service import People, visible_person
 from api.problems import FieldError, Forbidden, InvalidTransition, NotFound, ValidationFailed
 
 
-def _read(row: Any) -> ConsentRead:
+def _read(row: Consent) -> ConsentRead:
     return ConsentRead.model_validate(
         {
-            **row._mapping,
+            **row.model_dump(),
             "active": rules.consent_active(row.given_on, row.withdrawn_on, clock.today()),
         }
     )
@@ -29,7 +29,7 @@ async def _sensitive(ctx: People) -> frozenset[str]:
     return await ctx.orgs.sensitive_competences()
 
 
-def _shown(ctx: People, row: Any, sensitive: frozenset[str]) -> bool:
+def _shown(ctx: People, row: Consent, sensitive: frozenset[str]) -> bool:
     return rules.sensitive_shown(
         competence=row.competence,
         organisation_id=row.recorded_by_organisation_id,

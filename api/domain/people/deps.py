@@ -14,7 +14,8 @@ from api.domain.dossiers import timeline as dossier_timeline
 from api.domain.organisations.repository import OrganisationStore
 from api.domain.orientations import timeline as orientation_timeline
 from api.domain.people import timeline
-from api.domain.people.repository import PeopleStore
+from api.domain.people.access_requests import AccessRequests
+from api.domain.people.repository import AccessRequestStore, PeopleStore
 from api.domain.people.service import People
 from api.domain.referrals import timeline as referral_timeline
 from api.http.deps import Session
@@ -32,6 +33,16 @@ async def people_context(request: Request, scope: CurrentScope, session: Session
 
 
 PeopleContext = Annotated[People, Depends(people_context)]
+
+
+async def access_requests_context(
+    people: PeopleContext, scope: CurrentScope, session: Session
+) -> AccessRequests:
+    """The access-request use cases for one request."""
+    return AccessRequests(people=people, requests=AccessRequestStore(session, scope))
+
+
+AccessRequestsContext = Annotated[AccessRequests, Depends(access_requests_context)]
 
 #: every source of a person's timeline, each capability's named here (not registered by
 #: importing its module)

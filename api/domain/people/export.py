@@ -7,8 +7,10 @@ export is the union of what the caller's organisation may see, never more."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from sqlmodel import SQLModel
 
 from api.auth import access
 from api.auth.access import Purpose
@@ -19,7 +21,9 @@ from api.domain.audit.service import read_access_log
 from api.domain.catalogue import DataCategory
 from api.domain.people import rules
 from api.domain.people.schemas import ExportRead
-from api.domain.people.service import People, _shape, followed
+from api.domain.people.service.care_team import shown_members
+from api.domain.people.service.context import People, followed
+from api.domain.people.service.records import shape
 from api.problems import NotFound
 
 _LOG_PAGE = 1000
@@ -38,8 +42,8 @@ async def _whole_access_log(ctx: People, person_id: uuid.UUID) -> list[AccessLog
         cursor = page.next_cursor
 
 
-def _rows(rows: list[Any], decrypt: Callable[[bytes], str]) -> list[dict[str, Any]]:
-    return [rules.export_row(dict(r._mapping), decrypt) for r in rows]
+def _rows(rows: Iterable[SQLModel], decrypt: Callable[[bytes], str]) -> list[dict[str, Any]]:
+    return [rules.export_row(r.model_dump(), decrypt) for r in rows]
 
 
 async def export(ctx: People, person_id: uuid.UUID, purpose: str) -> ExportRead:
@@ -56,12 +60,7 @@ async def export(ctx: People, person_id: uuid.UUID, purpose: str) -> ExportRead:
     ctx.scope.require(Action.EXPORT_PEOPLE)
     decrypt = ctx.nir.decrypt
     sensitive = await ctx.orgs.sensitive_competences()
-    team = [
-        t
-        for t in await ctx.store.team(person_id)
-        if t.competence not in sensitive
-        or (t.organisation_id == ctx.scope.organisation_id and ctx.scope.has_sensitive_clearance)
-    ]
+    team = shown_members(ctx, await ctx.store.team(person_id), sensitive)
     note_competences = access.competences_granting(found, DataCategory.NOTES)
     sections: dict[str, list[dict[str, Any]]] = {
         "household": _rows(await ctx.store.household(person_id), decrypt)
@@ -70,8 +69,11 @@ async def export(ctx: People, person_id: uuid.UUID, purpose: str) -> ExportRead:
         "budget": _rows(await ctx.store.budget(person_id), decrypt)
         if DataCategory.RESOURCES in categories
         else [],
-        "care_team": _rows(team, decrypt),
-        "notes": _rows(await ctx.store.notes(person_id, note_competences), decrypt),
+        "care_team": [rules.export_row(m.fields(), decrypt) for m in team],
+        "notes": [
+            rules.export_row(n.fields(), decrypt)
+            for n in await ctx.store.notes(person_id, note_competences)
+        ],
         "consents": _rows(await ctx.store.consents(person_id), decrypt),
         "access_requests": _rows(await ctx.store.access_requests(person_id), decrypt),
     }
@@ -87,7 +89,7 @@ async def export(ctx: People, person_id: uuid.UUID, purpose: str) -> ExportRead:
         beneficiary_id=person_id,
         generated_at=clock.now(),
         purpose=purpose,
-        record=_shape(ctx, row, categories),
+        record=shape(ctx, row, categories),
         access_log=access_log,
         other={},
         **sections,

@@ -18,6 +18,18 @@ from api.domain.people.service import People, read, visible_person
 from api.problems import Conflict, FieldError, Forbidden, ValidationFailed
 
 
+async def _following(ctx: People, *person_ids: uuid.UUID) -> list[uuid.UUID]:
+    """The organisations following either person: they hear of the merge."""
+    return sorted(
+        {
+            m.membership.organisation_id
+            for person_id in person_ids
+            for m in await ctx.store.team(person_id)
+            if m.membership.ended_at is None
+        }
+    )
+
+
 async def merge(ctx: People, survivor_id: uuid.UUID, body: MergeRequest) -> tuple[MergeRead, str]:
     duplicate_id = body.duplicate_id
     if duplicate_id == survivor_id:
@@ -36,15 +48,7 @@ async def merge(ctx: People, survivor_id: uuid.UUID, body: MergeRequest) -> tupl
     ctx.scope.require(Action.MERGE_PEOPLE)
     if DataCategory.IDENTITY not in survivor_categories & duplicate_categories:
         raise Forbidden(detail="Merging needs to read both identities.")
-    # the organisations following either person hear of the merge
-    audience = sorted(
-        {
-            m.organisation_id
-            for person_id in (survivor_id, duplicate_id)
-            for m in await ctx.store.team(person_id)
-            if m.ended_at is None
-        }
-    )
+    audience = await _following(ctx, survivor_id, duplicate_id)
     moved = await ctx.store.merge(survivor_id, duplicate_id, clock.now())
     await ctx.audit.record_many(
         [
@@ -76,7 +80,7 @@ async def merge(ctx: People, survivor_id: uuid.UUID, body: MergeRequest) -> tupl
         MergeRead(
             beneficiary=person,
             duplicate_id=duplicate_id,
-            moved={f"{m.table_name}.{m.column_name}": int(m.moved) for m in moved if m.moved},
+            moved={f"{m.table_name}.{m.column_name}": m.moved for m in moved if m.moved},
         ),
         tag,
     )

@@ -1,11 +1,12 @@
-"""Pure rules of people records: consents, timeline ordering and filtering, exports."""
+"""Pure rules of people records: consents, timeline ordering and filtering, exports, retention."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from api.problems import FieldError
@@ -100,3 +101,75 @@ def export_row(row: Mapping[str, Any], decrypt: Callable[[bytes], str]) -> dict[
     elif "nir_cipher" in row:
         shaped["nir"] = None
     return shaped
+
+
+# retention (domain.md §11; the purge is api.jobs.purge) ---------------------------------
+
+#: the purge warns each organisation of the memberships it will end within this delay
+RETENTION_WARNING = timedelta(days=30)
+#: someone nobody follows any more, though not through retention, is anonymised after this
+#: delay: a departure by mistake can be undone meanwhile
+ANONYMISATION_GRACE = timedelta(days=30)
+#: a membership's end reasons that are codes: kept by anonymisation and shown in timelines;
+#: any other reason is free text
+CODED_END_REASONS = frozenset({"retention", "merged"})
+
+
+@dataclass
+class OrganisationPurge:
+    organisation_id: uuid.UUID
+    detached: int = 0
+    due_within_30_days: int = 0
+    audit_entries_deleted: int = 0
+
+
+@dataclass
+class PurgeReport:
+    """Counts and organisation ids only: no personal value."""
+
+    ran_at: datetime
+    detached: int = 0
+    anonymised: int = 0
+    audit_entries_deleted: int = 0
+    organisations: list[OrganisationPurge] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ran_at": self.ran_at.isoformat(),
+            "detached": self.detached,
+            "anonymised": self.anonymised,
+            "audit_entries_deleted": self.audit_entries_deleted,
+            "organisations": [
+                {
+                    "organisation_id": str(o.organisation_id),
+                    "detached": o.detached,
+                    "due_within_30_days": o.due_within_30_days,
+                    "audit_entries_deleted": o.audit_entries_deleted,
+                }
+                for o in self.organisations
+            ],
+        }
+
+
+def purge_report(
+    ran_at: datetime,
+    *,
+    detached_from: Sequence[uuid.UUID],
+    due: Mapping[uuid.UUID, int],
+    anonymised: int,
+    pruned: Mapping[uuid.UUID, int],
+) -> PurgeReport:
+    """A purge's report: the organisation of each membership it ended, how many each will
+    see end within :data:`RETENTION_WARNING`, how many audit entries it deleted of each;
+    one line per organisation concerned, in id order."""
+    detached = Counter(detached_from)
+    concerned = sorted(set(detached) | set(due) | {o for o, n in pruned.items() if n})
+    return PurgeReport(
+        ran_at=ran_at,
+        detached=len(detached_from),
+        anonymised=anonymised,
+        audit_entries_deleted=sum(pruned.values()),
+        organisations=[
+            OrganisationPurge(o, detached[o], due.get(o, 0), pruned.get(o, 0)) for o in concerned
+        ],
+    )

@@ -1,14 +1,13 @@
 """A person's timeline: what the caller may see of their file, newest first.
 
-The timeline is a registry of *sources*: async functions that receive a
+The timeline reads *sources*: async functions that receive a
 :class:`TimelineQuery` (the person, the caller's scope and categories, the competences it
 follows the person for) and return :class:`~api.domain.people.rules.Event` values — ids and
 codes, never free text. Each source applies its own visibility rule (a note's visibility,
 a category); the timeline then drops what a sensitive competence hides from the caller,
-merges, orders and pages. A capability adds its records with one line::
-
-    timeline.SOURCES.append(referral_events)   # or @timeline.source on the function
-"""
+merges, orders and pages. A capability adds its records by naming its source in
+``TIMELINE_SOURCES`` (``api.domain.people.deps``), beside the others: no registration by
+importing a module."""
 
 from __future__ import annotations
 
@@ -64,18 +63,15 @@ async def notes(q: TimelineQuery) -> list[Event]:
             competence=n.competence,
             codes=_codes(visibility=n.visibility),
         )
-        for n in rows
+        for n in (r.note for r in rows)
     ]
-
-
-# end reasons that are codes; any other reason is free text, left out
-_END_CODES = frozenset({"retention", "merged"})
 
 
 async def care_team(q: TimelineQuery) -> list[Event]:
     """Organisations joining and leaving the care team."""
     events = []
-    for m in await PeopleStore(q.session, q.scope).team(q.person_id):
+    for member in await PeopleStore(q.session, q.scope).team(q.person_id):
+        m = member.membership
         events.append(
             Event(
                 at=m.started_at,
@@ -94,7 +90,9 @@ async def care_team(q: TimelineQuery) -> list[Event]:
                     id=m.id,
                     organisation_id=m.organisation_id,
                     competence=m.competence,
-                    codes=_codes(end_reason=m.end_reason if m.end_reason in _END_CODES else None),
+                    codes=_codes(
+                        end_reason=m.end_reason if m.end_reason in rules.CODED_END_REASONS else None
+                    ),
                 )
             )
     return events
