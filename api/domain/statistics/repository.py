@@ -15,7 +15,10 @@ from sqlalchemy import (
     ColumnElement,
     Subquery,
     and_,
+    case,
     func,
+    literal,
+    null,
     or_,
     select,
     true,
@@ -212,6 +215,62 @@ class StatisticsRepository:
         rows = (await self.session.execute(statement)).mappings().all()
         return _cells(query, rows)
 
+    async def aggregate_disjoint(
+        self, queries: Sequence[Query], sensitive: frozenset[str]
+    ) -> list[list[AggregateRow]]:
+        """The cells of several tables of one area and period, in one scan of their
+        measures' rows (one round trip, each row read once): each row is labelled with the
+        table whose filters it meets, then grouped by that label and the table's own
+        dimensions. The tables count disjoint rows (another measure, or other statuses of
+        the same one) and have no medians."""
+        _check_one_scan(queries)
+        first = queries[0]
+        communes = [code for code in first.area.communes if code in self.scope.territory]
+        rows_ = _rows(None, communes, first.first_month, first.last_month)
+        f = rows_.c
+        matches = [
+            and_(f.measure == q.measure.name, *self._conditions(rows_, q, sensitive))
+            for q in queries
+        ]
+        labelled = (
+            select(
+                case(*((m, literal(i)) for i, m in enumerate(matches))).label("table"),
+                *(f[column] for column in sorted({_COLUMNS[d] for q in queries for d in q.by})),
+                f.amount,
+            )
+            .where(f.measure.in_(sorted({q.measure.name for q in queries})))
+            .subquery("labelled")
+        )
+        t = labelled.c
+        # the j-th key is the j-th dimension of the row's table (NULL past its last)
+        keys = [
+            case(
+                *(
+                    (t.table == i, t[_COLUMNS[q.by[j]]])
+                    for i, q in enumerate(queries)
+                    if j < len(q.by)
+                ),
+                else_=null(),
+            ).label(f"key{j}")
+            for j in range(max(len(q.by) for q in queries))
+        ]
+        statement = (
+            select(t.table, *keys, func.count().label("count"), func.sum(t.amount).label("amount"))
+            .where(t.table.is_not(None))
+            .group_by(t.table, *keys)
+        )
+        found: list[list[dict[str, Any]]] = [[] for _ in queries]
+        for row in (await self.session.execute(statement)).mappings():
+            by = queries[row["table"]].by
+            found[row["table"]].append(
+                {
+                    **{d: row[f"key{j}"] for j, d in enumerate(by)},
+                    "count": row["count"],
+                    "amount": row["amount"],
+                }
+            )
+        return [_cells(q, rows) for q, rows in zip(queries, found, strict=True)]
+
     async def area_count(self, measure: str, ref: TerritoryRef, first: date, last: date) -> int:
         """The whole EPCI's or département's total, for the comparison line of a report
         (a definer function: it reaches beyond the caller's territory, totals only)."""
@@ -267,6 +326,31 @@ class StatisticsRepository:
         f = _rows(None, None, None, None).c
         row = (await self.session.execute(select(func.min(f.month), func.max(f.month)))).one()
         return None if row[0] is None else (row[0], row[1])
+
+
+def _check_one_scan(queries: Sequence[Query]) -> None:
+    """Tables read in one scan share their area, period and sensitivity, have no medians,
+    and never count the same row twice: two tables of one measure name distinct statuses."""
+    first = queries[0]
+    shared = (first.area, first.first_month, first.last_month, first.include_sensitive)
+    statuses: dict[str, list[frozenset[str] | None]] = {}
+    for query in queries:
+        if (query.area, query.first_month, query.last_month, query.include_sensitive) != shared:
+            raise ValueError("tables read in one scan share their area and period")
+        if query.measure.delays:
+            raise ValueError("tables read in one scan have no medians")
+        named = dict(query.where).get("status")
+        statuses.setdefault(query.measure.name, []).append(
+            None if named is None else frozenset(named)
+        )
+    for measure, filters in statuses.items():
+        if len(filters) < 2:
+            continue
+        named_filters = [f for f in filters if f is not None]
+        if len(named_filters) < len(filters) or sum(map(len, named_filters)) != len(
+            frozenset().union(*named_filters)
+        ):
+            raise ValueError(f"two tables of {measure} may count the same rows")
 
 
 def _cells(query: Query, rows: Sequence[Any]) -> list[AggregateRow]:
