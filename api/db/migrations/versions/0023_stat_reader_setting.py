@@ -9,7 +9,10 @@ to the transaction, when the scope permits ``stats:read``, and ``guichet_stat_re
 reads that setting (an ordinary function: it reads no table any more, so it needs no owner's
 rights). The membership, the user and the client are checked where they were already checked
 for every request, when the scope is built. stat_fact's read policy and the comparison total
-``guichet_stat_area_count`` keep calling ``guichet_stat_reader``: their text is unchanged.
+``guichet_stat_area_count`` keep calling ``guichet_stat_reader``.
+
+The policy is made again around the new function, its territory check written so that the
+planner estimates the rows it keeps (below).
 
 Revision ID: 0023
 Revises: 0022
@@ -34,12 +37,15 @@ CREATE FUNCTION guichet_stat_reader() RETURNS boolean LANGUAGE sql STABLE AS $$
 $$
 """
 
-# 0022's policy, unchanged: a statistics reader, its territory (the reader check evaluated
-# once per statement)
+# 0022's rule: a statistics reader (evaluated once per statement), its territory. The
+# territory as ``IN (subquery)`` (a hashed subplan, built once) rather than ``= ANY (ARRAY
+# (subquery))``: the planner cannot see inside the array and counted on a few communes, so a
+# département's year (480,000 rows) was read by a plain index scan in random heap order,
+# ~4.5 s instead of ~0.7 s by a bitmap scan (bench/statistics.py, 1,000,000 referrals).
 _POLICY = (
     "CREATE POLICY runtime_read ON stat_fact FOR SELECT TO {role} USING ("
-    "(SELECT guichet_stat_reader()) AND commune_code = ANY (ARRAY("
-    "SELECT commune_code FROM organisation_commune WHERE organisation_id = guichet_org())))"
+    "(SELECT guichet_stat_reader()) AND commune_code IN ("
+    "SELECT commune_code FROM organisation_commune WHERE organisation_id = guichet_org()))"
 )
 
 
