@@ -305,12 +305,20 @@ class StatisticsRepository:
         """(competence, commune) pairs of the area where no organisation holds the
         competence by law — so nobody can hold it by delegation either (domain.md §4)."""
         k, c = _competence.c, _commune.c
-        holder = (
-            select(_territory.c.commune_code)
+        # the organisation kinds present on each commune, a few per commune: the pairs are
+        # tested against them rather than against every organisation covering the commune
+        present = (
+            select(_territory.c.commune_code, _organisation.c.kind)
             .join(_organisation, _organisation.c.id == _territory.c.organisation_id)
+            .where(_territory.c.commune_code.in_(area.communes))
+            .distinct()
+            .subquery("present")
+        )
+        holder = (
+            select(present.c.commune_code)
             .where(
-                _territory.c.commune_code == c.code,
-                _organisation.c.kind == func.any(k.legal_holder_kinds),
+                present.c.commune_code == c.code,
+                present.c.kind == func.any(k.legal_holder_kinds),
             )
             .exists()
         )
