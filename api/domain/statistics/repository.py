@@ -50,11 +50,19 @@ _territory = OrganisationCommune.__table__  # type: ignore[attr-defined]
 # the columns the runtime role may read (stat_fact's, without the ids: migration 0022)
 _ROW_COLUMNS = [c for c in _fact.c if c.name not in ("id", "source_id")]
 
-# Memory for the histograms of delays, this transaction only. The planner expects far fewer
-# rows than a département's year (row-level security's filters are estimated blindly), so
-# with the default 4 MB it sorts the grouping sets on disk: 480,000 rows by month,
-# competence and status took ~6 s, ~4 s hashed in memory (bench/statistics.py).
-_AGGREGATE_MEMORY = select(func.set_config("work_mem", "32MB", True))
+# Planner settings of a statistics transaction (set_config local: this transaction only).
+# - A plan for each statement's own values: the driver prepares statements, and from the
+#   sixth run of one on a pooled connection PostgreSQL may keep a generic plan, blind to
+#   the communes and months bound; for a département's year it read the rows by a plain
+#   index scan in random heap order (unmet needs: ~1.5 s, then 4-7 s from the sixth run).
+# - Memory for the histograms of delays: row-level security's filters are estimated
+#   blindly, so the planner expects far fewer rows than a département's year and, with the
+#   default 4 MB, sorted the grouping sets on disk (480,000 rows by month, competence and
+#   status: ~4.7 s, ~3.3 s hashed in memory).
+_PLANNER_SETTINGS = select(
+    func.set_config("plan_cache_mode", "force_custom_plan", True),
+    func.set_config("work_mem", "32MB", True),
+)
 
 # the dimension names of the API and their columns
 _COLUMNS: dict[str, str] = {
@@ -139,6 +147,13 @@ class StatisticsRepository:
     def __init__(self, session: AsyncSession, scope: Scope) -> None:
         self.session = session
         self.scope = scope
+        self._planner_set = False
+
+    async def _plan_for_statistics(self) -> None:
+        """Once per transaction, before the first statement over stat_fact."""
+        if not self._planner_set:
+            await self.session.execute(_PLANNER_SETTINGS)
+            self._planner_set = True
 
     async def area(self, ref: TerritoryRef) -> Area | None:
         """The communes of a commune, an EPCI or a département (reference data, public)."""
@@ -216,9 +231,10 @@ class StatisticsRepository:
             statement = statement.group_by(
                 func.grouping_sets(*(tuple_(*dims, delay) for delay in delays))
             )
-            await self.session.execute(_AGGREGATE_MEMORY)
+
         elif dims:
             statement = statement.group_by(*dims)
+        await self._plan_for_statistics()
         rows = (await self.session.execute(statement)).mappings().all()
         return _cells(query, rows)
 
@@ -267,6 +283,7 @@ class StatisticsRepository:
             .group_by(t.table, *keys)
         )
         found: list[list[dict[str, Any]]] = [[] for _ in queries]
+        await self._plan_for_statistics()
         for row in (await self.session.execute(statement)).mappings():
             by = queries[row["table"]].by
             found[row["table"]].append(
@@ -288,6 +305,7 @@ class StatisticsRepository:
 
     async def area_count_visible(self, area: Area, measure: str, first: date, last: date) -> int:
         communes = [code for code in area.communes if code in self.scope.territory]
+        await self._plan_for_statistics()
         count = await self.session.scalar(
             select(func.count()).select_from(_rows(measure, communes, first, last))
         )
