@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.permissions import (
+    Action,
     Role,
     client_actions,
     client_categories,
@@ -40,6 +41,9 @@ class _Built:
     scope: Scope  # without the request's id and acting agent
     context: DbContext  # the transaction identity it needs
     clearance: bool  # the sensitive clearance the access rule reads (guichet.clearance)
+    # may read statistics: stat_fact's read policy reads it (guichet.statistics), so the
+    # permission table stays the one statement of who may
+    statistics_reader: bool
 
 
 #: the scopes this process built, by principal, organisation and day
@@ -115,6 +119,7 @@ async def _scope(
         organisation_id=organisation_id,
         principal_id=principal_id,
         sensitive_clearance=hint.clearance if hint is not None else False,
+        statistics_reader=hint.statistics_reader if hint is not None else False,
         read_version=True,
     )
     built = SCOPES.get(session, key)
@@ -154,7 +159,8 @@ async def _build(
         actions, categories = client_actions(scopes), client_categories(scopes)
     platform = kind == OrganisationKind.PLATEFORME and Role.ADMIN in roles
     clearance = Role.SENSITIVE in roles
-    if platform or clearance:
+    statistics_reader = Action.READ_STATS in actions
+    if platform or clearance or statistics_reader:
         context = DbContext.PLATFORM if platform else DbContext.REQUEST
         await set_db_context(
             session,
@@ -162,6 +168,7 @@ async def _build(
             organisation_id=organisation_id,
             principal_id=principal_id,
             sensitive_clearance=clearance,
+            statistics_reader=statistics_reader,
         )
     holdings = await store.holdings(organisation_id, clock.today())
     scope = Scope(
@@ -179,4 +186,4 @@ async def _build(
             ConventionGrantRef(conv, comps, communes) for conv, comps, communes in holdings.grants
         ),
     )
-    return _Built(scope, context, clearance)
+    return _Built(scope, context, clearance, statistics_reader)

@@ -1,8 +1,10 @@
 """Per-transaction identity for row-level security.
 
 The policies written in the migrations read ``guichet.organisation_id``,
-``guichet.principal_id``, ``guichet.context`` and ``guichet.clearance`` (the signed-in user's
-sensitive clearance, which the access rule of migration 0016 honours). They are set with
+``guichet.principal_id``, ``guichet.context``, ``guichet.clearance`` (the signed-in user's
+sensitive clearance, which the access rule of migration 0016 honours) and
+``guichet.statistics`` (the scope permits reading statistics: stat_fact's read policy,
+migration 0023). They are set with
 ``set_config(…, true)``: local to the current transaction, so nothing leaks to the next user
 of a pooled connection.
 """
@@ -26,6 +28,7 @@ _SETTINGS = (
     func.set_config("guichet.organisation_id", bindparam("organisation", type_=String), True),
     func.set_config("guichet.principal_id", bindparam("principal", type_=String), True),
     func.set_config("guichet.clearance", bindparam("clearance", type_=String), True),
+    func.set_config("guichet.statistics", bindparam("statistics", type_=String), True),
 )
 _SET = select(*_SETTINGS)
 _SET_AND_READ_VERSION = select(
@@ -47,6 +50,7 @@ async def set_db_context(
     organisation_id: uuid.UUID | None = None,
     principal_id: uuid.UUID | None = None,
     sensitive_clearance: bool = False,
+    statistics_reader: bool = False,
     read_version: bool = False,
 ) -> None:
     """Set the transaction's identity; with ``read_version``, read the access version in the
@@ -56,6 +60,7 @@ async def set_db_context(
         "organisation": str(organisation_id or ""),
         "principal": str(principal_id or ""),
         "clearance": "sensitive" if sensitive_clearance else "",
+        "statistics": "read" if statistics_reader else "",
     }
     if not read_version:
         await session.execute(_SET, values)

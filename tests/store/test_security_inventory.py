@@ -282,8 +282,6 @@ OUTSIDER_CALLS: dict[str, tuple[str, str]] = {
         "SELECT guichet_stat_area_count('people', 'departement', '80', :year_start, :year_end)",
         "0",
     ),
-    # not a reader (an agent of the CCAS de Corbie): stat_fact's read policy answers nothing
-    "guichet_stat_reader()": ("SELECT guichet_stat_reader()", "False"),
 }
 
 

@@ -1,7 +1,9 @@
 """Statistical rows by the database alone: ``stat_fact`` holds one row per counted record (and
 a person's id until the purge), so the runtime role reads its rows only as a statistics
 reader, within its organisation's territory, and never the columns naming the record; the
-comparison total only for an area that contains part of that territory."""
+comparison total only for an area that contains part of that territory. Who is a statistics
+reader is the permission table's answer, which the scope builder leaves in the transaction
+(``guichet.statistics``): the sessions here are opened through it, as a request's is."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from api.auth.builder import build_scope
+from api.auth.tokens import AccessClaims, PrincipalKind
 from api.db.context import DbContext, set_db_context
 from api.db.engine import owner_connection
 from tests.api.people_support import Headers, create
@@ -35,12 +39,31 @@ async def _user_id(database_url: URL, email: str) -> uuid.UUID:
 
 
 async def _as(
-    connection: AsyncConnection, organisation: uuid.UUID, principal: uuid.UUID | None
+    connection: AsyncConnection,
+    organisation: uuid.UUID,
+    principal: uuid.UUID | None,
+    kind: PrincipalKind = "user",
 ) -> AsyncSession:
+    """A session whose transaction identity is set as a request's: by the scope builder for a
+    principal, bare for an organisation alone."""
     session = AsyncSession(bind=connection)
-    await set_db_context(
-        session, context=DbContext.REQUEST, organisation_id=organisation, principal_id=principal
+    if principal is None:
+        await set_db_context(session, context=DbContext.REQUEST, organisation_id=organisation)
+        return session
+    claims = AccessClaims(
+        sub=str(principal),
+        kind=kind,
+        org=organisation,
+        roles=(),
+        scopes=(),
+        jti="test",
+        iat=0,
+        nbf=0,
+        exp=0,
+        iss="test",
+        aud="test",
     )
+    await build_scope(session, claims)
     return session
 
 
@@ -69,35 +92,41 @@ async def test_only_statistics_readers_read_rows_and_only_of_their_territory(
 ) -> None:
     departement = world.organisations["departement"]
     amiens = world.organisations["ccas_amiens"]
-    readers = {
-        "departement pilotage": (departement, world.personas["pilotage"].principal_id),
+    readers: dict[str, tuple[uuid.UUID, uuid.UUID | None, PrincipalKind]] = {
+        "departement pilotage": (departement, world.personas["pilotage"].principal_id, "user"),
         "departement stats:read client": (
             departement,
             world.personas["client_without_scopes"].principal_id,
+            "client",
         ),
         "amiens pilotage": (
             amiens,
             await _user_id(database_url, "pilotage.ccas-amiens@somme.demo"),
+            "user",
         ),
     }
-    others = {
+    others: dict[str, tuple[uuid.UUID, uuid.UUID | None, PrincipalKind]] = {
         # the CAF's territory covers Amiens: a territory is not a reason to read rows
-        "caf, no principal": (world.organisations["caf"], None),
-        "departement agent": (departement, world.personas["departement_agent"].principal_id),
-        "amiens agent": (amiens, world.personas["ccas_rsa_agent"].principal_id),
+        "caf, no principal": (world.organisations["caf"], None, "user"),
+        "departement agent": (
+            departement,
+            world.personas["departement_agent"].principal_id,
+            "user",
+        ),
+        "amiens agent": (amiens, world.personas["ccas_rsa_agent"].principal_id, "user"),
     }
     everyone = {**readers, **others}
     before = {}
-    for name, (org, principal) in everyone.items():
-        session = await _as(connection, org, principal)
+    for name, (org, principal, kind) in everyone.items():
+        session = await _as(connection, org, principal, kind)
         before[name] = await _count(session, _ROWS)
 
     await rsa_person(client, as_persona)  # Amiens
     await create(client, as_persona("ccas_agent"), birth_name="Statlecteur", commune=CORBIE)
 
     grew = {}
-    for name, (org, principal) in everyone.items():
-        session = await _as(connection, org, principal)
+    for name, (org, principal, kind) in everyone.items():
+        session = await _as(connection, org, principal, kind)
         grew[name] = await _count(session, _ROWS) - before[name]
     assert grew == {
         "departement pilotage": 2,
@@ -107,6 +136,23 @@ async def test_only_statistics_readers_read_rows_and_only_of_their_territory(
         "departement agent": 0,
         "amiens agent": 0,
     }
+
+    # the policy reads the scope's answer, not the membership: a pilotage member's identity
+    # without it reads nothing, and the answer alone counts only in a request context
+    pilotage = world.personas["pilotage"].principal_id
+    bare = AsyncSession(bind=connection)
+    await set_db_context(
+        bare, context=DbContext.REQUEST, organisation_id=departement, principal_id=pilotage
+    )
+    assert await _count(bare, _ROWS) == 0
+    await set_db_context(
+        bare,
+        context=DbContext.AUTH,
+        organisation_id=departement,
+        principal_id=pilotage,
+        statistics_reader=True,
+    )
+    assert await _count(bare, _ROWS) == 0
 
     # the rows never give the records' ids, not even to a reader
     session = await _as(connection, *readers["departement pilotage"])

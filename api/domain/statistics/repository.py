@@ -15,7 +15,10 @@ from sqlalchemy import (
     ColumnElement,
     Subquery,
     and_,
+    case,
     func,
+    literal,
+    null,
     or_,
     select,
     true,
@@ -46,6 +49,20 @@ _territory = OrganisationCommune.__table__  # type: ignore[attr-defined]
 
 # the columns the runtime role may read (stat_fact's, without the ids: migration 0022)
 _ROW_COLUMNS = [c for c in _fact.c if c.name not in ("id", "source_id")]
+
+# Planner settings of a statistics transaction (set_config local: this transaction only).
+# - A plan for each statement's own values: the driver prepares statements, and from the
+#   sixth run of one on a pooled connection PostgreSQL may keep a generic plan, blind to
+#   the communes and months bound; for a département's year it read the rows by a plain
+#   index scan in random heap order (unmet needs: ~1.5 s, then 4-7 s from the sixth run).
+# - Memory for the histograms of delays: row-level security's filters are estimated
+#   blindly, so the planner expects far fewer rows than a département's year and, with the
+#   default 4 MB, sorted the grouping sets on disk (480,000 rows by month, competence and
+#   status: ~4.7 s, ~3.3 s hashed in memory).
+_PLANNER_SETTINGS = select(
+    func.set_config("plan_cache_mode", "force_custom_plan", True),
+    func.set_config("work_mem", "32MB", True),
+)
 
 # the dimension names of the API and their columns
 _COLUMNS: dict[str, str] = {
@@ -130,6 +147,13 @@ class StatisticsRepository:
     def __init__(self, session: AsyncSession, scope: Scope) -> None:
         self.session = session
         self.scope = scope
+        self._planner_set = False
+
+    async def _plan_for_statistics(self) -> None:
+        """Once per transaction, before the first statement over stat_fact."""
+        if not self._planner_set:
+            await self.session.execute(_PLANNER_SETTINGS)
+            self._planner_set = True
 
     async def area(self, ref: TerritoryRef) -> Area | None:
         """The communes of a commune, an EPCI or a département (reference data, public)."""
@@ -207,10 +231,69 @@ class StatisticsRepository:
             statement = statement.group_by(
                 func.grouping_sets(*(tuple_(*dims, delay) for delay in delays))
             )
+
         elif dims:
             statement = statement.group_by(*dims)
+        await self._plan_for_statistics()
         rows = (await self.session.execute(statement)).mappings().all()
         return _cells(query, rows)
+
+    async def aggregate_disjoint(
+        self, queries: Sequence[Query], sensitive: frozenset[str]
+    ) -> list[list[AggregateRow]]:
+        """The cells of several tables of one area and period, in one scan of their
+        measures' rows (one round trip, each row read once): each row is labelled with the
+        table whose filters it meets, then grouped by that label and the table's own
+        dimensions. The tables count disjoint rows (another measure, or other statuses of
+        the same one) and have no medians."""
+        _check_one_scan(queries)
+        first = queries[0]
+        communes = [code for code in first.area.communes if code in self.scope.territory]
+        rows_ = _rows(None, communes, first.first_month, first.last_month)
+        f = rows_.c
+        matches = [
+            and_(f.measure == q.measure.name, *self._conditions(rows_, q, sensitive))
+            for q in queries
+        ]
+        labelled = (
+            select(
+                case(*((m, literal(i)) for i, m in enumerate(matches))).label("table"),
+                *(f[column] for column in sorted({_COLUMNS[d] for q in queries for d in q.by})),
+                f.amount,
+            )
+            .where(f.measure.in_(sorted({q.measure.name for q in queries})))
+            .subquery("labelled")
+        )
+        t = labelled.c
+        # the j-th key is the j-th dimension of the row's table (NULL past its last)
+        keys = [
+            case(
+                *(
+                    (t.table == i, t[_COLUMNS[q.by[j]]])
+                    for i, q in enumerate(queries)
+                    if j < len(q.by)
+                ),
+                else_=null(),
+            ).label(f"key{j}")
+            for j in range(max(len(q.by) for q in queries))
+        ]
+        statement = (
+            select(t.table, *keys, func.count().label("count"), func.sum(t.amount).label("amount"))
+            .where(t.table.is_not(None))
+            .group_by(t.table, *keys)
+        )
+        found: list[list[dict[str, Any]]] = [[] for _ in queries]
+        await self._plan_for_statistics()
+        for row in (await self.session.execute(statement)).mappings():
+            by = queries[row["table"]].by
+            found[row["table"]].append(
+                {
+                    **{d: row[f"key{j}"] for j, d in enumerate(by)},
+                    "count": row["count"],
+                    "amount": row["amount"],
+                }
+            )
+        return [_cells(q, rows) for q, rows in zip(queries, found, strict=True)]
 
     async def area_count(self, measure: str, ref: TerritoryRef, first: date, last: date) -> int:
         """The whole EPCI's or département's total, for the comparison line of a report
@@ -222,6 +305,7 @@ class StatisticsRepository:
 
     async def area_count_visible(self, area: Area, measure: str, first: date, last: date) -> int:
         communes = [code for code in area.communes if code in self.scope.territory]
+        await self._plan_for_statistics()
         count = await self.session.scalar(
             select(func.count()).select_from(_rows(measure, communes, first, last))
         )
@@ -246,12 +330,20 @@ class StatisticsRepository:
         """(competence, commune) pairs of the area where no organisation holds the
         competence by law — so nobody can hold it by delegation either (domain.md §4)."""
         k, c = _competence.c, _commune.c
-        holder = (
-            select(_territory.c.commune_code)
+        # the organisation kinds present on each commune, a few per commune: the pairs are
+        # tested against them rather than against every organisation covering the commune
+        present = (
+            select(_territory.c.commune_code, _organisation.c.kind)
             .join(_organisation, _organisation.c.id == _territory.c.organisation_id)
+            .where(_territory.c.commune_code.in_(area.communes))
+            .distinct()
+            .subquery("present")
+        )
+        holder = (
+            select(present.c.commune_code)
             .where(
-                _territory.c.commune_code == c.code,
-                _organisation.c.kind == func.any(k.legal_holder_kinds),
+                present.c.commune_code == c.code,
+                present.c.kind == func.any(k.legal_holder_kinds),
             )
             .exists()
         )
@@ -267,6 +359,31 @@ class StatisticsRepository:
         f = _rows(None, None, None, None).c
         row = (await self.session.execute(select(func.min(f.month), func.max(f.month)))).one()
         return None if row[0] is None else (row[0], row[1])
+
+
+def _check_one_scan(queries: Sequence[Query]) -> None:
+    """Tables read in one scan share their area, period and sensitivity, have no medians,
+    and never count the same row twice: two tables of one measure name distinct statuses."""
+    first = queries[0]
+    shared = (first.area, first.first_month, first.last_month, first.include_sensitive)
+    statuses: dict[str, list[frozenset[str] | None]] = {}
+    for query in queries:
+        if (query.area, query.first_month, query.last_month, query.include_sensitive) != shared:
+            raise ValueError("tables read in one scan share their area and period")
+        if query.measure.delays:
+            raise ValueError("tables read in one scan have no medians")
+        named = dict(query.where).get("status")
+        statuses.setdefault(query.measure.name, []).append(
+            None if named is None else frozenset(named)
+        )
+    for measure, filters in statuses.items():
+        if len(filters) < 2:
+            continue
+        named_filters = [f for f in filters if f is not None]
+        if len(named_filters) < len(filters) or sum(map(len, named_filters)) != len(
+            frozenset().union(*named_filters)
+        ):
+            raise ValueError(f"two tables of {measure} may count the same rows")
 
 
 def _cells(query: Query, rows: Sequence[Any]) -> list[AggregateRow]:

@@ -92,21 +92,15 @@ class Statistics:
         _check_period(period)
         area = await self.area(territory)
         sensitive = await self.repository.sensitive_competences()
-
-        async def table(
-            measure: str, by: tuple[str, ...], where: dict[str, tuple[str, ...]]
-        ) -> StatisticsRead:
-            query = Query(
-                replace(MEASURES[measure], delays=()),  # no medians in these tables
-                area,
-                first_of_month(period.first),
-                first_of_month(period.last),
-                by,
-                include_sensitive=sensitive_visible(area.ref),
-                where=tuple(where.items()),
+        queries = unmet_tables(area, period)
+        declined, expired, refused, aids_refused = (
+            publish(query, rows, period)
+            for query, rows in zip(
+                queries,
+                await self.repository.aggregate_disjoint(queries, sensitive),
+                strict=True,
             )
-            return publish(query, await self.repository.aggregate(query, sensitive), period)
-
+        )
         uncovered: dict[str, list[str]] = {}
         for competence, commune in await self.repository.uncovered(area):
             uncovered.setdefault(competence, []).append(commune)
@@ -116,18 +110,10 @@ class Statistics:
             from_=period.first,
             to=period.last,
             as_of=clock.now(),
-            declined=await table(
-                "referrals",
-                ("competence", "reason"),
-                {"status": ("declined",), "reason": UNMET_DECLINE_REASONS},
-            ),
-            expired=await table("referrals", ("competence",), {"status": ("expired",)}),
-            refused_orientations=await table(
-                "orientations", ("competence",), {"status": ("refused",)}
-            ),
-            aids_refused_elsewhere=await table(
-                "aids", ("category",), {"status": ("refused",), "reason": UNMET_AID_REASONS}
-            ),
+            declined=declined,
+            expired=expired,
+            refused_orientations=refused,
+            aids_refused_elsewhere=aids_refused,
             uncovered=[
                 UncoveredCompetence(
                     competence=competence,
@@ -273,6 +259,33 @@ class Statistics:
                 (f"{label} ({ref.code})", sum(wide.population.values()), _published_total(count))
             )
         return abs_doc.Comparison(lines)
+
+
+def unmet_tables(area: Area, period: Period) -> tuple[Query, Query, Query, Query]:
+    """The tables of the unmet needs (declined for lack of competence or capacity, expired,
+    refused orientations, aids refused for another scheme): disjoint rows, read in one scan."""
+
+    def table(measure: str, by: tuple[str, ...], where: dict[str, tuple[str, ...]]) -> Query:
+        return Query(
+            replace(MEASURES[measure], delays=()),  # no medians in these tables
+            area,
+            first_of_month(period.first),
+            first_of_month(period.last),
+            by,
+            include_sensitive=sensitive_visible(area.ref),
+            where=tuple(where.items()),
+        )
+
+    return (
+        table(
+            "referrals",
+            ("competence", "reason"),
+            {"status": ("declined",), "reason": UNMET_DECLINE_REASONS},
+        ),
+        table("referrals", ("competence",), {"status": ("expired",)}),
+        table("orientations", ("competence",), {"status": ("refused",)}),
+        table("aids", ("category",), {"status": ("refused",), "reason": UNMET_AID_REASONS}),
+    )
 
 
 def _year(year: int) -> Period:
