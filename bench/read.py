@@ -19,7 +19,11 @@ Each round runs, one after the other, with the same wrk settings (``-t2 -c16`` b
 it follows, each read audited) and ``me`` (``GET /v1/me`` as the same agent). Rounds
 interleave the scenarios so that the machine's noise falls on all of them alike: read the
 ratios of each round (``/bare``), and their median. ``cpu ms/req`` is the CPU time of the
-measured service's processes during the run divided by the requests answered.
+measured service's processes during the run divided by the requests answered; ``db ms/req``
+the same for the PostgreSQL backends connected to the database (only the measured service
+works on it during a run; read from ``/proc``, so only with the server on this machine,
+``-`` otherwise). The load average before each round is printed beside it: the machine's
+other work shares the cores.
 
 Then, in this process (no load), the service's own application answers a few requests of
 each kind one at a time, with SQLAlchemy events counting the round trips to PostgreSQL
@@ -45,6 +49,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from bench.dataset import CCAS_AGENT, Targets, find_targets, generate, new_nir_key, sign_in
@@ -112,32 +117,72 @@ class Run:
     requests: int
     errors: int
     cpu_ms_per_request: float
+    db_ms_per_request: float | None = None
     ratio_to_bare: float | None = None
+    load_average: float | None = None  # the machine's, 1 minute, when the round began
 
 
 def _errors(m: Measurement) -> int:
     return m.socket_errors + sum(n for code, n in m.statuses.items() if code != "200")
 
 
+class DatabaseCpu:
+    """CPU time of the PostgreSQL backends connected to one database, from ``/proc`` (the
+    server must run on this machine; :meth:`seconds` is ``None`` otherwise)."""
+
+    def __init__(self, owner_url: str) -> None:
+        self.owner_url = owner_url
+
+    async def _backends(self) -> list[int]:
+        conn = await asyncpg.connect(self.owner_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await conn.close()
+        return [int(r["pid"]) for r in rows]
+
+    def snapshot(self) -> dict[int, float]:
+        ticks: dict[int, float] = {}
+        for pid in asyncio.run(self._backends()):
+            with suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return ticks
+
+    @staticmethod
+    def seconds(before: Mapping[int, float], after: Mapping[int, float]) -> float | None:
+        """CPU used between two snapshots (a backend that started meanwhile counts whole)."""
+        if not after:
+            return None
+        return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 def measure_once(
     generator: LoadGenerator,
     server: Service | BareService,
+    database: DatabaseCpu,
     paths: Sequence[str],
     headers: Mapping[str, str],
     *,
     seconds: float,
     concurrency: int,
-) -> tuple[Measurement, float]:
-    """One warm-up second, then ``seconds`` measured; the CPU the server used meanwhile."""
+) -> tuple[Measurement, float, float | None]:
+    """One warm-up second, then ``seconds`` measured; the CPU the server and its database
+    backends used meanwhile."""
     generator.run(server.base_url, paths, headers, seconds=1, concurrency=concurrency)
     server.wait_idle(timeout=30)
+    db_before = database.snapshot()
     cpu_before = server.cpu_seconds()
     measured = generator.run(
         server.base_url, paths, headers, seconds=seconds, concurrency=concurrency
     )
     cpu = server.cpu_seconds() - cpu_before
+    db_cpu = DatabaseCpu.seconds(db_before, database.snapshot())
     server.wait_idle(timeout=30)
-    return measured, cpu
+    return measured, cpu, db_cpu
 
 
 def run_rounds(
@@ -147,6 +192,7 @@ def run_rounds(
     bare: BareService,
     targets: Targets,
     password: str,
+    database: DatabaseCpu,
     scaled: Service | None = None,
 ) -> list[Run]:
     bare_paths = [
@@ -167,12 +213,14 @@ def run_rounds(
         if scaled is not None:
             plan[SCALED] = (scaled, read_paths, auth)
         this_round: dict[str, Run] = {}
+        load = os.getloadavg()[0]
         for name in plan:
             server, paths, headers = plan[name]
             print(f"round {round_}: {name}", file=sys.stderr)
-            m, cpu = measure_once(
+            m, cpu, db_cpu = measure_once(
                 generator,
                 server,
+                database,
                 paths,
                 headers,
                 seconds=args.duration,
@@ -187,6 +235,8 @@ def run_rounds(
                 m.requests,
                 _errors(m),
                 cpu * 1000 / m.requests if m.requests else 0.0,
+                db_cpu * 1000 / m.requests if m.requests and db_cpu is not None else None,
+                load_average=load,
             )
         base = this_round["bare_read"].rps
         for r in this_round.values():
@@ -251,28 +301,36 @@ async def count_round_trips(targets: Targets, password: str) -> dict[str, float]
 def render(runs: Sequence[Run]) -> str:
     header = (
         f"{'round':>5} {'scenario':<12}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
-        f"{'errors':>8}{'cpu ms/req':>12}{'/bare':>8}"
+        f"{'errors':>8}{'cpu ms/req':>12}{'db ms/req':>11}{'/bare':>8}{'load':>6}"
     )
     lines = [header, "-" * len(header)]
     for r in runs:
         ratio = f"{r.ratio_to_bare:.3f}" if r.ratio_to_bare is not None else "-"
+        load = f"{r.load_average:.1f}" if r.load_average is not None else "-"
         lines.append(
             f"{r.round:>5} {r.scenario:<12}{r.rps:>9.1f}{r.p50_ms:>9.2f}{r.p95_ms:>9.2f}"
-            f"{r.errors:>8}{r.cpu_ms_per_request:>12.2f}{ratio:>8}"
+            f"{r.errors:>8}{r.cpu_ms_per_request:>12.2f}{_ms(r.db_ms_per_request):>11}"
+            f"{ratio:>8}{load:>6}"
         )
     lines.append("-" * len(header))
     for name in dict.fromkeys(r.scenario for r in runs):
         mine = [r for r in runs if r.scenario == name]
         ratios = [r.ratio_to_bare for r in mine if r.ratio_to_bare is not None]
+        db = [r.db_ms_per_request for r in mine if r.db_ms_per_request is not None]
         lines.append(
             f"{'med':>5} {name:<12}{statistics.median(r.rps for r in mine):>9.1f}"
             f"{statistics.median(r.p50_ms for r in mine):>9.2f}"
             f"{statistics.median(r.p95_ms for r in mine):>9.2f}"
             f"{sum(r.errors for r in mine):>8}"
             f"{statistics.median(r.cpu_ms_per_request for r in mine):>12.2f}"
+            f"{_ms(statistics.median(db) if db else None):>11}"
             f"{statistics.median(ratios) if ratios else 0:>8.3f}"
         )
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "-"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -338,7 +396,9 @@ def run(args: argparse.Namespace) -> int:
                 scaled = Service(env, args.compare_workers, workdir / "scaled.log", ROOT)
                 scaled.wait_ready(300)
             bare.wait_ready()
-            runs = run_rounds(args, generator, service, bare, targets, DEMO_PASSWORD, scaled)
+            runs = run_rounds(
+                args, generator, service, bare, targets, DEMO_PASSWORD, DatabaseCpu(url), scaled
+            )
             problems = service.log_problems()
         finally:
             service.stop()
