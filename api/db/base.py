@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import sqlalchemy as sa
 from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
@@ -55,3 +56,11 @@ def _table_classes() -> list[type[Table]]:
         if hasattr(cls, "__table__"):
             found.append(cls)
     return found
+
+
+def core_table(model: type[SQLModel]) -> sa.Table:
+    """A model's Core table, typed (SQLModel leaves ``model.__table__`` untyped): for the
+    bulk and hot-path statements written in Core on the models' tables."""
+    table = sa.inspect(model).local_table
+    assert isinstance(table, sa.Table)
+    return table

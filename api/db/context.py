@@ -17,10 +17,11 @@ from enum import StrEnum
 from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.tables import AccessVersion
+from api.db.base import core_table
 from api.db.versioned import VERSION_KEY
+from api.domain.territories.tables import AccessVersion
 
-_access_version = AccessVersion.__table__.c.version  # type: ignore[attr-defined]
+_access_version = core_table(AccessVersion).c.version
 
 # built once: only the values change from one transaction to the next
 _SETTINGS = (

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.db.base import core_table
 from api.db.tables import Commune, Competence, Departement, Epci, Region
 from api.domain.catalogue import SEEDED_COMPETENCES
 from api.domain.territories.tables import ReferenceLoad
@@ -78,10 +79,10 @@ def _geography() -> list[tuple[SATable, list[dict[str, Any]]]]:
         for r in _rows("communes.csv.gz")
     ]
     return [
-        (Region.__table__, regions),  # type: ignore[attr-defined]
-        (Departement.__table__, departements),  # type: ignore[attr-defined]
-        (Epci.__table__, epcis),  # type: ignore[attr-defined]
-        (Commune.__table__, communes),  # type: ignore[attr-defined]
+        (core_table(Region), regions),
+        (core_table(Departement), departements),
+        (core_table(Epci), epcis),
+        (core_table(Commune), communes),
     ]
 
 
@@ -97,7 +98,7 @@ async def _upsert(conn: AsyncConnection, table: SATable, rows: list[dict[str, An
 
 
 async def _already_loaded(conn: AsyncConnection, name: str, checksum: str) -> bool:
-    table = ReferenceLoad.__table__  # type: ignore[attr-defined]
+    table = core_table(ReferenceLoad)
     current = await conn.scalar(
         table.select().with_only_columns(table.c.checksum).where(table.c.name == name)
     )
@@ -105,7 +106,7 @@ async def _already_loaded(conn: AsyncConnection, name: str, checksum: str) -> bo
 
 
 async def _mark_loaded(conn: AsyncConnection, name: str, checksum: str) -> None:
-    table = ReferenceLoad.__table__  # type: ignore[attr-defined]
+    table = core_table(ReferenceLoad)
     stmt = insert(table).values(name=name, checksum=checksum, loaded_at=datetime.now(UTC))
     await conn.execute(
         stmt.on_conflict_do_update(
@@ -136,6 +137,6 @@ async def load_reference_data(conn: AsyncConnection) -> None:
         for c in SEEDED_COMPETENCES
     ]
     await conn.execute(
-        insert(Competence.__table__).on_conflict_do_nothing(index_elements=["code"]),  # type: ignore[attr-defined]
+        insert(core_table(Competence)).on_conflict_do_nothing(index_elements=["code"]),
         competences,
     )

@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from api.auth.scope import Scope
+from api.db.base import core_table
 from api.db.tables import IdempotencyKey
 from api.domain import clock
 from api.domain.changes.repository import Sealer
 
 # the claim is one upsert on the key's unique index, in Core
-_key: Table = IdempotencyKey.metadata.tables["idempotency_key"]
+_key: Table = core_table(IdempotencyKey)
 
 _LOCK_NOT_AVAILABLE = "55P03"
 

@@ -32,13 +32,14 @@ from sqlalchemy import Select, Table, delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.db.base import core_table
 from api.db.tables import AuditChainAnchor, AuditEntry, Organisation
 from api.domain.audit.repository import CHAINED_FIELDS
 
 # Core on the tables: the chainer reads and updates entries in batches of thousands
-_entry: Table = AuditEntry.metadata.tables["audit_entry"]
-_anchor: Table = AuditChainAnchor.metadata.tables["audit_chain_anchor"]
-_org: Table = Organisation.metadata.tables["organisation"]
+_entry: Table = core_table(AuditEntry)
+_anchor: Table = core_table(AuditChainAnchor)
+_org: Table = core_table(Organisation)
 
 GENESIS = "0" * 64
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.auth.scope import Scope
+from api.db.base import core_table
 from api.db.tables import AuditEntry, Organisation
 from api.domain import clock
 
@@ -44,7 +45,7 @@ CHAINED_FIELDS = (
 )
 
 # the hot path appends through Core: one statement built once, no ORM unit of work
-_entry: Table = AuditEntry.metadata.tables["audit_entry"]
+_entry: Table = core_table(AuditEntry)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.auth.scope import Scope
+from api.db.base import core_table
 from api.db.tables import (
     Commune,
     Competence,
@@ -39,13 +40,13 @@ from api.db.tables import (
 from api.domain.statistics.rules import Measure, TerritoryKind, TerritoryRef, median_of_histogram
 from api.domain.statistics.tables import StatFact
 
-_fact = StatFact.__table__  # type: ignore[attr-defined]
-_commune = Commune.__table__  # type: ignore[attr-defined]
-_competence = Competence.__table__  # type: ignore[attr-defined]
-_organisation = Organisation.__table__  # type: ignore[attr-defined]
-_epci = Epci.__table__  # type: ignore[attr-defined]
-_departement = Departement.__table__  # type: ignore[attr-defined]
-_territory = OrganisationCommune.__table__  # type: ignore[attr-defined]
+_fact = core_table(StatFact)
+_commune = core_table(Commune)
+_competence = core_table(Competence)
+_organisation = core_table(Organisation)
+_epci = core_table(Epci)
+_departement = core_table(Departement)
+_territory = core_table(OrganisationCommune)
 
 # the columns the runtime role may read (stat_fact's, without the ids: migration 0022)
 _ROW_COLUMNS = [c for c in _fact.c if c.name not in ("id", "source_id")]

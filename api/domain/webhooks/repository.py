@@ -22,12 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from api.auth.scope import Scope
+from api.db.base import core_table
 from api.db.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 # the worker's queue runs Core statements on the tables (batches, leases, no unit of work)
-_subscription: Table = WebhookSubscription.metadata.tables["webhook_subscription"]
-_delivery: Table = WebhookDelivery.metadata.tables["webhook_delivery"]
-_attempt: Table = WebhookAttempt.metadata.tables["webhook_attempt"]
+_subscription: Table = core_table(WebhookSubscription)
+_delivery: Table = core_table(WebhookDelivery)
+_attempt: Table = core_table(WebhookAttempt)
 
 # first half of the two-key advisory lock of periodic jobs (audit locks use "AUDT")
 _JOB_LOCK_NAMESPACE = 0x574F524B  # "WORK"

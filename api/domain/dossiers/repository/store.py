@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -28,30 +27,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlmodel import SQLModel, col
+from sqlmodel import col
 
 from api.auth.scope import Scope
+from api.db.base import core_table
 from api.domain.dossiers.repository.rows import PersonEvent, PersonMatch, StoredDossier
 from api.domain.dossiers.tables import Dossier, DossierEvent, DossierExternalRef
 from api.domain.organisations.tables import Organisation, OrganisationCommune
 from api.domain.people.tables import Beneficiary, CareTeamMembership
 from api.domain.territories.tables import Competence
 
-
-def _core(model: type[SQLModel]) -> sa.Table:
-    """A model's Core table, for the bulk statements of the sync path (typed, unlike
-    ``model.__table__``)."""
-    table = sa.inspect(model).local_table
-    assert isinstance(table, sa.Table)
-    return table
-
-
-_dossier = _core(Dossier)
-_ref = _core(DossierExternalRef)
-_event = _core(DossierEvent)
-_person = _core(Beneficiary)
-_team = _core(CareTeamMembership)
-_org = _core(Organisation)
+_dossier = core_table(Dossier)
+_ref = core_table(DossierExternalRef)
+_event = core_table(DossierEvent)
+_person = core_table(Beneficiary)
+_team = core_table(CareTeamMembership)
+_org = core_table(Organisation)
 
 #: the dossier columns a sync batch rewrites (executemany: every row sets all of them)
 SYNCED_COLUMNS = (
