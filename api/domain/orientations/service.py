@@ -48,7 +48,7 @@ from api.domain.orientations.schemas import (
 )
 from api.domain.orientations.tables import Orientation
 from api.domain.people import service as people
-from api.domain.referrals.service.partners import check_competence, resolve_partner
+from api.domain.referrals.service.counterparts import check_competence, resolve_counterpart
 from api.http.schemas import Page, as_instant, decode_keyset, encode_cursor
 from api.problems import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 
@@ -146,7 +146,7 @@ async def _checked_target(ctx: Orientations, body: OrientationCreate) -> uuid.UU
         )
     if body.category is not None and body.competence not in CATEGORISED:
         errors.append(FieldError("/category", "Only RSA and insertion orientations have one."))
-    target = await resolve_partner(
+    target = await resolve_counterpart(
         ctx.orgs,
         competence=body.competence,
         commune=commune,

@@ -26,7 +26,7 @@ from api.domain.referrals.rules import (
 )
 from api.domain.referrals.schemas import InlineIdentity, ReferralActionBody, ReferralRead
 from api.domain.referrals.service.context import Referrals, etag, side_of, visible_referral
-from api.domain.referrals.service.partners import resolve_partner
+from api.domain.referrals.service.counterparts import resolve_counterpart
 from api.domain.referrals.service.reading import read
 from api.domain.referrals.service.sending import open_pending
 from api.domain.referrals.tables import Referral
@@ -232,7 +232,7 @@ async def _redirect(ctx: Referrals, referral: Referral, body: ReferralActionBody
     behalf: the sender sees the chain, the new recipient what was shared. Returns the new
     recipient."""
     scope = ctx.scope
-    recipient = await resolve_partner(
+    recipient = await resolve_counterpart(
         ctx.orgs,
         competence=referral.competence,
         commune=referral.commune_code,

@@ -22,7 +22,7 @@ from api.domain.referrals.rules import (
 )
 from api.domain.referrals.schemas import ReferralCreate, ReferralRead
 from api.domain.referrals.service.context import Referrals
-from api.domain.referrals.service.partners import check_competence, resolve_partner
+from api.domain.referrals.service.counterparts import check_competence, resolve_counterpart
 from api.domain.referrals.service.reading import read
 from api.problems import FieldError, ValidationFailed
 
@@ -61,7 +61,7 @@ async def _checked(ctx: Referrals, body: ReferralCreate) -> tuple[str, uuid.UUID
         [str(c) for c in visible],
         inline=body.beneficiary is not None,
     )
-    recipient = await resolve_partner(
+    recipient = await resolve_counterpart(
         ctx.orgs,
         competence=body.competence,
         commune=commune,

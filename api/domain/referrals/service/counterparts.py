@@ -38,7 +38,7 @@ async def holders(orgs: OrganisationStore, competence: str, commune: str) -> lis
     )
 
 
-async def resolve_partner(
+async def resolve_counterpart(
     orgs: OrganisationStore,
     *,
     competence: str,
