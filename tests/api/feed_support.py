@@ -133,6 +133,11 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # the sender hung up mid-request (a worker killed while sending): that is
+                    # no delivery, and a receiver records nothing of it
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 secret = receiver.secrets.get(self.path)
                 payload: Any = None
