@@ -10,10 +10,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.domain import clock
 from api.domain.statistics import render
+from api.domain.statistics.cells import Period
 from api.domain.statistics.deps import StatisticsService
 from api.domain.statistics.rules import MEASURES, choose_media
 from api.domain.statistics.schemas import StatisticsRead, UnmetNeedsRead
-from api.domain.statistics.service import Period
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
 

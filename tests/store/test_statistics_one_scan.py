@@ -15,15 +15,10 @@ from api.auth.builder import build_scope
 from api.auth.tokens import AccessClaims
 from api.db.engine import create_engine
 from api.demo.activity import load_demo_activity
-from api.domain.statistics.repository import (
-    AggregateRow,
-    Area,
-    Query,
-    StatisticsRepository,
-    _check_one_scan,
-)
+from api.domain.statistics.cells import AggregateRow, Area, Period, Query, check_one_scan
+from api.domain.statistics.repository import StatisticsRepository
 from api.domain.statistics.rules import TerritoryKind, TerritoryRef
-from api.domain.statistics.service import Period, unmet_tables
+from api.domain.statistics.service import unmet_tables
 from tests.world import World
 
 
@@ -84,17 +79,17 @@ def test_tables_that_may_count_the_same_rows_are_not_read_in_one_scan() -> None:
     declined, expired, refused, aids = unmet_tables(
         area, Period(date(2026, 1, 1), date(2026, 12, 31))
     )
-    _check_one_scan([declined, expired, refused, aids])
+    check_one_scan([declined, expired, refused, aids])
     overlapping: list[list[Query]] = [
         [declined, declined],
         [expired, replace(expired, where=())],  # every status, expired included
     ]
     for queries in overlapping:
         with pytest.raises(ValueError, match="same rows"):
-            _check_one_scan(queries)
+            check_one_scan(queries)
     elsewhere = replace(
         refused,
         area=Area(TerritoryRef(TerritoryKind.COMMUNE, "80001"), "Abbeville", {"80001": 23_000}),
     )
     with pytest.raises(ValueError, match="area and period"):
-        _check_one_scan([declined, elsewhere])
+        check_one_scan([declined, elsewhere])

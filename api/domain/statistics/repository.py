@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -37,7 +36,8 @@ from api.db.tables import (
     Organisation,
     OrganisationCommune,
 )
-from api.domain.statistics.rules import Measure, TerritoryKind, TerritoryRef, median_of_histogram
+from api.domain.statistics.cells import AggregateRow, Area, Query, cells_of, check_one_scan
+from api.domain.statistics.rules import TerritoryKind, TerritoryRef
 from api.domain.statistics.tables import StatFact
 
 _fact = core_table(StatFact)
@@ -108,40 +108,6 @@ def _rows(
     if last is not None:
         conditions.append(f.month <= last)
     return select(*_ROW_COLUMNS).where(true(), *conditions).subquery("f")
-
-
-@dataclass(frozen=True)
-class Area:
-    """A territory resolved to its communes and their populations."""
-
-    ref: TerritoryRef
-    name: str
-    population: dict[str, int]  # commune code -> inhabitants
-
-    @property
-    def communes(self) -> list[str]:
-        return sorted(self.population)
-
-
-@dataclass(frozen=True)
-class Query:
-    measure: Measure
-    area: Area
-    first_month: date
-    last_month: date
-    by: tuple[str, ...]
-    include_sensitive: bool
-    # extra equality filters, e.g. {"status": ["expired"]}
-    where: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-
-@dataclass(frozen=True)
-class AggregateRow:
-    key: tuple[str, ...]  # the dimension values, in the order of ``by``
-    is_total: bool
-    count: int
-    amount: float | None
-    medians: dict[str, float | None]
 
 
 class StatisticsRepository:
@@ -237,7 +203,7 @@ class StatisticsRepository:
             statement = statement.group_by(*dims)
         await self._plan_for_statistics()
         rows = (await self.session.execute(statement)).mappings().all()
-        return _cells(query, rows)
+        return cells_of(query, rows)
 
     async def aggregate_disjoint(
         self, queries: Sequence[Query], sensitive: frozenset[str]
@@ -247,7 +213,7 @@ class StatisticsRepository:
         table whose filters it meets, then grouped by that label and the table's own
         dimensions. The tables count disjoint rows (another measure, or other statuses of
         the same one) and have no medians."""
-        _check_one_scan(queries)
+        check_one_scan(queries)
         first = queries[0]
         communes = [code for code in first.area.communes if code in self.scope.territory]
         rows_ = _rows(None, communes, first.first_month, first.last_month)
@@ -294,7 +260,7 @@ class StatisticsRepository:
                     "amount": row["amount"],
                 }
             )
-        return [_cells(q, rows) for q, rows in zip(queries, found, strict=True)]
+        return [cells_of(q, rows) for q, rows in zip(queries, found, strict=True)]
 
     async def area_count(self, measure: str, ref: TerritoryRef, first: date, last: date) -> int:
         """The whole EPCI's or département's total, for the comparison line of a report
@@ -360,84 +326,6 @@ class StatisticsRepository:
         f = _rows(None, None, None, None).c
         row = (await self.session.execute(select(func.min(f.month), func.max(f.month)))).one()
         return None if row[0] is None else (row[0], row[1])
-
-
-def _check_one_scan(queries: Sequence[Query]) -> None:
-    """Tables read in one scan share their area, period and sensitivity, have no medians,
-    and never count the same row twice: two tables of one measure name distinct statuses."""
-    first = queries[0]
-    shared = (first.area, first.first_month, first.last_month, first.include_sensitive)
-    statuses: dict[str, list[frozenset[str] | None]] = {}
-    for query in queries:
-        if (query.area, query.first_month, query.last_month, query.include_sensitive) != shared:
-            raise ValueError("tables read in one scan share their area and period")
-        if query.measure.delays:
-            raise ValueError("tables read in one scan have no medians")
-        named = dict(query.where).get("status")
-        statuses.setdefault(query.measure.name, []).append(
-            None if named is None else frozenset(named)
-        )
-    for measure, filters in statuses.items():
-        if len(filters) < 2:
-            continue
-        named_filters = [f for f in filters if f is not None]
-        if len(named_filters) < len(filters) or sum(map(len, named_filters)) != len(
-            frozenset().union(*named_filters)
-        ):
-            raise ValueError(f"two tables of {measure} may count the same rows")
-
-
-def _cells(query: Query, rows: Sequence[Any]) -> list[AggregateRow]:
-    steps = query.measure.delays
-    # grouping() sets a bit for each delay column left out of a row's set, first column highest
-    masks = {
-        sum(1 << (len(steps) - 1 - j) for j in range(len(steps)) if j != i): step
-        for i, step in enumerate(steps)
-    }
-    counts: dict[tuple[str, ...], int] = {}
-    amounts: dict[tuple[str, ...], float] = {}
-    histograms: dict[tuple[str, ...], dict[str, dict[int, int]]] = {}
-    for row in rows:
-        key = tuple(_text(row[d]) for d in query.by)
-        step = masks[row["step_mask"]] if steps else None
-        if step is None or step == steps[0]:  # every record is in each step's sets once
-            counts[key] = counts.get(key, 0) + int(row["count"])
-            if query.measure.amounts and row["amount"] is not None:
-                amounts[key] = amounts.get(key, 0.0) + float(row["amount"])
-        if step is not None and row[step] is not None:
-            histogram = histograms.setdefault(key, {}).setdefault(step, {})
-            histogram[int(row[step])] = histogram.get(int(row[step]), 0) + int(row["count"])
-    cells = [
-        AggregateRow(
-            key,
-            False,
-            count,
-            amounts.get(key) if query.measure.amounts else None,
-            {s: median_of_histogram(histograms.get(key, {}).get(s, {})) for s in steps},
-        )
-        for key, count in counts.items()
-    ]
-    total_histograms: dict[str, dict[int, int]] = {s: {} for s in steps}
-    for per_step in histograms.values():
-        for step, histogram in per_step.items():
-            for days, n in histogram.items():
-                total_histograms[step][days] = total_histograms[step].get(days, 0) + n
-    total = AggregateRow(
-        (),
-        True,
-        sum(counts.values()),
-        sum(amounts.values()) if query.measure.amounts and amounts else None,
-        {s: median_of_histogram(total_histograms[s]) for s in steps},
-    )
-    return [*(c for c in cells if query.by), total]
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, date):
-        return value.strftime("%Y-%m")
-    return str(value)
 
 
 async def detach_statistics(
