@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -148,6 +149,15 @@ def create_engine(
         connect_args={"server_settings": server_settings},
     )
     return engine
+
+
+#: driver errors that escape SQLAlchemy unwrapped: a connection killed while the pool sets it
+#: up (its on-connect hooks, e.g. the JSON codec) raises the driver's own "connection is
+#: closed"; like a refused connection, the database is unavailable for this request
+UNWRAPPED_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+)
 
 
 @dataclass

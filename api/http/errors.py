@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.db.engine import UNWRAPPED_CONNECTION_ERRORS
 from api.problems import (
     PROBLEM_MEDIA_TYPE,
     Conflict,
@@ -52,7 +53,7 @@ def database_problem(error: BaseException) -> DomainError | None:
     back, a retry neither loses nor duplicates anything. A constraint violation is a 409 and
     any other data error a 422: they are about the request. The database's own message is
     never repeated (it may quote personal data)."""
-    if isinstance(error, PoolTimeout | OSError | ConnectionError):
+    if isinstance(error, (PoolTimeout, OSError, ConnectionError, *UNWRAPPED_CONNECTION_ERRORS)):
         return _unavailable()
     if not isinstance(error, DBAPIError):
         return None
@@ -144,7 +145,7 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("database unavailable", exc_info=exc)
         return problem_response(request, problem)
 
-    for error_type in (DBAPIError, PoolTimeout, OSError):
+    for error_type in (DBAPIError, PoolTimeout, OSError, *UNWRAPPED_CONNECTION_ERRORS):
         app.add_exception_handler(error_type, on_database_error)
 
     @app.exception_handler(StarletteHTTPException)
