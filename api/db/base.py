@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy import MetaData
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import SQLModel
 
 from api.db.scoping import Scoping
@@ -64,3 +66,13 @@ def core_table(model: type[SQLModel]) -> sa.Table:
     table = sa.inspect(model).local_table
     assert isinstance(table, sa.Table)
     return table
+
+
+def instant_column(nullable: bool = False) -> sa.Column[datetime]:
+    """A timestamp with its time zone (every instant the service stores)."""
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
+
+
+def codes_column(length: int) -> sa.Column[list[str]]:
+    """A list of codes (communes, competences, kinds), never null."""
+    return sa.Column(ARRAY(sa.String(length)), nullable=False)

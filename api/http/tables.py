@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary
+from sqlalchemy import Column, Index, LargeBinary
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
-from api.db.base import Table
+from api.db.base import Table, instant_column
 from api.db.scoping import OwnedByOrganisation, Scoping
-
-
-def _instant(nullable: bool = False) -> Any:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 class IdempotencyKey(Table, table=True):
@@ -34,4 +30,4 @@ class IdempotencyKey(Table, table=True):
     status_code: int | None = None
     headers: dict[str, str] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
     body_cipher: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    created_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())

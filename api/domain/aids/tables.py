@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     ForeignKey,
     Identity,
     Index,
@@ -27,12 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field
 
-from api.db.base import Table
+from api.db.base import Table, instant_column
 from api.db.scoping import AttachedToPerson, OwnedByOrganisation, Public, Scoping
-
-
-def _instant(nullable: bool = False) -> Any:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 def _amount(nullable: bool = False) -> Any:
@@ -56,7 +51,7 @@ class AidRules(Table, table=True):
     valid_from: date
     valid_until: date | None = None
     max_per_household_12_months: Decimal | None = Field(default=None, sa_column=_amount(True))
-    created_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())
     created_by_user_id: uuid.UUID | None = None
 
 
@@ -143,9 +138,9 @@ class AidRequest(Table, table=True):
     submitted_on: date | None = None
     decided_on: date | None = None
     version: int = 1
-    status_changed_at: datetime = Field(sa_column=_instant())
-    created_at: datetime = Field(sa_column=_instant())
-    updated_at: datetime = Field(sa_column=_instant())
+    status_changed_at: datetime = Field(sa_column=instant_column())
+    created_at: datetime = Field(sa_column=instant_column())
+    updated_at: datetime = Field(sa_column=instant_column())
 
 
 class AidRequestEvent(Table, table=True):
@@ -161,7 +156,7 @@ class AidRequestEvent(Table, table=True):
         sa_column=Column(ForeignKey("aid_request.id"), nullable=False, index=True)
     )
     beneficiary_id: uuid.UUID = Field(foreign_key="beneficiary.id")
-    at: datetime = Field(sa_column=_instant())
+    at: datetime = Field(sa_column=instant_column())
     action: str = Field(max_length=20)
     from_status: str | None = Field(default=None, max_length=20)
     to_status: str | None = Field(default=None, max_length=20)
@@ -199,8 +194,8 @@ class AidPayment(Table, table=True):
     voucher_number: str | None = Field(default=None, max_length=20)
     voucher_year: int | None = None
     voucher_sequence: int | None = None
-    cancelled_at: datetime | None = Field(default=None, sa_column=_instant(True))
-    created_at: datetime = Field(sa_column=_instant())
+    cancelled_at: datetime | None = Field(default=None, sa_column=instant_column(True))
+    created_at: datetime = Field(sa_column=instant_column())
     created_by_user_id: uuid.UUID | None = None
 
 
@@ -232,7 +227,7 @@ class AidEnvelope(Table, table=True):
     category: str | None = Field(default=None, max_length=20)
     aid_code: str | None = Field(default=None, max_length=60)
     amount: Decimal = Field(sa_column=_amount())
-    updated_at: datetime = Field(sa_column=_instant())
+    updated_at: datetime = Field(sa_column=instant_column())
 
 
 class AidCommission(Table, table=True):
@@ -246,5 +241,5 @@ class AidCommission(Table, table=True):
     meeting_on: date
     body: str = Field(max_length=40)
     status: str = Field(max_length=10)
-    closed_at: datetime | None = Field(default=None, sa_column=_instant(True))
-    created_at: datetime = Field(sa_column=_instant())
+    closed_at: datetime | None = Field(default=None, sa_column=instant_column(True))
+    created_at: datetime = Field(sa_column=instant_column())

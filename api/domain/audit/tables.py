@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Identity, Index, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Identity, Index, text
 from sqlmodel import Field
 
-from api.db.base import Table
+from api.db.base import Table, instant_column
 from api.db.scoping import AttachedToPerson, Internal, Scoping
-
-
-def _instant(nullable: bool = False) -> Any:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 class AuditEntry(Table, table=True):
@@ -51,7 +47,7 @@ class AuditEntry(Table, table=True):
     id: int | None = Field(
         default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
     )
-    at: datetime = Field(sa_column=_instant())
+    at: datetime = Field(sa_column=instant_column())
     organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
     actor_user_id: uuid.UUID | None = None
     actor_client_id: uuid.UUID | None = None
@@ -79,4 +75,4 @@ class AuditChainAnchor(Table, table=True):
     organisation_id: uuid.UUID = Field(foreign_key="organisation.id", primary_key=True)
     entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     hash: str = Field(max_length=64)
-    pruned_at: datetime = Field(sa_column=_instant())
+    pruned_at: datetime = Field(sa_column=instant_column())

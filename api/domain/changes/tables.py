@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     ForeignKey,
     Identity,
     Index,
@@ -22,12 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field
 
-from api.db.base import Table
+from api.db.base import Table, instant_column
 from api.db.scoping import OwnedByOrganisation, Scoping, SharedBetweenOrganisations
-
-
-def _instant(nullable: bool = False) -> Any:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 class ChangeEvent(Table, table=True):
@@ -50,7 +45,7 @@ class ChangeEvent(Table, table=True):
     event: str = Field(max_length=60)
     status: str | None = Field(default=None, max_length=30)
     audience: list[uuid.UUID] = Field(sa_column=Column(ARRAY(Uuid), nullable=False))
-    at: datetime = Field(sa_column=_instant())
+    at: datetime = Field(sa_column=instant_column())
 
 
 class WebhookSubscription(Table, table=True):
@@ -73,7 +68,7 @@ class WebhookSubscription(Table, table=True):
     secret_cipher: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     active: bool = True
     created_by: uuid.UUID | None = None
-    created_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())
 
 
 class WebhookDelivery(Table, table=True):
@@ -104,18 +99,18 @@ class WebhookDelivery(Table, table=True):
     resource_id: uuid.UUID
     resource_status: str | None = Field(default=None, max_length=30)
     tombstone: bool = False
-    event_at: datetime = Field(sa_column=_instant())
+    event_at: datetime = Field(sa_column=instant_column())
     webhook_id: str = Field(max_length=64, unique=True)
     # pending | delivered | failed (gave up) | skipped (the subscriber may no longer see it)
     status: str = Field(max_length=20)
     attempts: int = 0
-    next_attempt_at: datetime = Field(sa_column=_instant())
-    locked_until: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    next_attempt_at: datetime = Field(sa_column=instant_column())
+    locked_until: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
     claim_token: uuid.UUID | None = None
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, max_length=200)
-    created_at: datetime = Field(sa_column=_instant())
-    delivered_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    created_at: datetime = Field(sa_column=instant_column())
+    delivered_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
 
 
 class WebhookAttempt(Table, table=True):
@@ -133,7 +128,7 @@ class WebhookAttempt(Table, table=True):
     )
     organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
     attempt: int
-    at: datetime = Field(sa_column=_instant())
+    at: datetime = Field(sa_column=instant_column())
     status_code: int | None = None
     error: str | None = Field(default=None, max_length=200)
     duration_ms: int

@@ -6,20 +6,10 @@ import uuid
 from datetime import date, datetime
 from typing import ClassVar
 
-from sqlalchemy import Column, DateTime, String
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field
 
-from api.db.base import Table
+from api.db.base import Table, codes_column, instant_column
 from api.db.scoping import Scoping, SharedBetweenOrganisations
-
-
-def _instant() -> Column[datetime]:
-    return Column(DateTime(timezone=True), nullable=False)
-
-
-def _codes(length: int) -> Column[list[str]]:
-    return Column(ARRAY(String(length)), nullable=False)
 
 
 class Convention(Table, table=True):
@@ -35,16 +25,16 @@ class Convention(Table, table=True):
     reference: str = Field(max_length=100)
     grantor_id: uuid.UUID = Field(foreign_key="organisation.id", index=True)
     grantee_id: uuid.UUID = Field(foreign_key="organisation.id", index=True)
-    competences: list[str] = Field(sa_column=_codes(40))
-    communes: list[str] = Field(sa_column=_codes(5))
+    competences: list[str] = Field(sa_column=codes_column(40))
+    communes: list[str] = Field(sa_column=codes_column(5))
     all_communes: bool = False
-    data_categories: list[str] = Field(sa_column=_codes(20))
+    data_categories: list[str] = Field(sa_column=codes_column(20))
     valid_from: date
     valid_until: date | None = None
     status: str = Field(max_length=20)
     version: int = 1
-    created_at: datetime = Field(sa_column=_instant())
-    updated_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())
+    updated_at: datetime = Field(sa_column=instant_column())
 
 
 class ConventionEvent(Table, table=True):
@@ -58,7 +48,7 @@ class ConventionEvent(Table, table=True):
     # the parties, copied so the row-level policy needs no join
     grantor_id: uuid.UUID = Field(foreign_key="organisation.id")
     grantee_id: uuid.UUID = Field(foreign_key="organisation.id")
-    at: datetime = Field(sa_column=_instant())
+    at: datetime = Field(sa_column=instant_column())
     action: str = Field(max_length=20)
     from_status: str | None = Field(default=None, max_length=20)
     to_status: str = Field(max_length=20)

@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     ForeignKey,
     Identity,
     Index,
@@ -20,12 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
-from api.db.base import Table
+from api.db.base import Table, instant_column
 from api.db.scoping import AttachedToPerson, Scoping
-
-
-def _instant(nullable: bool = False) -> Any:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 class Dossier(Table, table=True):
@@ -55,18 +50,20 @@ class Dossier(Table, table=True):
     deciding_organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
     status: str = Field(max_length=20)
     instruction: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
-    instruction_updated_at: datetime = Field(sa_column=_instant())
+    instruction_updated_at: datetime = Field(sa_column=instant_column())
     decision: str | None = Field(default=None, max_length=20)
     amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 2), nullable=True))
     start_on: date | None = None
     end_on: date | None = None
     decision_reason: str | None = None
     decided_on: date | None = None
-    decision_updated_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
-    status_changed_at: datetime = Field(sa_column=_instant())
+    decision_updated_at: datetime | None = Field(
+        default=None, sa_column=instant_column(nullable=True)
+    )
+    status_changed_at: datetime = Field(sa_column=instant_column())
     version: int = 1
-    created_at: datetime = Field(sa_column=_instant())
-    updated_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())
+    updated_at: datetime = Field(sa_column=instant_column())
 
 
 class DossierExternalRef(Table, table=True):
@@ -87,7 +84,7 @@ class DossierExternalRef(Table, table=True):
     organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
     system: str = Field(max_length=60)
     external_id: str = Field(max_length=100)
-    created_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())
 
 
 class DossierEvent(Table, table=True):
@@ -103,7 +100,7 @@ class DossierEvent(Table, table=True):
         sa_column=Column(ForeignKey("dossier.id"), nullable=False, index=True)
     )
     beneficiary_id: uuid.UUID = Field(foreign_key="beneficiary.id")
-    at: datetime = Field(sa_column=_instant())
+    at: datetime = Field(sa_column=instant_column())
     action: str = Field(max_length=20)
     from_status: str | None = Field(default=None, max_length=20)
     to_status: str | None = Field(default=None, max_length=20)

@@ -6,25 +6,16 @@ import uuid
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, String, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Column, ForeignKey, Index, UniqueConstraint, text
 from sqlmodel import Field
 
-from api.db.base import Table
+from api.db.base import Table, codes_column, instant_column
 from api.db.scoping import (
     MemberOfOrganisation,
     OwnedByOrganisation,
     Public,
     Scoping,
 )
-
-
-def _instant(nullable: bool = False) -> Column[datetime]:
-    return Column(DateTime(timezone=True), nullable=nullable)
-
-
-def _codes(length: int) -> Column[list[str]]:
-    return Column(ARRAY(String(length)), nullable=False)
 
 
 class Organisation(Table, table=True):
@@ -42,8 +33,8 @@ class Organisation(Table, table=True):
     commune_code: str | None = Field(default=None, foreign_key="commune.code", max_length=5)
     epci_siren: str | None = Field(default=None, foreign_key="epci.siren", max_length=9)
     departement_code: str | None = Field(default=None, foreign_key="departement.code", max_length=3)
-    service_area_communes: list[str] = Field(sa_column=_codes(5))
-    service_area_departements: list[str] = Field(sa_column=_codes(3))
+    service_area_communes: list[str] = Field(sa_column=codes_column(5))
+    service_area_departements: list[str] = Field(sa_column=codes_column(3))
     email: str | None = None
     phone: str | None = None
     address: str | None = None
@@ -51,8 +42,8 @@ class Organisation(Table, table=True):
     # months audit entries are kept (domain.md §11: 12 by default, 6 to 36)
     audit_retention_months: int = 12
     version: int = 1
-    created_at: datetime = Field(sa_column=_instant())
-    updated_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())
+    updated_at: datetime = Field(sa_column=instant_column())
 
 
 class OrganisationCommune(Table, table=True):
@@ -79,8 +70,8 @@ class AppUser(Table, table=True):
     email: str = Field(unique=True, max_length=320)
     full_name: str
     password_hash: str | None = None
-    disabled_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
-    created_at: datetime = Field(sa_column=_instant())
+    disabled_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
+    created_at: datetime = Field(sa_column=instant_column())
 
 
 class Membership(Table, table=True):
@@ -97,11 +88,11 @@ class Membership(Table, table=True):
             ForeignKey("organisation.id", ondelete="CASCADE"), nullable=False, index=True
         )
     )
-    roles: list[str] = Field(sa_column=_codes(20))
-    created_at: datetime = Field(sa_column=_instant())
+    roles: list[str] = Field(sa_column=codes_column(20))
+    created_at: datetime = Field(sa_column=instant_column())
     #: NULL while the membership is an invitation its user has not accepted (they work for
     #: another organisation): login, refresh and scope building ignore it until then
-    accepted_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    accepted_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
 
 
 class RoleGrant(Table, table=True):
@@ -128,12 +119,12 @@ class RoleGrant(Table, table=True):
     user_id: uuid.UUID = Field(
         sa_column=Column(ForeignKey("app_user.id", ondelete="CASCADE"), nullable=False)
     )
-    roles: list[str] = Field(sa_column=_codes(20))
+    roles: list[str] = Field(sa_column=codes_column(20))
     status: str = Field(max_length=20)
     requested_by: uuid.UUID
-    requested_at: datetime = Field(sa_column=_instant())
+    requested_at: datetime = Field(sa_column=instant_column())
     decided_by: uuid.UUID | None = None
-    decided_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    decided_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
 
 
 class ApiClient(Table, table=True):
@@ -151,9 +142,9 @@ class ApiClient(Table, table=True):
     client_id: str = Field(unique=True, max_length=64)
     name: str
     secret_hash: str
-    scopes: list[str] = Field(sa_column=_codes(40))
-    created_at: datetime = Field(sa_column=_instant())
-    revoked_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    scopes: list[str] = Field(sa_column=codes_column(40))
+    created_at: datetime = Field(sa_column=instant_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
 
 
 class RefreshToken(Table, table=True):
@@ -172,7 +163,7 @@ class RefreshToken(Table, table=True):
     organisation_id: uuid.UUID = Field(
         sa_column=Column(ForeignKey("organisation.id", ondelete="CASCADE"), nullable=False)
     )
-    expires_at: datetime = Field(sa_column=_instant())
-    used_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
-    revoked_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
-    created_at: datetime = Field(sa_column=_instant())
+    expires_at: datetime = Field(sa_column=instant_column())
+    used_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
+    created_at: datetime = Field(sa_column=instant_column())

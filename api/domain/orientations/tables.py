@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Identity, Index, text
+from sqlalchemy import BigInteger, Column, ForeignKey, Identity, Index, text
 from sqlmodel import Field
 
-from api.db.base import Table
+from api.db.base import Table, instant_column
 from api.db.scoping import AttachedToPerson, Scoping
-
-
-def _instant(nullable: bool = False) -> Any:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 class Orientation(Table, table=True):
@@ -50,8 +46,8 @@ class Orientation(Table, table=True):
     previous_orientation_id: uuid.UUID | None = Field(default=None, foreign_key="orientation.id")
     status: str = Field(max_length=20)
     version: int = 1
-    created_at: datetime = Field(sa_column=_instant())
-    updated_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())
+    updated_at: datetime = Field(sa_column=instant_column())
 
 
 class OrientationEvent(Table, table=True):
@@ -66,7 +62,7 @@ class OrientationEvent(Table, table=True):
     orientation_id: uuid.UUID = Field(
         sa_column=Column(ForeignKey("orientation.id"), nullable=False, index=True)
     )
-    at: datetime = Field(sa_column=_instant())
+    at: datetime = Field(sa_column=instant_column())
     from_status: str | None = Field(default=None, max_length=20)
     to_status: str = Field(max_length=20)
     organisation_id: uuid.UUID | None = Field(default=None, foreign_key="organisation.id")

@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     Column,
-    DateTime,
     ForeignKey,
     Index,
     LargeBinary,
@@ -19,12 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field
 
-from api.db.base import Table
+from api.db.base import Table, instant_column
 from api.db.scoping import AttachedToPerson, Scoping
-
-
-def _instant(nullable: bool = False) -> Any:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 class Beneficiary(Table, table=True):
@@ -59,14 +54,14 @@ class Beneficiary(Table, table=True):
     # folded name keys for duplicate detection (api.domain.identity.name_match_keys)
     match_keys: list[str] = Field(sa_column=Column(ARRAY(String), nullable=False))
     folded_names: str
-    last_contact_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    last_contact_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
     merged_into_id: uuid.UUID | None = Field(default=None, foreign_key="beneficiary.id")
     # set by the retention purge: identity, contact, NIR and free text are gone (domain.md §11)
-    anonymised_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    anonymised_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
     created_by_organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
     version: int = 1
-    created_at: datetime = Field(sa_column=_instant())
-    updated_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())
+    updated_at: datetime = Field(sa_column=instant_column())
 
 
 class CareTeamMembership(Table, table=True):
@@ -96,8 +91,8 @@ class CareTeamMembership(Table, table=True):
     granted_categories: list[str] | None = Field(
         default=None, sa_column=Column(ARRAY(String(20)), nullable=True)
     )
-    started_at: datetime = Field(sa_column=_instant())
-    ended_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    started_at: datetime = Field(sa_column=instant_column())
+    ended_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
     end_reason: str | None = None
     # the referral or orientation this membership comes from, ended with it
     origin_id: uuid.UUID | None = Field(default=None, index=True)
@@ -150,7 +145,7 @@ class Note(Table, table=True):
     competence: str = Field(foreign_key="competence.code", max_length=40)
     visibility: str = Field(max_length=20)
     body: str
-    created_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())
 
 
 class AccessRequest(Table, table=True):
@@ -170,9 +165,9 @@ class AccessRequest(Table, table=True):
     reason: str
     categories: list[str] = Field(sa_column=Column(ARRAY(String(20)), nullable=False))
     status: str = Field(max_length=20)
-    created_at: datetime = Field(sa_column=_instant())
-    expires_at: datetime = Field(sa_column=_instant())
-    decided_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    created_at: datetime = Field(sa_column=instant_column())
+    expires_at: datetime = Field(sa_column=instant_column())
+    decided_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
     decided_by_organisation_id: uuid.UUID | None = Field(
         default=None, foreign_key="organisation.id"
     )
@@ -201,4 +196,4 @@ class Consent(Table, table=True):
     withdrawal_reason: str | None = None
     recorded_by_organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
     recorded_by_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
-    created_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())

@@ -6,16 +6,12 @@ import uuid
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Identity, Index, String, text
+from sqlalchemy import BigInteger, Column, ForeignKey, Identity, Index, String, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field
 
-from api.db.base import Table
+from api.db.base import Table, instant_column
 from api.db.scoping import Scoping, SharedBetweenOrganisations
-
-
-def _instant(nullable: bool = False) -> Any:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 class Referral(Table, table=True):
@@ -87,9 +83,9 @@ class Referral(Table, table=True):
     parent_referral_id: uuid.UUID | None = Field(default=None, foreign_key="referral.id")
     status: str = Field(max_length=20)
     version: int = 1
-    created_at: datetime = Field(sa_column=_instant())
-    updated_at: datetime = Field(sa_column=_instant())
-    closed_at: datetime | None = Field(default=None, sa_column=_instant(nullable=True))
+    created_at: datetime = Field(sa_column=instant_column())
+    updated_at: datetime = Field(sa_column=instant_column())
+    closed_at: datetime | None = Field(default=None, sa_column=instant_column(nullable=True))
 
 
 class ReferralEvent(Table, table=True):
@@ -104,7 +100,7 @@ class ReferralEvent(Table, table=True):
     referral_id: uuid.UUID = Field(
         sa_column=Column(ForeignKey("referral.id"), nullable=False, index=True)
     )
-    at: datetime = Field(sa_column=_instant())
+    at: datetime = Field(sa_column=instant_column())
     from_status: str | None = Field(default=None, max_length=20)
     to_status: str = Field(max_length=20)
     # None: the service itself (expiry)
@@ -132,4 +128,4 @@ class ReferralMessage(Table, table=True):
     author_client_id: uuid.UUID | None = None
     acting_agent: str | None = Field(default=None, max_length=200)
     body: str
-    created_at: datetime = Field(sa_column=_instant())
+    created_at: datetime = Field(sa_column=instant_column())
