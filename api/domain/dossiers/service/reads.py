@@ -9,7 +9,6 @@ from api.auth.permissions import Action
 from api.auth.scope import Scope
 from api.domain.dossiers.repository import StoredDossier
 from api.domain.dossiers.rules import (
-    Decision,
     DossierAction,
     DossierStatus,
     Side,
@@ -24,7 +23,7 @@ from api.domain.dossiers.schemas import (
     ExternalRefRead,
     Instruction,
 )
-from api.domain.dossiers.service.context import Dossiers, etag
+from api.domain.dossiers.service.context import Dossiers, decision_of, etag
 from api.domain.dossiers.service.visibility import visible, visible_rows
 from api.domain.organisations.schemas import OrganisationRef
 from api.http.schemas import Page, decode_keyset, encode_cursor
@@ -41,16 +40,8 @@ def caller_actions(scope: Scope, status: DossierStatus, sides: frozenset[Side]) 
 
 
 def _decision_read(row: StoredDossier) -> DecisionRead | None:
-    if not row.decision:
-        return None
-    return DecisionRead(
-        decision=Decision(row.decision),
-        amount=row.amount,
-        start_on=row.start_on,
-        end_on=row.end_on,
-        reason=row.decision_reason,
-        decided_on=row.decided_on,
-    )
+    values = decision_of(row)
+    return None if values is None else DecisionRead.model_validate(values, from_attributes=True)
 
 
 async def _shape(ctx: Dossiers, row: StoredDossier) -> DossierRead:
