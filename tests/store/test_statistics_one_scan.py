@@ -1,6 +1,8 @@
-"""The unmet needs read their four tables in one scan of the statistical rows: the cells are
-those of four separate aggregates, over the département (sensitive competences counted) and
-over a commune (left out), on a year of the demo's activity."""
+"""Tables read together give the cells of separate aggregates, over the département
+(sensitive competences counted) and over a commune (left out), on a year of the demo's
+activity: the unmet needs' four tables in one scan of the statistical rows, and every table
+of the yearly report (both years, unmet needs included) as grouping sets, one scan per
+measure."""
 
 from __future__ import annotations
 
@@ -15,10 +17,17 @@ from api.auth.builder import build_scope
 from api.auth.tokens import AccessClaims
 from api.db.engine import create_engine
 from api.demo.activity import load_demo_activity
-from api.domain.statistics.cells import AggregateRow, Area, Period, Query, check_one_scan
+from api.domain.statistics.cells import (
+    AggregateRow,
+    Area,
+    Period,
+    Query,
+    check_one_scan,
+    check_shared_scan,
+)
 from api.domain.statistics.repository import StatisticsRepository
 from api.domain.statistics.rules import TerritoryKind, TerritoryRef
-from api.domain.statistics.service import unmet_tables
+from api.domain.statistics.service import report_tables, unmet_tables
 from tests.world import World
 
 
@@ -55,6 +64,7 @@ async def test_one_scan_gives_the_cells_of_separate_aggregates(
                 sensitive = await repository.sensitive_competences()
                 today = date.today()
                 period = Period(date(today.year - 2, 1, 1), today)
+                report_year = today.year
                 for ref in (
                     TerritoryRef(TerritoryKind.DEPARTEMENT, "80"),
                     TerritoryRef(TerritoryKind.COMMUNE, "80021"),
@@ -68,6 +78,17 @@ async def test_one_scan_gives_the_cells_of_separate_aggregates(
                     if ref.kind is TerritoryKind.DEPARTEMENT:
                         # the demo's year declines, lets expire and refuses: the test can fail
                         assert all(len(a) > 1 for a in apart[:3]), apart
+                    report = [
+                        *(q for q, _ in report_tables(area, report_year).values()),
+                        *unmet_tables(area, Period(date(report_year - 1, 1, 1), today)),
+                        *unmet_tables(area, Period(date(report_year, 1, 1), today)),
+                    ]
+                    shared = await repository.aggregate_shared(report, sensitive)
+                    alone = [await repository.aggregate(q, sensitive) for q in report]
+                    assert [_by_key(t) for t in shared] == [_by_key(a) for a in alone], ref
+                    # rows of both years, medians, tables counting the same rows
+                    assert sum(len(a) for a in alone) > 3 * len(alone), alone
+                    assert any(r.medians.get("accepted") for a in alone for r in a), alone
             finally:
                 await transaction.rollback()
     finally:
@@ -93,3 +114,21 @@ def test_tables_that_may_count_the_same_rows_are_not_read_in_one_scan() -> None:
     )
     with pytest.raises(ValueError, match="area and period"):
         check_one_scan([declined, elsewhere])
+
+
+def test_tables_of_other_areas_or_other_steps_are_not_read_as_grouping_sets() -> None:
+    area = Area(TerritoryRef(TerritoryKind.COMMUNE, "80021"), "Amiens", {"80021": 133_000})
+    tables = [q for q, _ in report_tables(area, 2026).values()]
+    check_shared_scan([*tables, *tables])  # the same rows counted twice: allowed
+    elsewhere = replace(
+        tables[0],
+        area=Area(TerritoryRef(TerritoryKind.COMMUNE, "80001"), "Abbeville", {"80001": 23_000}),
+    )
+    with pytest.raises(ValueError, match="area"):
+        check_shared_scan([tables[0], elsewhere])
+    referrals = next(q for q in tables if q.measure.delays)
+    other_steps = replace(referrals, measure=replace(referrals.measure, delays=("accepted",)))
+    with pytest.raises(ValueError, match="same steps"):
+        check_shared_scan([referrals, other_steps])
+    with pytest.raises(ValueError, match="31"):
+        check_shared_scan([tables[0]] * 32)

@@ -77,6 +77,22 @@ def check_one_scan(queries: Sequence[Query]) -> None:
             raise ValueError(f"two tables of {measure} may count the same rows")
 
 
+def check_shared_scan(queries: Sequence[Query]) -> None:
+    """Tables read in one scan as grouping sets share their area; each has its own measure,
+    period, sensitivity, filters and dimensions, and may count rows another counts too
+    (every grouping set sees every row). Their medians, if any, are of the same steps, and
+    a measure has at most 31 of them (``grouping()`` of their flags is a 32-bit mask)."""
+    if any(q.area != queries[0].area for q in queries):
+        raise ValueError("tables read in one scan share their area")
+    if len({q.measure.delays for q in queries if q.measure.delays}) > 1:
+        raise ValueError("tables read in one scan have medians of the same steps")
+    per_measure: dict[str, int] = {}
+    for query in queries:
+        per_measure[query.measure.name] = per_measure.get(query.measure.name, 0) + 1
+    if max(per_measure.values()) > 31:
+        raise ValueError("at most 31 tables of a measure are read in one scan")
+
+
 def cells_of(query: Query, rows: Sequence[Any]) -> list[AggregateRow]:
     """The cells of a table from its aggregate rows (a mapping per row: the dimensions,
     ``count``, ``amount``, a delay histogram step per grouping set), and its total."""

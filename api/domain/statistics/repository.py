@@ -36,7 +36,14 @@ from api.db.tables import (
     Organisation,
     OrganisationCommune,
 )
-from api.domain.statistics.cells import AggregateRow, Area, Query, cells_of, check_one_scan
+from api.domain.statistics.cells import (
+    AggregateRow,
+    Area,
+    Query,
+    cells_of,
+    check_one_scan,
+    check_shared_scan,
+)
 from api.domain.statistics.rules import TerritoryKind, TerritoryRef
 from api.domain.statistics.tables import StatFact
 
@@ -262,19 +269,96 @@ class StatisticsRepository:
             )
         return [cells_of(q, rows) for q, rows in zip(queries, found, strict=True)]
 
+    async def aggregate_shared(
+        self, queries: Sequence[Query], sensitive: frozenset[str]
+    ) -> list[list[AggregateRow]]:
+        """The cells of several tables of one area, in one scan per measure (a report's
+        tables: this year beside the year before, a cross table beside its margins). Each
+        table is a flag column (its months and filters) grouped with its own dimensions —
+        and with delays, one histogram per step — as GROUPING SETS of one aggregate: every
+        set sees every row, so tables may count the same rows. The cells are those
+        :meth:`aggregate` gives each table alone."""
+        check_shared_scan(queries)
+        found: list[list[AggregateRow]] = [[] for _ in queries]
+        by_measure: dict[str, list[int]] = {}
+        for index, query in enumerate(queries):
+            by_measure.setdefault(query.measure.name, []).append(index)
+        await self._plan_for_statistics()
+        for measure, indexes in by_measure.items():
+            tables = [queries[i] for i in indexes]
+            for index, rows in zip(
+                indexes, await self._grouping_sets(measure, tables, sensitive), strict=True
+            ):
+                found[index] = rows
+        return found
+
+    async def _grouping_sets(
+        self, measure: str, queries: Sequence[Query], sensitive: frozenset[str]
+    ) -> list[list[AggregateRow]]:
+        communes = [code for code in queries[0].area.communes if code in self.scope.territory]
+        first = min(q.first_month for q in queries)
+        last = max(q.last_month for q in queries)
+        rows_ = _rows(measure, communes, first, last)
+        f = rows_.c
+        # in<i>: true when the row counts in the i-th table, else NULL (one more group)
+        flags = [
+            case(
+                (
+                    and_(
+                        f.month >= q.first_month,
+                        f.month <= q.last_month,
+                        *self._conditions(rows_, q, sensitive),
+                    ),
+                    true(),
+                )
+            ).label(f"in{i}")
+            for i, q in enumerate(queries)
+        ]
+        dimensions = sorted({d for q in queries for d in q.by})
+        steps = next((q.measure.delays for q in queries if q.measure.delays), ())
+        labelled = select(
+            *flags,
+            *(f[_COLUMNS[d]].label(d) for d in dimensions),
+            *(f[f"{step}_days"].label(step) for step in steps),
+            f.amount,
+        ).subquery("labelled")
+        t = labelled.c
+        in_table = [t[f"in{i}"] for i in range(len(queries))]
+        sets: list[Any] = []
+        for i, query in enumerate(queries):
+            keys = [in_table[i], *(t[d] for d in query.by)]
+            if query.measure.delays:
+                sets.extend(tuple_(*keys, t[step]) for step in steps)
+            else:
+                sets.append(tuple_(*keys))
+        columns: list[Any] = [
+            func.grouping(*in_table).label("table_mask"),
+            *(t[d] for d in dimensions),
+            *(t[step] for step in steps),
+            func.count().label("count"),
+            func.sum(t.amount).label("amount"),
+        ]
+        if steps:
+            columns.append(func.grouping(*(t[step] for step in steps)).label("step_mask"))
+        statement = (
+            select(*columns)
+            .group_by(func.grouping_sets(*sets))
+            .having(func.coalesce(*in_table).is_not(None))  # the rows of no table
+        )
+        # grouping() sets a bit for each column left out of a row's set, first highest: the
+        # i-th table's sets leave out every flag but its own
+        everything = (1 << len(queries)) - 1
+        table_of = {everything - (1 << (len(queries) - 1 - i)): i for i in range(len(queries))}
+        found: list[list[Any]] = [[] for _ in queries]
+        for row in (await self.session.execute(statement)).mappings():
+            found[table_of[row["table_mask"]]].append(row)
+        return [cells_of(q, rows) for q, rows in zip(queries, found, strict=True)]
+
     async def area_count(self, measure: str, ref: TerritoryRef, first: date, last: date) -> int:
         """The whole EPCI's or département's total, for the comparison line of a report
         (a definer function: it reaches beyond the caller's territory, totals only)."""
         count = await self.session.scalar(
             select(func.guichet_stat_area_count(measure, str(ref.kind), ref.code, first, last))
-        )
-        return int(count or 0)
-
-    async def area_count_visible(self, area: Area, measure: str, first: date, last: date) -> int:
-        communes = [code for code in area.communes if code in self.scope.territory]
-        await self._plan_for_statistics()
-        count = await self.session.scalar(
-            select(func.count()).select_from(_rows(measure, communes, first, last))
         )
         return int(count or 0)
 
