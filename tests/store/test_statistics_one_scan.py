@@ -23,7 +23,7 @@ from api.domain.statistics.cells import (
     Period,
     Query,
     check_one_scan,
-    check_shared_scan,
+    shared_scans,
 )
 from api.domain.statistics.repository import StatisticsRepository
 from api.domain.statistics.rules import TerritoryKind, TerritoryRef
@@ -116,19 +116,33 @@ def test_tables_that_may_count_the_same_rows_are_not_read_in_one_scan() -> None:
         check_one_scan([declined, elsewhere])
 
 
-def test_tables_of_other_areas_or_other_steps_are_not_read_as_grouping_sets() -> None:
+def test_a_report_reads_a_scan_per_measure_year_and_sensitivity_with_few_sets() -> None:
     area = Area(TerritoryRef(TerritoryKind.COMMUNE, "80021"), "Amiens", {"80021": 133_000})
-    tables = [q for q, _ in report_tables(area, 2026).values()]
-    check_shared_scan([*tables, *tables])  # the same rows counted twice: allowed
+    year = Period(date(2026, 1, 1), date(2026, 12, 31))
+    tables = [
+        *(q for q, _ in report_tables(area, 2026).values()),
+        *unmet_tables(area, Period(date(2025, 1, 1), date(2025, 12, 31))),
+        *unmet_tables(area, year),
+    ]
+    scans = shared_scans(tables)
+    measures = [(tables[s.tables[0]].measure.name, tables[s.tables[0]].first_month) for s in scans]
+    # people, referrals, aids this year; referrals the year before; orientations, both
+    # years; the two whole-territory counts (sensitive competences included) on their own
+    assert len(scans) == len(set(measures)) + 2
+    referrals = next(
+        s
+        for s in scans
+        if tables[s.tables[0]].measure.name == "referrals"
+        and tables[s.tables[0]].first_month == year.first
+    )
+    # by competence and status, declined by competence and reason, expired by competence:
+    # the widest set covers them all; the medians' table has its step sets
+    assert referrals.sets == (("competence", "reason", "status"),)
+    assert referrals.delay_sets == (("competence",),)
+    assert sorted({i for s in scans for i in s.tables}) == list(range(len(tables)))
     elsewhere = replace(
         tables[0],
         area=Area(TerritoryRef(TerritoryKind.COMMUNE, "80001"), "Abbeville", {"80001": 23_000}),
     )
     with pytest.raises(ValueError, match="area"):
-        check_shared_scan([tables[0], elsewhere])
-    referrals = next(q for q in tables if q.measure.delays)
-    other_steps = replace(referrals, measure=replace(referrals.measure, delays=("accepted",)))
-    with pytest.raises(ValueError, match="same steps"):
-        check_shared_scan([referrals, other_steps])
-    with pytest.raises(ValueError, match="31"):
-        check_shared_scan([tables[0]] * 32)
+        shared_scans([tables[0], elsewhere])

@@ -77,20 +77,72 @@ def check_one_scan(queries: Sequence[Query]) -> None:
             raise ValueError(f"two tables of {measure} may count the same rows")
 
 
-def check_shared_scan(queries: Sequence[Query]) -> None:
-    """Tables read in one scan as grouping sets share their area; each has its own measure,
-    period, sensitivity, filters and dimensions, and may count rows another counts too
-    (every grouping set sees every row). Their medians, if any, are of the same steps, and
-    a measure has at most 31 of them (``grouping()`` of their flags is a 32-bit mask)."""
+@dataclass(frozen=True)
+class SharedScan:
+    """One statement over the rows of one measure, period and sensitivity, for several
+    tables: one grouping set per distinct breakdown, each table rolled up from the set that
+    covers its dimensions and filters (a table by competence from the one by competence and
+    status), and with delays, one set per step of its dimensions."""
+
+    tables: tuple[int, ...]  # indexes of the queries read in this scan
+    sets: tuple[tuple[str, ...], ...]  # dimensions of the grouping sets (no step)
+    delay_sets: tuple[tuple[str, ...], ...]  # dimensions grouped with each step
+    set_of: dict[int, int]  # a table without delays -> the index of the set it rolls up
+
+
+def shared_scans(queries: Sequence[Query]) -> list[SharedScan]:
+    """How to read tables of one area together: a scan per measure, period and
+    sensitivity (a report's tables: a handful), the fewest grouping sets in each."""
     if any(q.area != queries[0].area for q in queries):
-        raise ValueError("tables read in one scan share their area")
-    if len({q.measure.delays for q in queries if q.measure.delays}) > 1:
-        raise ValueError("tables read in one scan have medians of the same steps")
-    per_measure: dict[str, int] = {}
-    for query in queries:
-        per_measure[query.measure.name] = per_measure.get(query.measure.name, 0) + 1
-    if max(per_measure.values()) > 31:
-        raise ValueError("at most 31 tables of a measure are read in one scan")
+        raise ValueError("tables read together share their area")
+    groups: dict[tuple[str, date, date, bool], list[int]] = {}
+    for index, q in enumerate(queries):
+        key = (q.measure.name, q.first_month, q.last_month, q.include_sensitive)
+        groups.setdefault(key, []).append(index)
+    scans = []
+    for indexes in groups.values():
+        sets: list[tuple[str, ...]] = []
+        set_of: dict[int, int] = {}
+        delay_sets: list[tuple[str, ...]] = []
+
+        def needed(i: int) -> frozenset[str]:
+            return frozenset(queries[i].by) | {d for d, _ in queries[i].where}
+
+        plain = [i for i in indexes if not queries[i].measure.delays]
+        for i in sorted(plain, key=lambda i: -len(needed(i))):  # widest first: they cover
+            covering = next((n for n, s in enumerate(sets) if needed(i) <= set(s)), None)
+            if covering is None:
+                sets.append(tuple(sorted(needed(i))))
+                covering = len(sets) - 1
+            set_of[i] = covering
+        for i in indexes:
+            if queries[i].measure.delays:
+                if queries[i].where:
+                    raise ValueError("a table with medians has no filters")
+                if queries[i].by not in delay_sets:
+                    delay_sets.append(queries[i].by)
+        scans.append(SharedScan(tuple(indexes), tuple(sets), tuple(delay_sets), set_of))
+    return scans
+
+
+def rolled_up(query: Query, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """A table's aggregate rows from those of a grouping set that covers it: the rows its
+    filters keep, summed by its own dimensions."""
+    counts: dict[tuple[Any, ...], int] = {}
+    amounts: dict[tuple[Any, ...], float | None] = {}
+    for row in rows:
+        if any(row[d] not in values for d, values in query.where):
+            continue
+        key = tuple(row[d] for d in query.by)
+        counts[key] = counts.get(key, 0) + int(row["count"])
+        if row["amount"] is not None:
+            amounts[key] = (amounts.get(key) or 0) + row["amount"]
+        else:
+            amounts.setdefault(key, None)
+    return [
+        {**dict(zip(query.by, key, strict=True)), "count": count, "amount": amounts[key]}
+        for key, count in counts.items()
+    ]
 
 
 def cells_of(query: Query, rows: Sequence[Any]) -> list[AggregateRow]:

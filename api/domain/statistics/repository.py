@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -40,9 +41,11 @@ from api.domain.statistics.cells import (
     AggregateRow,
     Area,
     Query,
+    SharedScan,
     cells_of,
     check_one_scan,
-    check_shared_scan,
+    rolled_up,
+    shared_scans,
 )
 from api.domain.statistics.rules import TerritoryKind, TerritoryRef
 from api.domain.statistics.tables import StatFact
@@ -272,87 +275,75 @@ class StatisticsRepository:
     async def aggregate_shared(
         self, queries: Sequence[Query], sensitive: frozenset[str]
     ) -> list[list[AggregateRow]]:
-        """The cells of several tables of one area, in one scan per measure (a report's
-        tables: this year beside the year before, a cross table beside its margins). Each
-        table is a flag column (its months and filters) grouped with its own dimensions —
-        and with delays, one histogram per step — as GROUPING SETS of one aggregate: every
-        set sees every row, so tables may count the same rows. The cells are those
-        :meth:`aggregate` gives each table alone."""
-        check_shared_scan(queries)
+        """The cells of several tables of one area (a report's: this year beside the year
+        before, a cross table beside its margins, the unmet needs), in one scan per
+        measure, period and sensitivity (:func:`shared_scans`): each distinct breakdown is a
+        grouping set of that scan. The cells are those :meth:`aggregate` gives each table
+        alone."""
         found: list[list[AggregateRow]] = [[] for _ in queries]
-        by_measure: dict[str, list[int]] = {}
-        for index, query in enumerate(queries):
-            by_measure.setdefault(query.measure.name, []).append(index)
         await self._plan_for_statistics()
-        for measure, indexes in by_measure.items():
-            tables = [queries[i] for i in indexes]
+        for scan in shared_scans(queries):
+            tables = [queries[i] for i in scan.tables]
             for index, rows in zip(
-                indexes, await self._grouping_sets(measure, tables, sensitive), strict=True
+                scan.tables, await self._grouping_sets(scan, tables, sensitive), strict=True
             ):
                 found[index] = rows
         return found
 
     async def _grouping_sets(
-        self, measure: str, queries: Sequence[Query], sensitive: frozenset[str]
+        self, scan: SharedScan, queries: Sequence[Query], sensitive: frozenset[str]
     ) -> list[list[AggregateRow]]:
-        communes = [code for code in queries[0].area.communes if code in self.scope.territory]
-        first = min(q.first_month for q in queries)
-        last = max(q.last_month for q in queries)
-        rows_ = _rows(measure, communes, first, last)
+        first = queries[0]
+        rows_ = self._source(first)
         f = rows_.c
-        # in<i>: true when the row counts in the i-th table, else NULL (one more group)
-        flags = [
-            case(
-                (
-                    and_(
-                        f.month >= q.first_month,
-                        f.month <= q.last_month,
-                        *self._conditions(rows_, q, sensitive),
-                    ),
-                    true(),
-                )
-            ).label(f"in{i}")
-            for i, q in enumerate(queries)
+        steps = first.measure.delays if scan.delay_sets else ()
+        dimensions = sorted({d for s in (*scan.sets, *scan.delay_sets) for d in s})
+        keys = {d: f[_COLUMNS[d]].label(d) for d in dimensions}
+        delays = {step: getattr(f, f"{step}_days").label(step) for step in steps}
+        # one set per breakdown, and per step of a breakdown with medians
+        sets: list[tuple[str, ...]] = [
+            *scan.sets,
+            *((*by, step) for by in scan.delay_sets for step in steps),
         ]
-        dimensions = sorted({d for q in queries for d in q.by})
-        steps = next((q.measure.delays for q in queries if q.measure.delays), ())
-        labelled = select(
-            *flags,
-            *(f[_COLUMNS[d]].label(d) for d in dimensions),
-            *(f[f"{step}_days"].label(step) for step in steps),
-            f.amount,
-        ).subquery("labelled")
-        t = labelled.c
-        in_table = [t[f"in{i}"] for i in range(len(queries))]
-        sets: list[Any] = []
-        for i, query in enumerate(queries):
-            keys = [in_table[i], *(t[d] for d in query.by)]
-            if query.measure.delays:
-                sets.extend(tuple_(*keys, t[step]) for step in steps)
-            else:
-                sets.append(tuple_(*keys))
+        grouped = [*keys.values(), *delays.values()]
+        names = [*keys, *delays]
         columns: list[Any] = [
-            func.grouping(*in_table).label("table_mask"),
-            *(t[d] for d in dimensions),
-            *(t[step] for step in steps),
+            *grouped,
             func.count().label("count"),
-            func.sum(t.amount).label("amount"),
+            func.sum(f.amount).label("amount"),
+            (func.grouping(*grouped) if grouped else literal(0)).label("set_mask"),
         ]
-        if steps:
-            columns.append(func.grouping(*(t[step] for step in steps)).label("step_mask"))
         statement = (
             select(*columns)
-            .group_by(func.grouping_sets(*sets))
-            .having(func.coalesce(*in_table).is_not(None))  # the rows of no table
+            .select_from(rows_)
+            .where(and_(true(), *self._conditions(rows_, replace(first, where=()), sensitive)))
         )
-        # grouping() sets a bit for each column left out of a row's set, first highest: the
-        # i-th table's sets leave out every flag but its own
-        everything = (1 << len(queries)) - 1
-        table_of = {everything - (1 << (len(queries) - 1 - i)): i for i in range(len(queries))}
-        found: list[list[Any]] = [[] for _ in queries]
+        if grouped:
+            column = {**keys, **delays}
+            statement = statement.group_by(
+                func.grouping_sets(*(tuple_(*(column[c] for c in s)) for s in sets))
+            )
+        # grouping() sets a bit for each column a row's set leaves out, first column highest
+        set_of_mask = {
+            sum(1 << (len(names) - 1 - j) for j, c in enumerate(names) if c not in s): n
+            for n, s in enumerate(sets)
+        }
+        by_set: list[list[Any]] = [[] for _ in sets]
         for row in (await self.session.execute(statement)).mappings():
-            found[table_of[row["table_mask"]]].append(row)
-        return [cells_of(q, rows) for q, rows in zip(queries, found, strict=True)]
+            by_set[set_of_mask[row["set_mask"]]].append(row)
+        results = []
+        for i, query in zip(scan.tables, queries, strict=True):
+            if not query.measure.delays:
+                results.append(cells_of(query, rolled_up(query, by_set[scan.set_of[i]])))
+                continue
+            # the step sets of the table's breakdown, each marked as its own step's
+            rows = []
+            for j, step in enumerate(steps):
+                mask = (1 << len(steps)) - 1 - (1 << (len(steps) - 1 - j))
+                for row in by_set[sets.index((*query.by, step))]:
+                    rows.append({**row, "step_mask": mask})
+            results.append(cells_of(query, rows))
+        return results
 
     async def area_count(self, measure: str, ref: TerritoryRef, first: date, last: date) -> int:
         """The whole EPCI's or département's total, for the comparison line of a report
