@@ -82,11 +82,11 @@ class SharedScan:
     """One statement over the rows of one measure, period and sensitivity, for several
     tables: one grouping set per distinct breakdown, each table rolled up from the set that
     covers its dimensions and filters (a table by competence from the one by competence and
-    status), and with delays, one set per step of its dimensions."""
+    status), and with delays, one set of its dimensions and every step's delay."""
 
     tables: tuple[int, ...]  # indexes of the queries read in this scan
     sets: tuple[tuple[str, ...], ...]  # dimensions of the grouping sets (no step)
-    delay_sets: tuple[tuple[str, ...], ...]  # dimensions grouped with each step
+    delay_sets: tuple[tuple[str, ...], ...]  # dimensions grouped with the steps' delays
     set_of: dict[int, int]  # a table without delays -> the index of the set it rolls up
 
 

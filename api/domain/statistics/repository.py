@@ -300,11 +300,10 @@ class StatisticsRepository:
         dimensions = sorted({d for s in (*scan.sets, *scan.delay_sets) for d in s})
         keys = {d: f[_COLUMNS[d]].label(d) for d in dimensions}
         delays = {step: getattr(f, f"{step}_days").label(step) for step in steps}
-        # one set per breakdown, and per step of a breakdown with medians
-        sets: list[tuple[str, ...]] = [
-            *scan.sets,
-            *((*by, step) for by in scan.delay_sets for step in steps),
-        ]
+        # one set per breakdown; a breakdown with medians grouped with every step's delay
+        # at once (a few thousand groups for a département's year), each step's histogram
+        # summed from them below: one hash table instead of one per step
+        sets: list[tuple[str, ...]] = [*scan.sets, *((*by, *steps) for by in scan.delay_sets)]
         grouped = [*keys.values(), *delays.values()]
         names = [*keys, *delays]
         columns: list[Any] = [
@@ -336,12 +335,14 @@ class StatisticsRepository:
             if not query.measure.delays:
                 results.append(cells_of(query, rolled_up(query, by_set[scan.set_of[i]])))
                 continue
-            # the step sets of the table's breakdown, each marked as its own step's
+            # each row as one per step, shaped as a step's grouping set (the other steps
+            # grouped out) for cells_of: the first step's rows count each record once
             rows = []
-            for j, step in enumerate(steps):
-                mask = (1 << len(steps)) - 1 - (1 << (len(steps) - 1 - j))
-                for row in by_set[sets.index((*query.by, step))]:
-                    rows.append({**row, "step_mask": mask})
+            for row in by_set[sets.index((*query.by, *steps))]:
+                for j, step in enumerate(steps):
+                    mask = (1 << len(steps)) - 1 - (1 << (len(steps) - 1 - j))
+                    others = {other: None for other in steps if other != step}
+                    rows.append({**row, **others, "step_mask": mask})
             results.append(cells_of(query, rows))
         return results
 
