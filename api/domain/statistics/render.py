@@ -10,6 +10,7 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
+import matplotlib
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
@@ -21,6 +22,10 @@ _TEMPLATES = Environment(
     autoescape=select_autoescape(["html"]),
 )
 _BLUE, _GREY = "#000091", "#9a9aca"
+# Chart text as SVG text, set in the report's font stack, rather than each glyph drawn as a
+# path: the same words and figures, a quarter of the drawing time and ~40 % less HTML (a
+# département's report: ~0.9 s of its rendering). Nothing else in the service draws SVG.
+matplotlib.rcParams["svg.fonttype"] = "none"
 _ROWS_PER_PDF_PAGE = 30
 
 
@@ -110,7 +115,9 @@ def _table_pages(table: Table) -> Iterable[Figure]:
         figure = Figure(figsize=(8.27, 11.69))
         axes = figure.subplots()
         axes.axis("off")
-        axes.set_title(table.title, loc="left", fontsize=11)
+        # the figure's text, not the axes' title: placing a title lays out the hidden
+        # axis's tick labels first (a third of a PDF's drawing time)
+        figure.text(0.125, 0.9, table.title, fontsize=11)
         if rows:
             grid = axes.table(
                 cellText=[[label, *values] for label, values in rows],
