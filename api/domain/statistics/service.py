@@ -106,8 +106,13 @@ class Statistics:
         by_commune = published["by_commune"]
         aids_by_commune = published["aids_by_commune"]
         names = await self.repository.commune_names(area.communes)
-        comparison = await self._comparison(area, this, "people", _total(found["people_count"]))
-        aids_comparison = await self._comparison(area, this, "aids", _total(found["aids_count"]))
+        wider = await self._wider(area)
+        comparison = await self._comparison(
+            area, wider, this, "people", _total(found["people_count"])
+        )
+        aids_comparison = await self._comparison(
+            area, wider, this, "aids", _total(found["aids_count"])
+        )
         ages, age_chart = abs_doc.two_years(
             "people_age",
             "Personnes reçues par tranche d'âge",
@@ -190,34 +195,40 @@ class Statistics:
             ],
         )
 
-    async def _comparison(
-        self, area: Area, period: Period, measure: str, own: int
-    ) -> abs_doc.Comparison:
-        """The territory's count (``own``: every row of it, sensitive ones included) beside
-        its EPCI's and département's."""
-        first, last = first_of_month(period.first), first_of_month(period.last)
-        lines: list[tuple[str, int, int | None]] = []
-        lines.append((area.name, sum(area.population.values()), published_total(own)))
+    async def _wider(self, area: Area) -> list[Area]:
+        """The EPCI and the département a territory lies in, to compare it with."""
         if area.ref.kind is TerritoryKind.COMMUNE:
             epci, departement = await self.repository.parents(area.ref)
-            wider = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
+            refs = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
             if epci:
-                wider.insert(0, TerritoryRef(TerritoryKind.EPCI, epci))
+                refs.insert(0, TerritoryRef(TerritoryKind.EPCI, epci))
         elif area.ref.kind is TerritoryKind.EPCI:
             departement = (
                 await self.repository.parents(TerritoryRef(TerritoryKind.COMMUNE, area.communes[0]))
             )[1]
-            wider = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
+            refs = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
         else:
-            wider = []
-        for ref in wider:
-            wide = await self.repository.area(ref)
-            if wide is None:
-                continue
-            count = await self.repository.area_count(measure, ref, first, last)
-            label = "Intercommunalité" if ref.kind is TerritoryKind.EPCI else "Département"
+            refs = []
+        return [wide for ref in refs if (wide := await self.repository.area(ref)) is not None]
+
+    async def _comparison(
+        self, area: Area, wider: list[Area], period: Period, measure: str, own: int
+    ) -> abs_doc.Comparison:
+        """The territory's count (``own``: every row of it, sensitive competences included)
+        beside its EPCI's and département's."""
+        first, last = first_of_month(period.first), first_of_month(period.last)
+        lines: list[tuple[str, int, int | None]] = [
+            (area.name, sum(area.population.values()), published_total(own))
+        ]
+        for wide in wider:
+            count = await self.repository.area_count(measure, wide.ref, first, last)
+            label = "Intercommunalité" if wide.ref.kind is TerritoryKind.EPCI else "Département"
             lines.append(
-                (f"{label} ({ref.code})", sum(wide.population.values()), published_total(count))
+                (
+                    f"{label} ({wide.ref.code})",
+                    sum(wide.population.values()),
+                    published_total(count),
+                )
             )
         return abs_doc.Comparison(lines)
 
