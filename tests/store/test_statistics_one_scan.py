@@ -125,21 +125,19 @@ def test_a_report_reads_a_scan_per_measure_year_and_sensitivity_with_few_sets() 
         *unmet_tables(area, year),
     ]
     scans = shared_scans(tables)
-    measures = [(tables[s.tables[0]].measure.name, tables[s.tables[0]].first_month) for s in scans]
-    # people, referrals, aids this year; referrals the year before; orientations, both
-    # years; the two whole-territory counts (sensitive competences included) on their own
-    assert len(scans) == len(set(measures)) + 2
-    referrals = next(
-        s
-        for s in scans
-        if tables[s.tables[0]].measure.name == "referrals"
-        and tables[s.tables[0]].first_month == year.first
-    )
-    # by competence and status, declined by competence and reason, expired by competence:
-    # the widest set covers them all; the medians' table has its step sets
+    # a scan per measure, both years in it; the two whole-territory counts (sensitive
+    # competences included, unlike the tables of a commune) on their own
+    assert len(scans) == len({q.measure.name for q in tables}) + 2
+    assert all(len(s.periods) == 2 for s in scans if len(s.tables) > 2)
+    referrals = next(s for s in scans if tables[s.tables[0]].measure.name == "referrals")
+    # by competence and status, declined by competence and reason, expired by competence,
+    # either year: the widest set covers them all; the medians' table has its own set
     assert referrals.sets == (("competence", "reason", "status"),)
     assert referrals.delay_sets == (("competence",),)
     assert sorted({i for s in scans for i in s.tables}) == list(range(len(tables)))
+    # a period overlapping another is read in a scan of its own
+    whole = replace(tables[1], first_month=date(2025, 1, 1))  # people, both years
+    assert len(shared_scans([*tables, whole])) == len(scans) + 1
     elsewhere = replace(
         tables[0],
         area=Area(TerritoryRef(TerritoryKind.COMMUNE, "80001"), "Abbeville", {"80001": 23_000}),

@@ -294,34 +294,42 @@ class StatisticsRepository:
         self, scan: SharedScan, queries: Sequence[Query], sensitive: frozenset[str]
     ) -> list[list[AggregateRow]]:
         first = queries[0]
-        rows_ = self._source(first)
+        communes = [code for code in first.area.communes if code in self.scope.territory]
+        months = [month for period in scan.periods for month in period]
+        rows_ = _rows(first.measure.name, communes, min(months), max(months))
         f = rows_.c
-        steps = first.measure.delays if scan.delay_sets else ()
+        steps = next((q.measure.delays for q in queries if q.measure.delays), ())
         dimensions = sorted({d for s in (*scan.sets, *scan.delay_sets) for d in s})
-        keys = {d: f[_COLUMNS[d]].label(d) for d in dimensions}
+        # the index of the row's period (NULL between two periods: no table counts it)
+        period = case(
+            *(
+                (and_(f.month >= month_from, f.month <= month_to), literal(n))
+                for n, (month_from, month_to) in enumerate(scan.periods)
+            )
+        ).label("period")
+        keys = {"period": period, **{d: f[_COLUMNS[d]].label(d) for d in dimensions}}
         delays = {step: getattr(f, f"{step}_days").label(step) for step in steps}
         # one set per breakdown; a breakdown with medians grouped with every step's delay
         # at once (a few thousand groups for a département's year), each step's histogram
         # summed from them below: one hash table instead of one per step
-        sets: list[tuple[str, ...]] = [*scan.sets, *((*by, *steps) for by in scan.delay_sets)]
+        sets: list[tuple[str, ...]] = [
+            ("period", *by) for by in (*scan.sets, *((*by, *steps) for by in scan.delay_sets))
+        ]
         grouped = [*keys.values(), *delays.values()]
         names = [*keys, *delays]
         columns: list[Any] = [
             *grouped,
             func.count().label("count"),
             func.sum(f.amount).label("amount"),
-            (func.grouping(*grouped) if grouped else literal(0)).label("set_mask"),
+            func.grouping(*grouped).label("set_mask"),
         ]
+        column = {**keys, **delays}
         statement = (
             select(*columns)
             .select_from(rows_)
             .where(and_(true(), *self._conditions(rows_, replace(first, where=()), sensitive)))
+            .group_by(func.grouping_sets(*(tuple_(*(column[c] for c in s)) for s in sets)))
         )
-        if grouped:
-            column = {**keys, **delays}
-            statement = statement.group_by(
-                func.grouping_sets(*(tuple_(*(column[c] for c in s)) for s in sets))
-            )
         # grouping() sets a bit for each column a row's set leaves out, first column highest
         set_of_mask = {
             sum(1 << (len(names) - 1 - j) for j, c in enumerate(names) if c not in s): n
@@ -332,13 +340,17 @@ class StatisticsRepository:
             by_set[set_of_mask[row["set_mask"]]].append(row)
         results = []
         for i, query in zip(scan.tables, queries, strict=True):
+            own = scan.period_of[i]
             if not query.measure.delays:
-                results.append(cells_of(query, rolled_up(query, by_set[scan.set_of[i]])))
+                rows = [row for row in by_set[scan.set_of[i]] if row["period"] == own]
+                results.append(cells_of(query, rolled_up(query, rows)))
                 continue
             # each row as one per step, shaped as a step's grouping set (the other steps
             # grouped out) for cells_of: the first step's rows count each record once
             rows = []
-            for row in by_set[sets.index((*query.by, *steps))]:
+            for row in by_set[sets.index(("period", *query.by, *steps))]:
+                if row["period"] != own:
+                    continue
                 for j, step in enumerate(steps):
                     mask = (1 << len(steps)) - 1 - (1 << (len(steps) - 1 - j))
                     others = {other: None for other in steps if other != step}
