@@ -11,7 +11,9 @@ Then it starts the service on it
 (bench/http.py's ``Service``), signs in as the département's ``pilotage`` demo user, then for
 each scenario sends ``--repeat`` requests one at a time (median latency), and runs, as the
 owner with asyncpg, two baselines: the same cells grouped from the source tables
-(``referral``, ``beneficiary``…) and from ``stat_fact``. Nothing is written.
+(``referral``, ``beneficiary``…) and from ``stat_fact``. With ``--compare REF`` a second
+service serves that git revision on the same database and its requests are interleaved with
+the working tree's. Nothing is written.
 """
 
 from __future__ import annotations
