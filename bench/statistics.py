@@ -11,7 +11,9 @@ Then it starts the service on it
 (bench/http.py's ``Service``), signs in as the département's ``pilotage`` demo user, then for
 each scenario sends ``--repeat`` requests one at a time (median latency), and runs, as the
 owner with asyncpg, two baselines: the same cells grouped from the source tables
-(``referral``, ``beneficiary``…) and from ``stat_fact``. Nothing is written.
+(``referral``, ``beneficiary``…) and from ``stat_fact``. With ``--compare REF`` a second
+service serves that git revision on the same database and its requests are interleaved with
+the working tree's. Nothing is written.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import statistics
 import sys
 import tempfile
@@ -30,7 +33,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bench.http import ROOT, Service, service_env
+from bench.http import ROOT, Service, service_env, service_source
 
 YEAR = 2026
 FIRST, LAST = f"{YEAR}-01-01", f"{YEAR}-12-31"
@@ -165,9 +168,38 @@ async def _backfill(url: str) -> None:
         await conn.close()
 
 
-def run(args: argparse.Namespace) -> int:
+async def _data_size(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        facts = await conn.fetchval("SELECT count(*) FROM stat_fact")
+        people = await conn.fetchval("SELECT count(*) FROM beneficiary")
+        referrals = await conn.fetchval("SELECT count(*) FROM referral")
+        in_year = await conn.fetchval(
+            f"SELECT count(*) FROM stat_fact WHERE measure = 'referrals' AND {_FACT_PERIOD}"
+        )
+        return (
+            f"data: {people} people, {referrals} referrals, {facts} statistical rows "
+            f"({in_year} referrals in {YEAR})"
+        )
+    finally:
+        await conn.close()
+
+
+def _token(client: httpx.Client) -> str:
     from api.demo.territory import DEMO_PASSWORD
 
+    answer = client.post(
+        "/v1/auth/token",
+        data={
+            "grant_type": "password",
+            "username": "pilotage.cd80@somme.demo",
+            "password": DEMO_PASSWORD,
+        },
+    )
+    return str(answer.json()["access_token"])
+
+
+def run(args: argparse.Namespace) -> int:
     if args.backfill:
         asyncio.run(_backfill(args.database_url))
 
@@ -175,40 +207,58 @@ def run(args: argparse.Namespace) -> int:
     env["DATABASE_URL"] = args.database_url
     env["GUICHET_AUTO_MIGRATE"] = "0"
     workdir = Path(tempfile.mkdtemp(prefix="guichet-bench-statistics-"))
-    service = Service(env, 1, workdir / "service.log", ROOT)
+    # the working tree, and with --compare a revision beside it (requests interleaved)
+    services = [Service(env, 1, workdir / "service.log", ROOT)]
+    if args.compare:
+        source, label = service_source(args.compare, workdir)
+        print(f"compared with {label}", file=sys.stderr)
+        services.append(Service(env, 1, workdir / "compared.log", source))
+    print(asyncio.run(_data_size(args.database_url)))
     try:
-        print(f"service ready after {service.wait_ready(120):.1f} s", file=sys.stderr)
-        with httpx.Client(base_url=service.base_url, timeout=120) as client:
-            token = client.post(
-                "/v1/auth/token",
-                data={
-                    "grant_type": "password",
-                    "username": "pilotage.cd80@somme.demo",
-                    "password": DEMO_PASSWORD,
-                },
-            ).json()["access_token"]
+        for service in services:
+            print(f"service ready after {service.wait_ready(120):.1f} s", file=sys.stderr)
+        clients = [httpx.Client(base_url=s.base_url, timeout=120) for s in services]
+        tokens = [_token(client) for client in clients]
+        before = f"{args.compare} ms" if args.compare else ""
+        print(
+            f"{'scenario':48} {before:>12} {'API ms':>9} {'source GROUP BY':>16} "
+            f"{'stat_fact':>10} {'before/src' if args.compare else '':>10} {'API/source':>10} "
+            f"{'API/fact':>9} {'load':>5}  cells"
+        )
+        for scenario in SCENARIOS:
+            calls = [
+                lambda c=client, t=token, s=scenario: c.get(
+                    s.path, headers={"Authorization": f"Bearer {t}", "Accept": s.accept}
+                )
+                for client, token in zip(clients, tokens, strict=True)
+            ]
+            first = calls[0]()
+            if first.status_code != 200:
+                print(f"{scenario.name}: {first.status_code} {first.text[:300]}")
+                continue
+            for call in calls[1:]:
+                call()  # warm
+            cells = len(first.json().get("cells", [])) if "json" in scenario.accept else "-"
+            load = os.getloadavg()[0]  # the 1-minute load average as the scenario begins
+            samples: list[list[float]] = [[] for _ in calls]
+            for round_ in range(args.repeat):  # interleaved, the first alternating
+                order = range(len(calls)) if round_ % 2 == 0 else reversed(range(len(calls)))
+                for i in order:
+                    samples[i].extend(_timed(calls[i], 1))
+            api, *compared = (_median_ms(s) for s in samples)
+            source, _ = asyncio.run(_sql(args.database_url, scenario.source_sql, args.repeat))
+            fact, _ = asyncio.run(_sql(args.database_url, scenario.fact_sql, args.repeat))
+            then = f"{compared[0]:12.1f}" if compared else " " * 12
+            then_ratio = f"{compared[0] / source:10.2f}" if compared else " " * 10
             print(
-                f"{'scenario':48} {'API ms':>9} {'source GROUP BY':>16} {'stat_fact':>10} "
-                f"{'API/source':>10} {'API/fact':>9}  cells"
+                f"{scenario.name:48} {then} {api:9.1f} {source:16.1f} {fact:10.1f} "
+                f"{then_ratio} {api / source:10.2f} {api / fact:9.2f} {load:5.1f}  {cells}"
             )
-            for scenario in SCENARIOS:
-                headers = {"Authorization": f"Bearer {token}", "Accept": scenario.accept}
-                first = client.get(scenario.path, headers=headers)
-                if first.status_code != 200:
-                    print(f"{scenario.name}: {first.status_code} {first.text[:300]}")
-                    continue
-                cells = len(first.json().get("cells", [])) if "json" in scenario.accept else "-"
-                api = _median_ms(
-                    _timed(lambda s=scenario, h=headers: client.get(s.path, headers=h), args.repeat)
-                )
-                source, _ = asyncio.run(_sql(args.database_url, scenario.source_sql, args.repeat))
-                fact, _ = asyncio.run(_sql(args.database_url, scenario.fact_sql, args.repeat))
-                print(
-                    f"{scenario.name:48} {api:9.1f} {source:16.1f} {fact:10.1f} "
-                    f"{api / source:10.2f} {api / fact:9.2f}  {cells}"
-                )
+        for client in clients:
+            client.close()
     finally:
-        service.stop()
+        for service in services:
+            service.stop()
     return 0
 
 
@@ -216,6 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True, help="an existing generated database")
     parser.add_argument("--repeat", type=int, default=5, help="requests per scenario (5)")
+    parser.add_argument(
+        "--compare",
+        metavar="REF",
+        help="also serve this git revision (git archive) and time its requests interleaved",
+    )
     parser.add_argument(
         "--backfill",
         action="store_true",

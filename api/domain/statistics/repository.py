@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -36,7 +37,16 @@ from api.db.tables import (
     Organisation,
     OrganisationCommune,
 )
-from api.domain.statistics.cells import AggregateRow, Area, Query, cells_of, check_one_scan
+from api.domain.statistics.cells import (
+    AggregateRow,
+    Area,
+    Query,
+    SharedScan,
+    cells_of,
+    check_one_scan,
+    rolled_up,
+    shared_scans,
+)
 from api.domain.statistics.rules import TerritoryKind, TerritoryRef
 from api.domain.statistics.tables import StatFact
 
@@ -262,19 +272,97 @@ class StatisticsRepository:
             )
         return [cells_of(q, rows) for q, rows in zip(queries, found, strict=True)]
 
+    async def aggregate_shared(
+        self, queries: Sequence[Query], sensitive: frozenset[str]
+    ) -> list[list[AggregateRow]]:
+        """The cells of several tables of one area (a report's: this year beside the year
+        before, a cross table beside its margins, the unmet needs), in one scan per
+        measure, period and sensitivity (:func:`shared_scans`): each distinct breakdown is a
+        grouping set of that scan. The cells are those :meth:`aggregate` gives each table
+        alone."""
+        found: list[list[AggregateRow]] = [[] for _ in queries]
+        await self._plan_for_statistics()
+        for scan in shared_scans(queries):
+            tables = [queries[i] for i in scan.tables]
+            for index, rows in zip(
+                scan.tables, await self._grouping_sets(scan, tables, sensitive), strict=True
+            ):
+                found[index] = rows
+        return found
+
+    async def _grouping_sets(
+        self, scan: SharedScan, queries: Sequence[Query], sensitive: frozenset[str]
+    ) -> list[list[AggregateRow]]:
+        first = queries[0]
+        communes = [code for code in first.area.communes if code in self.scope.territory]
+        months = [month for period in scan.periods for month in period]
+        rows_ = _rows(first.measure.name, communes, min(months), max(months))
+        f = rows_.c
+        steps = next((q.measure.delays for q in queries if q.measure.delays), ())
+        dimensions = sorted({d for s in (*scan.sets, *scan.delay_sets) for d in s})
+        # the index of the row's period (NULL between two periods: no table counts it)
+        period = case(
+            *(
+                (and_(f.month >= month_from, f.month <= month_to), literal(n))
+                for n, (month_from, month_to) in enumerate(scan.periods)
+            )
+        ).label("period")
+        keys = {"period": period, **{d: f[_COLUMNS[d]].label(d) for d in dimensions}}
+        delays = {step: getattr(f, f"{step}_days").label(step) for step in steps}
+        # one set per breakdown; a breakdown with medians grouped with every step's delay
+        # at once (a few thousand groups for a département's year), each step's histogram
+        # summed from them below: one hash table instead of one per step
+        sets: list[tuple[str, ...]] = [
+            ("period", *by) for by in (*scan.sets, *((*by, *steps) for by in scan.delay_sets))
+        ]
+        grouped = [*keys.values(), *delays.values()]
+        names = [*keys, *delays]
+        columns: list[Any] = [
+            *grouped,
+            func.count().label("count"),
+            func.sum(f.amount).label("amount"),
+            func.grouping(*grouped).label("set_mask"),
+        ]
+        column = {**keys, **delays}
+        statement = (
+            select(*columns)
+            .select_from(rows_)
+            .where(and_(true(), *self._conditions(rows_, replace(first, where=()), sensitive)))
+            .group_by(func.grouping_sets(*(tuple_(*(column[c] for c in s)) for s in sets)))
+        )
+        # grouping() sets a bit for each column a row's set leaves out, first column highest
+        set_of_mask = {
+            sum(1 << (len(names) - 1 - j) for j, c in enumerate(names) if c not in s): n
+            for n, s in enumerate(sets)
+        }
+        by_set: list[list[Any]] = [[] for _ in sets]
+        for row in (await self.session.execute(statement)).mappings():
+            by_set[set_of_mask[row["set_mask"]]].append(row)
+        results = []
+        for i, query in zip(scan.tables, queries, strict=True):
+            own = scan.period_of[i]
+            if not query.measure.delays:
+                rows = [row for row in by_set[scan.set_of[i]] if row["period"] == own]
+                results.append(cells_of(query, rolled_up(query, rows)))
+                continue
+            # each row as one per step, shaped as a step's grouping set (the other steps
+            # grouped out) for cells_of: the first step's rows count each record once
+            rows = []
+            for row in by_set[sets.index(("period", *query.by, *steps))]:
+                if row["period"] != own:
+                    continue
+                for j, step in enumerate(steps):
+                    mask = (1 << len(steps)) - 1 - (1 << (len(steps) - 1 - j))
+                    others = {other: None for other in steps if other != step}
+                    rows.append({**row, **others, "step_mask": mask})
+            results.append(cells_of(query, rows))
+        return results
+
     async def area_count(self, measure: str, ref: TerritoryRef, first: date, last: date) -> int:
         """The whole EPCI's or département's total, for the comparison line of a report
         (a definer function: it reaches beyond the caller's territory, totals only)."""
         count = await self.session.scalar(
             select(func.guichet_stat_area_count(measure, str(ref.kind), ref.code, first, last))
-        )
-        return int(count or 0)
-
-    async def area_count_visible(self, area: Area, measure: str, first: date, last: date) -> int:
-        communes = [code for code in area.communes if code in self.scope.territory]
-        await self._plan_for_statistics()
-        count = await self.session.scalar(
-            select(func.count()).select_from(_rows(measure, communes, first, last))
         )
         return int(count or 0)
 

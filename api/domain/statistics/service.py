@@ -3,6 +3,7 @@ disclosure control applied before anything leaves the service."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -57,22 +58,12 @@ class Statistics:
     async def measure(
         self, name: str, territory: str, period: Period, by: list[str], *, delays: bool = True
     ) -> StatisticsRead:
-        measure = MEASURES.get(name)
-        if measure is None:
+        if name not in MEASURES:
             raise NotFound(detail=f"No measure {name!r}: {', '.join(MEASURES)}.")
-        if not delays:
-            measure = replace(measure, delays=())
         _check_period(period)
-        _check_by(measure, by)
+        _check_by(MEASURES[name], by)
         area = await self.area(territory)
-        query = Query(
-            measure,
-            area,
-            first_of_month(period.first),
-            first_of_month(period.last),
-            tuple(by),
-            include_sensitive=sensitive_visible(area.ref),
-        )
+        query = _query(area, name, period, by, delays=delays)
         rows = await self.repository.aggregate(query, await self.repository.sensitive_competences())
         _check_size(rows, len(by))
         return publish(query, rows, period)
@@ -82,36 +73,8 @@ class Statistics:
         area = await self.area(territory)
         sensitive = await self.repository.sensitive_competences()
         queries = unmet_tables(area, period)
-        declined, expired, refused, aids_refused = (
-            publish(query, rows, period)
-            for query, rows in zip(
-                queries,
-                await self.repository.aggregate_disjoint(queries, sensitive),
-                strict=True,
-            )
-        )
-        uncovered: dict[str, list[str]] = {}
-        for competence, commune in await self.repository.uncovered(area):
-            uncovered.setdefault(competence, []).append(commune)
-        return UnmetNeedsRead(
-            territory=str(area.ref),
-            territory_name=area.name,
-            from_=period.first,
-            to=period.last,
-            as_of=clock.now(),
-            declined=declined,
-            expired=expired,
-            refused_orientations=refused,
-            aids_refused_elsewhere=aids_refused,
-            uncovered=[
-                UncoveredCompetence(
-                    competence=competence,
-                    communes=communes,
-                    population=sum(area.population[c] for c in communes),
-                )
-                for competence, communes in uncovered.items()
-            ],
-        )
+        tables = await self.repository.aggregate_disjoint(queries, sensitive)
+        return _unmet_read(area, period, queries, tables, await self.repository.uncovered(area))
 
     async def report(self, territory: str, year: int) -> abs_doc.Document:
         """The yearly ABS of a territory: this year beside the year before."""
@@ -119,26 +82,37 @@ class Statistics:
             raise _invalid("/year", "A past or the current year.")
         area = await self.area(territory)
         this, before = _year(year), _year(year - 1)
-
-        async def read(
-            measure: str, by: str, period: Period, delays: bool = False
-        ) -> StatisticsRead:
-            dimensions = by.split(",") if by else []
-            return await self.measure(measure, territory, period, dimensions, delays=delays)
-
-        people = [await read("people", "age_band", p) for p in (before, this)]
-        households = await read("people", "age_band,household_type", this)
-        referrals = [
-            await read("referrals", "competence", before),
-            await read("referrals", "competence", this, delays=True),
+        tables = report_tables(area, year)
+        unmet_before, unmet_this = unmet_tables(area, before), unmet_tables(area, this)
+        # every table of the document in one scan per measure (grouping sets)
+        rows = await self.repository.aggregate_shared(
+            [*(q for q, _ in tables.values()), *unmet_before, *unmet_this],
+            await self.repository.sensitive_competences(),
+        )
+        found = dict(zip(tables, rows, strict=False))
+        published: dict[str, StatisticsRead] = {}
+        for name, (query, period) in tables.items():
+            _check_size(found[name], len(query.by))
+            published[name] = publish(query, found[name], period)
+        uncovered = await self.repository.uncovered(area)
+        unmet = [
+            _unmet_read(area, before, unmet_before, rows[len(tables) : len(tables) + 4], uncovered),
+            _unmet_read(area, this, unmet_this, rows[len(tables) + 4 :], uncovered),
         ]
-        statuses = await read("referrals", "competence,status", this)
-        by_commune = await read("people", "commune", this)
-        aids_by_commune = await read("aids", "commune", this)
-        unmet = [await self.unmet_needs(territory, p) for p in (before, this)]
+        people = [published["people_before"], published["people"]]
+        households = published["households"]
+        referrals = [published["referrals_before"], published["referrals"]]
+        statuses = published["statuses"]
+        by_commune = published["by_commune"]
+        aids_by_commune = published["aids_by_commune"]
         names = await self.repository.commune_names(area.communes)
-        comparison = await self._comparison(area, this, "people")
-        aids_comparison = await self._comparison(area, this, "aids")
+        wider = await self._wider(area)
+        comparison = await self._comparison(
+            area, wider, this, "people", _total(found["people_count"])
+        )
+        aids_comparison = await self._comparison(
+            area, wider, this, "aids", _total(found["aids_count"])
+        )
         ages, age_chart = abs_doc.two_years(
             "people_age",
             "Personnes reçues par tranche d'âge",
@@ -221,31 +195,40 @@ class Statistics:
             ],
         )
 
-    async def _comparison(self, area: Area, period: Period, measure: str) -> abs_doc.Comparison:
-        first, last = first_of_month(period.first), first_of_month(period.last)
-        lines: list[tuple[str, int, int | None]] = []
-        own = await self.repository.area_count_visible(area, measure, first, last)
-        lines.append((area.name, sum(area.population.values()), published_total(own)))
+    async def _wider(self, area: Area) -> list[Area]:
+        """The EPCI and the département a territory lies in, to compare it with."""
         if area.ref.kind is TerritoryKind.COMMUNE:
             epci, departement = await self.repository.parents(area.ref)
-            wider = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
+            refs = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
             if epci:
-                wider.insert(0, TerritoryRef(TerritoryKind.EPCI, epci))
+                refs.insert(0, TerritoryRef(TerritoryKind.EPCI, epci))
         elif area.ref.kind is TerritoryKind.EPCI:
             departement = (
                 await self.repository.parents(TerritoryRef(TerritoryKind.COMMUNE, area.communes[0]))
             )[1]
-            wider = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
+            refs = [TerritoryRef(TerritoryKind.DEPARTEMENT, departement)]
         else:
-            wider = []
-        for ref in wider:
-            wide = await self.repository.area(ref)
-            if wide is None:
-                continue
-            count = await self.repository.area_count(measure, ref, first, last)
-            label = "Intercommunalité" if ref.kind is TerritoryKind.EPCI else "Département"
+            refs = []
+        return [wide for ref in refs if (wide := await self.repository.area(ref)) is not None]
+
+    async def _comparison(
+        self, area: Area, wider: list[Area], period: Period, measure: str, own: int
+    ) -> abs_doc.Comparison:
+        """The territory's count (``own``: every row of it, sensitive competences included)
+        beside its EPCI's and département's."""
+        first, last = first_of_month(period.first), first_of_month(period.last)
+        lines: list[tuple[str, int, int | None]] = [
+            (area.name, sum(area.population.values()), published_total(own))
+        ]
+        for wide in wider:
+            count = await self.repository.area_count(measure, wide.ref, first, last)
+            label = "Intercommunalité" if wide.ref.kind is TerritoryKind.EPCI else "Département"
             lines.append(
-                (f"{label} ({ref.code})", sum(wide.population.values()), published_total(count))
+                (
+                    f"{label} ({wide.ref.code})",
+                    sum(wide.population.values()),
+                    published_total(count),
+                )
             )
         return abs_doc.Comparison(lines)
 
@@ -274,6 +257,93 @@ def unmet_tables(area: Area, period: Period) -> tuple[Query, Query, Query, Query
         table("referrals", ("competence",), {"status": ("expired",)}),
         table("orientations", ("competence",), {"status": ("refused",)}),
         table("aids", ("category",), {"status": ("refused",), "reason": UNMET_AID_REASONS}),
+    )
+
+
+def _query(area: Area, name: str, period: Period, by: list[str], *, delays: bool = True) -> Query:
+    """A table of a measure over an area and the months of a period."""
+    measure = MEASURES[name] if delays else replace(MEASURES[name], delays=())
+    return Query(
+        measure,
+        area,
+        first_of_month(period.first),
+        first_of_month(period.last),
+        tuple(by),
+        include_sensitive=sensitive_visible(area.ref),
+    )
+
+
+def report_tables(area: Area, year: int) -> dict[str, tuple[Query, Period]]:
+    """The tables of a yearly report (its unmet needs aside), with the period of each."""
+    this, before = _year(year), _year(year - 1)
+    return {
+        name: (query, period)
+        for name, period, query in (
+            ("people_before", before, _query(area, "people", before, ["age_band"])),
+            ("people", this, _query(area, "people", this, ["age_band"])),
+            ("households", this, _query(area, "people", this, ["age_band", "household_type"])),
+            (
+                "referrals_before",
+                before,
+                _query(area, "referrals", before, ["competence"], delays=False),
+            ),
+            ("referrals", this, _query(area, "referrals", this, ["competence"])),
+            (
+                "statuses",
+                this,
+                _query(area, "referrals", this, ["competence", "status"], delays=False),
+            ),
+            ("by_commune", this, _query(area, "people", this, ["commune"], delays=False)),
+            ("aids_by_commune", this, _query(area, "aids", this, ["commune"], delays=False)),
+            # the comparison's first line counts every row of the territory, sensitive
+            # competences included (as it always has: a total, beside wider totals)
+            (
+                "people_count",
+                this,
+                replace(_query(area, "people", this, []), include_sensitive=True),
+            ),
+            ("aids_count", this, replace(_query(area, "aids", this, []), include_sensitive=True)),
+        )
+    }
+
+
+def _total(rows: list[AggregateRow]) -> int:
+    return next(r.count for r in rows if r.is_total)
+
+
+def _unmet_read(
+    area: Area,
+    period: Period,
+    queries: Sequence[Query],
+    tables: Sequence[list[AggregateRow]],
+    uncovered_pairs: Sequence[tuple[str, str]],
+) -> UnmetNeedsRead:
+    """The unmet needs of a period from the rows of its four tables (:func:`unmet_tables`)
+    and the (competence, commune) pairs nobody holds."""
+    declined, expired, refused, aids_refused = (
+        publish(query, rows, period) for query, rows in zip(queries, tables, strict=True)
+    )
+    uncovered: dict[str, list[str]] = {}
+    for competence, commune in uncovered_pairs:
+        uncovered.setdefault(competence, []).append(commune)
+    return UnmetNeedsRead(
+        territory=str(area.ref),
+        territory_name=area.name,
+        from_=period.first,
+        to=period.last,
+        as_of=clock.now(),
+        declined=declined,
+        expired=expired,
+        refused_orientations=refused,
+        aids_refused_elsewhere=aids_refused,
+        uncovered=[
+            UncoveredCompetence(
+                competence=competence,
+                communes=communes,
+                population=sum(area.population[c] for c in communes),
+            )
+            for competence, communes in uncovered.items()
+        ],
     )
 
 
