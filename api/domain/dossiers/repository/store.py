@@ -13,18 +13,21 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     Select,
+    String,
+    Table,
+    Text,
     and_,
     bindparam,
     delete,
     exists,
     func,
-    insert,
     select,
     text,
-    tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -73,6 +76,58 @@ FROM unnest(CAST(:types AS text[]), CAST(:ids AS uuid[]), CAST(:actions AS text[
   AS x(type, id, action, event, status, first, second, n)
 ORDER BY x.n
 """
+)
+
+
+#: an array column's values cross ``unnest`` as one text per row (``unnest`` flattens an
+#: array of arrays), their elements joined by this separator, split again in SQL; codes and
+#: folded name keys never contain it
+_ARRAY_SEPARATOR = "\x1f"
+
+
+def _insert_from_arrays(table: Table, columns: tuple[str, ...]) -> Insert:
+    """``INSERT INTO table (columns) SELECT … FROM unnest(:p_<column>, …) WITH ORDINALITY``
+    in list order: one statement and one execution for the whole batch, where an executemany
+    runs the statement once per row. The values are bound as one array per column."""
+    nested = {name for name in columns if isinstance(table.c[name].type, ARRAY)}
+    arrays = [
+        bindparam(f"p_{name}", type_=ARRAY(Text() if name in nested else table.c[name].type))
+        for name in columns
+    ]
+    unnested = func.unnest(*arrays).table_valued(*columns, with_ordinality="n")
+    given = unnested.render_derived(name="given")
+    values = [
+        func.string_to_array(given.c[name], _ARRAY_SEPARATOR) if name in nested else given.c[name]
+        for name in columns
+    ]
+    return table.insert().from_select(list(columns), select(*values).order_by(given.c.n))
+
+
+#: the statements, built once per (table, columns)
+_INSERTS: dict[tuple[str, tuple[str, ...]], Insert] = {}
+
+
+def _arrays(
+    table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, list[Any]]:
+    bound: dict[str, list[Any]] = {}
+    for name in columns:
+        values = [r[name] for r in rows]
+        if isinstance(table.c[name].type, ARRAY):
+            values = [None if v is None else _ARRAY_SEPARATOR.join(v) for v in values]
+        bound[f"p_{name}"] = values
+    return bound
+
+
+# The caller's own references among (system, id) pairs: the pairs cross as two arrays joined
+# to the unique index, instead of an IN list of a thousand row constructors.
+_OWN_REFS_GIVEN = (
+    func.unnest(
+        bindparam("systems", type_=ARRAY(String())),
+        bindparam("external_ids", type_=ARRAY(String())),
+    )
+    .table_valued("system", "external_id")
+    .render_derived(name="given")
 )
 
 
@@ -199,12 +254,19 @@ class DossierStore:
         wanted = sorted(set(keys))
         if not wanted:
             return {}
-        ref = DossierExternalRef
-        stmt = select(col(ref.system), col(ref.external_id), col(ref.dossier_id)).where(
-            col(ref.organisation_id) == self.scope.organisation_id,
-            tuple_(col(ref.system), col(ref.external_id)).in_(wanted),
+        given = _OWN_REFS_GIVEN
+        stmt = select(_ref.c.system, _ref.c.external_id, _ref.c.dossier_id).join(
+            given,
+            and_(
+                _ref.c.organisation_id == self.scope.organisation_id,
+                _ref.c.system == given.c.system,
+                _ref.c.external_id == given.c.external_id,
+            ),
         )
-        rows = await self.session.execute(stmt)
+        rows = await self.session.execute(
+            stmt,
+            {"systems": [s for s, _ in wanted], "external_ids": [i for _, i in wanted]},
+        )
         return {(system, external_id): dossier for system, external_id, dossier in rows}
 
     async def legal_holders(
@@ -272,26 +334,32 @@ class DossierStore:
 
     # writes -------------------------------------------------------------------------------
 
+    async def _insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Every row in one statement (rows with the same keys), in list order."""
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        assert all(tuple(r) == columns for r in rows), "rows of one insert share their keys"
+        statement = _INSERTS.get((table.name, columns))
+        if statement is None:
+            statement = _INSERTS[(table.name, columns)] = _insert_from_arrays(table, columns)
+        await self.session.execute(statement, _arrays(table, columns, rows))
+
     async def insert_people(self, rows: list[dict[str, Any]]) -> None:
         # no RETURNING: a row becomes readable only once its care-team membership exists
-        if rows:
-            await self.session.execute(insert(_person), rows)
+        await self._insert(_person, rows)
 
     async def join_teams(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(_team), rows)
+        await self._insert(_team, rows)
 
     async def insert_dossiers(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(_dossier), rows)
+        await self._insert(_dossier, rows)
 
     async def insert_refs(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(_ref), rows)
+        await self._insert(_ref, rows)
 
     async def insert_events(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(_event), rows)
+        await self._insert(_event, rows)
 
     async def update(self, dossier_id: uuid.UUID, version: int, values: dict[str, Any]) -> bool:
         """Applied only if the row is still at ``version``: concurrent writers cannot both win."""
