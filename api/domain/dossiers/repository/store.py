@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Update,
     and_,
     bindparam,
     delete,
@@ -47,7 +48,7 @@ _person = core_table(Beneficiary)
 _team = core_table(CareTeamMembership)
 _org = core_table(Organisation)
 
-#: the dossier columns a sync batch rewrites (executemany: every row sets all of them)
+#: the dossier columns a sync batch rewrites (one UPDATE from arrays: every row sets all of them)
 SYNCED_COLUMNS = (
     "status",
     "status_changed_at",
@@ -131,6 +132,35 @@ _OWN_REFS_GIVEN = (
 )
 
 
+def _update_from_arrays() -> Update:
+    """``UPDATE dossier … FROM unnest(…)``: the synced columns of many dossiers, each only if
+    still at its version, in one statement (an executemany runs it once per row)."""
+    names = ("b_id", "b_version", *(f"v_{name}" for name in SYNCED_COLUMNS))
+    types = (
+        _dossier.c.id.type,
+        _dossier.c.version.type,
+        *(_dossier.c[name].type for name in SYNCED_COLUMNS),
+    )
+    given = (
+        func.unnest(*(bindparam(n, type_=ARRAY(t)) for n, t in zip(names, types, strict=True)))
+        .table_valued(*names)
+        .render_derived(name="given")
+    )
+    return (
+        update(_dossier)
+        .where(_dossier.c.id == given.c.b_id, _dossier.c.version == given.c.b_version)
+        .values(
+            {
+                **{name: given.c[f"v_{name}"] for name in SYNCED_COLUMNS},
+                "version": _dossier.c.version + 1,
+            }
+        )
+    )
+
+
+_UPDATE_FROM_ARRAYS = _update_from_arrays()
+
+
 class DossierStore:
     def __init__(self, session: AsyncSession, scope: Scope) -> None:
         self.session = session
@@ -205,13 +235,6 @@ class DossierStore:
         if after is not None:
             stmt = stmt.where(_dossier.c.id > after)
         return await self._dossiers(stmt.order_by(_dossier.c.id).limit(limit + 1))
-
-    async def versions(self, dossier_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
-        ids = sorted(set(dossier_ids))
-        if not ids:
-            return {}
-        stmt = select(col(Dossier.id), col(Dossier.version)).where(col(Dossier.id).in_(ids))
-        return {dossier: version for dossier, version in await self.session.execute(stmt)}
 
     async def refs(self, dossier_ids: Sequence[uuid.UUID]) -> list[DossierExternalRef]:
         stmt = (
@@ -371,37 +394,20 @@ class DossierStore:
         )
         return (await self.session.execute(stmt)).first() is not None
 
-    async def update_many(self, rows: list[dict[str, Any]]) -> None:
-        """One executemany: each row holds ``b_id``, ``b_version`` and every column of
-        :data:`SYNCED_COLUMNS` (the caller holds the rows' locks: versions cannot move)."""
+    async def update_many(self, rows: list[dict[str, Any]]) -> int:
+        """One statement for the batch: each row holds ``b_id``, ``b_version`` and every column
+        of :data:`SYNCED_COLUMNS` (the caller holds the rows' locks). Returns how many rows
+        were written: fewer than given when a dossier moved out of reach or on (a row
+        written is one still at its version, that row-level security lets the caller update)."""
         if not rows:
-            return
-        stmt = (
-            update(_dossier)
-            .where(
-                and_(
-                    _dossier.c.id == bindparam("b_id"),
-                    _dossier.c.version == bindparam("b_version"),
-                )
-            )
-            .values(
-                {
-                    **{name: bindparam(f"v_{name}") for name in SYNCED_COLUMNS},
-                    "version": _dossier.c.version + 1,
-                }
-            )
-        )
-        await self.session.execute(
-            stmt,
-            [
-                {
-                    "b_id": r["b_id"],
-                    "b_version": r["b_version"],
-                    **{f"v_{name}": r[name] for name in SYNCED_COLUMNS},
-                }
-                for r in rows
-            ],
-        )
+            return 0
+        bound = {
+            "b_id": [r["b_id"] for r in rows],
+            "b_version": [r["b_version"] for r in rows],
+            **{f"v_{name}": [r[name] for r in rows] for name in SYNCED_COLUMNS},
+        }
+        result = await self.session.execute(_UPDATE_FROM_ARRAYS, bound)
+        return int(getattr(result, "rowcount", 0))
 
     async def announce(self, changes: Sequence[Mapping[str, Any]], at: datetime) -> None:
         """Announce changes like :meth:`ChangeLog.record` (same arguments), in one round trip;
