@@ -35,7 +35,7 @@ from sqlmodel import col
 
 from api.auth.scope import Scope
 from api.db.base import core_table
-from api.domain.dossiers.repository.rows import PersonEvent, PersonMatch, StoredDossier
+from api.domain.dossiers.repository.rows import OwnRef, PersonEvent, PersonMatch, StoredDossier
 from api.domain.dossiers.tables import Dossier, DossierEvent, DossierExternalRef
 from api.domain.organisations.tables import Organisation, OrganisationCommune
 from api.domain.people.tables import Beneficiary, CareTeamMembership
@@ -161,6 +161,17 @@ def _update_from_arrays() -> Update:
 _UPDATE_FROM_ARRAYS = _update_from_arrays()
 
 
+_RECORD_DIGESTS = text(
+    """
+UPDATE dossier_external_ref r SET synced_digest = given.digest
+FROM unnest(CAST(:systems AS text[]), CAST(:external_ids AS text[]), CAST(:digests AS text[]))
+  AS given(system, external_id, digest)
+WHERE r.organisation_id = :organisation AND r.system = given.system
+  AND r.external_id = given.external_id
+"""
+)
+
+
 class DossierStore:
     def __init__(self, session: AsyncSession, scope: Scope) -> None:
         self.session = session
@@ -272,13 +283,21 @@ class DossierStore:
             for event, prestation, person, commune in await self.session.execute(stmt)
         ]
 
-    async def own_refs(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], uuid.UUID]:
-        """The dossiers the organisation's own references name, by (system, id)."""
+    async def own_refs(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], OwnRef]:
+        """The organisation's own references among these (system, id): read through the
+        cheap branch of their policy (``organisation_id = guichet_org()``), never the
+        dossiers'."""
         wanted = sorted(set(keys))
         if not wanted:
             return {}
         given = _OWN_REFS_GIVEN
-        stmt = select(_ref.c.system, _ref.c.external_id, _ref.c.dossier_id).join(
+        stmt = select(
+            _ref.c.system,
+            _ref.c.external_id,
+            _ref.c.dossier_id,
+            _ref.c.beneficiary_id,
+            _ref.c.synced_digest,
+        ).join(
             given,
             and_(
                 _ref.c.organisation_id == self.scope.organisation_id,
@@ -290,7 +309,10 @@ class DossierStore:
             stmt,
             {"systems": [s for s, _ in wanted], "external_ids": [i for _, i in wanted]},
         )
-        return {(system, external_id): dossier for system, external_id, dossier in rows}
+        return {
+            (system, external_id): OwnRef(dossier, person, digest)
+            for system, external_id, dossier, person, digest in rows
+        }
 
     async def legal_holders(
         self, prestations: Iterable[str], communes: Iterable[str]
@@ -408,6 +430,22 @@ class DossierStore:
         }
         result = await self.session.execute(_UPDATE_FROM_ARRAYS, bound)
         return int(getattr(result, "rowcount", 0))
+
+    async def record_digests(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Record on the organisation's own references ``(system, id, digest)`` what its
+        system's sync last wrote (after the batch's updates: a write to a dossier clears
+        them, migration 0029)."""
+        if not rows:
+            return
+        await self.session.execute(
+            _RECORD_DIGESTS,
+            {
+                "organisation": self.scope.organisation_id,
+                "systems": [system for system, _, _ in rows],
+                "external_ids": [external_id for _, external_id, _ in rows],
+                "digests": [digest for _, _, digest in rows],
+            },
+        )
 
     async def announce(self, changes: Sequence[Mapping[str, Any]], at: datetime) -> None:
         """Announce changes like :meth:`ChangeLog.record` (same arguments), in one round trip;

@@ -33,6 +33,7 @@ async def _write_units(ctx: Dossiers, units: Sequence[Unit]) -> None:
     updates = [r for u in units for r in u.updates]
     if await store.update_many(updates) != len(updates):
         raise _Stale
+    await store.record_digests([d for u in units for d in u.digests])
     await join_decider(ctx, [d for u in units for d in u.deciders])
     await store.insert_events([r for u in units for r in u.events])
     await ctx.audit.record_many(
