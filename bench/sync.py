@@ -28,8 +28,10 @@ the end):
    unnest(…) JOIN dossier_external_ref …`` that finds each dossier by its reference, compares
    its status, instruction and decision and writes none (checked: ``UPDATE 0``);
 4. in this process, the service's own application (no HTTP server) syncs one more batch of
-   new dossiers, then the same again, with SQLAlchemy events counting the statements of each
-   request (BEGIN and COMMIT included) and timing each statement: the slowest are listed.
+   new dossiers, the same again, then the same with a new instruction for the dossiers not
+   decided yet (three in four: ``updated``, the others ``unchanged``), with SQLAlchemy events
+   counting the statements of each request (BEGIN and COMMIT included) and timing each
+   statement: the slowest are listed.
 
 Output: items/s and per-batch latency of each phase, the service/baseline ratios with the
 data size (batch size, rows in the database after the run, request body size) and the load
@@ -52,7 +54,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -108,6 +109,7 @@ class Phase:
 class Trips:
     """What the in-process application sent to PostgreSQL for one request."""
 
+    outcomes: dict[str, int]
     statements: int
     database_ms: float
     request_ms: float
@@ -358,7 +360,8 @@ def raw_batch(batch: list[dict], organisation: uuid.UUID, client: uuid.UUID) -> 
         )
         ref = item["external_ref"]
         refs.append((dossier, person, organisation, ref["system"], ref["id"], now))
-        events.append((dossier, person, now, "create", item["status"], organisation, client, "sync"))
+        status = item["status"]
+        events.append((dossier, person, now, "create", status, organisation, client, "sync"))
         changes.append(
             ("dossier", dossier, "created", "dossier.created", item["status"], organisation, now)
         )
@@ -441,9 +444,9 @@ async def phases(
         }
         async with httpx.AsyncClient(base_url=base_url, timeout=600) as http:
             headers = await _token(http, client)
-            made["service create"].load_average = made["raw create"].load_average = (
-                os.getloadavg()[0]
-            )
+            made["service create"].load_average = made["raw create"].load_average = os.getloadavg()[
+                0
+            ]
             before = await row_counts(conn)
             written: dict[str, dict[str, int]] = {}
             for i, (batch, raw) in enumerate(zip(service_batches, raws, strict=True)):
@@ -467,11 +470,26 @@ async def phases(
         await conn.close()
 
 
-async def count_statements(
-    client: tuple[str, str], batch: list[dict]
-) -> dict[str, Trips]:
-    """The service's own application, in this process: one create batch, then the same batch
-    again (unchanged), each request's statements counted and timed by SQLAlchemy events."""
+def updated(batch: list[dict]) -> list[dict]:
+    """The batch a day later: a new instruction for every dossier not decided yet (once
+    decided, the instruction is closed: those items are unchanged)."""
+    later = "2026-11-02T08:00:00Z"
+    return [
+        item
+        if item["status"] == "decided"
+        else {
+            **item,
+            "instruction": {**item["instruction"], "housing": "hébergé"},
+            "source_updated_at": later,
+        }
+        for item in batch
+    ]
+
+
+async def count_statements(client: tuple[str, str], batch: list[dict]) -> dict[str, Trips]:
+    """The service's own application, in this process: one create batch, the same batch
+    again (unchanged), then with a new instruction for most items (update), each request's
+    statements counted and timed by SQLAlchemy events."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
@@ -507,15 +525,20 @@ async def count_statements(
                 transport=transport, base_url="http://bench", timeout=600
             ) as http:
                 headers = await _token(http, client)
-                for kind in ("create", "unchanged"):
+                for kind, sent in (
+                    ("create", batch),
+                    ("unchanged", batch),
+                    ("update", updated(batch)),
+                ):
                     timings.clear()
                     phase = Phase(kind)
-                    await _send(http, headers, batch, phase)
+                    await _send(http, headers, sent, phase)
                     by: dict[str, list[float]] = {}
                     for head, seconds in timings:
                         by.setdefault(head, []).append(seconds)
                     slowest = sorted(by.items(), key=lambda kv: -sum(kv[1]))[:8]
                     found[kind] = Trips(
+                        outcomes=phase.outcomes,
                         statements=len(timings),
                         database_ms=sum(s for _, s in timings) * 1000,
                         request_ms=phase.seconds * 1000,
@@ -617,7 +640,8 @@ def report(
     print()
     for kind, t in trips.items():
         print(
-            f"in process, one {kind} batch of {args.batch_size}: {t.statements} statements "
+            f"in process, one {kind} batch of {args.batch_size} ({t.outcomes}): "
+            f"{t.statements} statements "
             f"(BEGIN and COMMIT included), {t.database_ms:.0f} ms in them, "
             f"{t.request_ms:.0f} ms in all"
         )
