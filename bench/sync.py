@@ -3,11 +3,12 @@ the same tables by raw asyncpg batch statements, interleaved in the same run.
 
     .venv/bin/python -m bench.sync                          # 10 batches of 1,000 new dossiers
     .venv/bin/python -m bench.sync --batches 4 --batch-size 500
+    .venv/bin/python -m bench.sync --ref main               # another revision, served
     .venv/bin/python -m bench.sync --help
 
-What a run does (harness of bench/http.py: fresh throw-away database, the working tree served
-by ``guichet serve`` (one worker) in its own process group, everything stopped and dropped at
-the end):
+What a run does (harness of bench/http.py: fresh throw-away database, the working tree, or
+the revision ``--ref`` names, served by ``guichet serve`` (one worker) in its own process
+group, everything stopped and dropped at the end):
 
 1. ``guichet demo`` (the Somme, its partners and users), then the département's admin creates
    an API client with the ``dossiers:sync`` scope, which signs in with ``client_credentials``;
@@ -675,6 +676,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batches", type=int, default=10, help="batches per phase (10)")
     parser.add_argument("--batch-size", type=int, default=1000, help="items per batch (1000)")
     parser.add_argument("--name", default="sync", help="results file prefix (sync)")
+    parser.add_argument(
+        "--ref",
+        help="serve this git revision instead of the working tree (exported with git archive); "
+        "the statements are then not counted (this process runs the working tree)",
+    )
     parser.add_argument("--startup-timeout", type=float, default=300)
     args = parser.parse_args(argv)
     if args.batches < 1 or not 1 <= args.batch_size <= 1000:
@@ -687,7 +693,7 @@ def run(args: argparse.Namespace) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="guichet-bench-sync-"))
     try:
-        _source, code_label = service_source(None, workdir)
+        source, code_label = service_source(args.ref, workdir)
         env = service_env()
         env["GUICHET_NIR_KEY"] = new_nir_key()
         env["GUICHET_DATA_DIR"] = str(workdir / "data")
@@ -695,11 +701,11 @@ def run(args: argparse.Namespace) -> int:
             env.pop(key, None)
         with fresh_database(env) as database_label:
             url = env["DATABASE_URL"]
-            service = Service(env, 1, workdir / "service.log", ROOT)
+            service = Service(env, 1, workdir / "service.log", source)
             try:
                 service.wait_ready(args.startup_timeout)
                 print("service ready; guichet demo", file=sys.stderr)
-                run_demo(env, ROOT, args.startup_timeout)
+                run_demo(env, source, args.startup_timeout)
                 client = _client(service.base_url, DEMO_PASSWORD)
                 communes = asyncio.run(_communes(url))
                 run_id = uuid.uuid4().hex[:8]
@@ -714,7 +720,7 @@ def run(args: argparse.Namespace) -> int:
             )
             os.environ["GUICHET_AUTO_MIGRATE"] = "0"
             extra = make_batches(communes, 1, args.batch_size, f"{run_id}x")[0]
-            trips = asyncio.run(count_statements(client, extra))
+            trips = {} if args.ref else asyncio.run(count_statements(client, extra))
             facts = {
                 "code": code_label,
                 "database": database_label,
