@@ -151,6 +151,77 @@ async def test_a_batch_twice_creates_then_writes_nothing(
     assert await counts(connection, world) == settled
 
 
+async def digests(connection: AsyncConnection, dossiers: list[str]) -> dict[str, str | None]:
+    """What the references of these dossiers keep of their last sync (as the owner)."""
+    rows = await connection.execute(
+        text(
+            "SELECT dossier_id::text, synced_digest FROM dossier_external_ref "
+            "WHERE dossier_id = ANY (CAST(:ids AS uuid[]))"
+        ),
+        {"ids": dossiers},
+    )
+    return {dossier: digest for dossier, digest in rows}
+
+
+async def test_a_resync_is_answered_from_the_reference_until_the_dossier_is_written(
+    client: httpx.AsyncClient, connection: AsyncConnection, world: World, as_persona: Headers
+) -> None:
+    """The reference keeps the digest of the item that wrote the dossier; any later write to
+    the dossier, here by the API, forgets it, and the item is planned against the dossier
+    again: a newer status is a conflict, never ``unchanged``."""
+    batch = [item("settled-1"), item("settled-2", status="submitted")]
+    first = await sync(client, as_persona, batch)
+    assert outcomes(first) == ["created", "created"]
+    ids = [x["dossier_id"] for x in first.json()["results"]]
+    assert all(d is not None for d in (await digests(connection, ids)).values())
+
+    settled = await counts(connection, world)
+    assert outcomes(await sync(client, as_persona, batch)) == ["unchanged", "unchanged"]
+    assert await counts(connection, world) == settled
+
+    reviewed = await act(client, as_persona, ids[1], "review", "departement_agent")
+    assert reviewed.status_code == 200, reviewed.text
+    kept = await digests(connection, ids)
+    assert kept[ids[0]] is not None and kept[ids[1]] is None
+    again = await sync(client, as_persona, batch)
+    assert outcomes(again) == ["unchanged", "conflict"]
+
+    # the system catches up: unchanged, so nothing is written, the digest included; its next
+    # change is written and kept on the reference again
+    caught_up = [batch[0], {**batch[1], "status": "under_review"}]
+    assert outcomes(await sync(client, as_persona, caught_up)) == ["unchanged", "unchanged"]
+    assert (await digests(connection, ids))[ids[1]] is None
+    newer = {
+        "instruction": {"household_size": 2, "monthly_resources": "300"},
+        "source_updated_at": instant(),
+    }
+    changed = [batch[0], {**caught_up[1], **newer}]
+    assert outcomes(await sync(client, as_persona, changed)) == ["unchanged", "updated"]
+    assert (await digests(connection, ids))[ids[1]] is not None
+    assert outcomes(await sync(client, as_persona, changed)) == ["unchanged", "unchanged"]
+
+
+async def test_a_settled_item_whose_dossier_the_caller_no_longer_sees_is_not_found(
+    client: httpx.AsyncClient, connection: AsyncConnection, world: World, as_persona: Headers
+) -> None:
+    """A matching digest never answers for the access rule: once the département no longer
+    follows the person, the same item is a 404 error, as when the dossier is read."""
+    batch = [item("left-1"), item("left-2")]
+    first = await sync(client, as_persona, batch)
+    ids = [x["dossier_id"] for x in first.json()["results"]]
+    await connection.execute(
+        text(
+            "UPDATE care_team_membership SET ended_at = now() WHERE organisation_id = :org "
+            "AND beneficiary_id = (SELECT beneficiary_id FROM dossier WHERE id = :dossier)"
+        ),
+        {"org": world.organisations["departement"], "dossier": ids[0]},
+    )
+    assert (await digests(connection, ids))[ids[0]] is not None
+    again = await sync(client, as_persona, batch)
+    assert outcomes(again) == ["error", "unchanged"]
+    assert again.json()["results"][0]["problem"]["status"] == 404
+
+
 async def test_a_thousand_items_with_ten_malformed_ones(
     client: httpx.AsyncClient, connection: AsyncConnection, world: World, as_persona: Headers
 ) -> None:

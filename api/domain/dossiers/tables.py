@@ -85,6 +85,9 @@ class DossierExternalRef(Table, table=True):
     system: str = Field(max_length=60)
     external_id: str = Field(max_length=100)
     created_at: datetime = Field(sa_column=instant_column())
+    #: the digest of the sync item that last wrote the dossier through this reference, while
+    #: nothing else wrote it since (migration 0029: any write to the dossier clears it)
+    synced_digest: str | None = Field(default=None, max_length=64)
 
 
 class DossierEvent(Table, table=True):

@@ -3,7 +3,14 @@ reads (``rows``)."""
 
 from __future__ import annotations
 
-from api.domain.dossiers.repository.rows import PersonEvent, PersonMatch, StoredDossier
+from api.domain.dossiers.repository.rows import OwnRef, PersonEvent, PersonMatch, StoredDossier
 from api.domain.dossiers.repository.store import SYNCED_COLUMNS, DossierStore
 
-__all__ = ["SYNCED_COLUMNS", "DossierStore", "PersonEvent", "PersonMatch", "StoredDossier"]
+__all__ = [
+    "SYNCED_COLUMNS",
+    "DossierStore",
+    "OwnRef",
+    "PersonEvent",
+    "PersonMatch",
+    "StoredDossier",
+]

@@ -65,3 +65,13 @@ class PersonEvent:
     prestation: str
     person_id: uuid.UUID
     commune_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnRef:
+    """One of the caller's own references: its dossier and person, and the digest of the sync
+    item that last wrote the dossier through it, while nothing else wrote it since."""
+
+    dossier_id: uuid.UUID
+    beneficiary_id: uuid.UUID
+    synced_digest: str | None

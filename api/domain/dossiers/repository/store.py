@@ -13,25 +13,29 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     Select,
+    String,
+    Table,
+    Text,
+    Update,
     and_,
     bindparam,
     delete,
     exists,
     func,
-    insert,
     select,
     text,
-    tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.auth.scope import Scope
 from api.db.base import core_table
-from api.domain.dossiers.repository.rows import PersonEvent, PersonMatch, StoredDossier
+from api.domain.dossiers.repository.rows import OwnRef, PersonEvent, PersonMatch, StoredDossier
 from api.domain.dossiers.tables import Dossier, DossierEvent, DossierExternalRef
 from api.domain.organisations.tables import Organisation, OrganisationCommune
 from api.domain.people.tables import Beneficiary, CareTeamMembership
@@ -44,7 +48,7 @@ _person = core_table(Beneficiary)
 _team = core_table(CareTeamMembership)
 _org = core_table(Organisation)
 
-#: the dossier columns a sync batch rewrites (executemany: every row sets all of them)
+#: the dossier columns a sync batch rewrites (one UPDATE from arrays: every row sets all of them)
 SYNCED_COLUMNS = (
     "status",
     "status_changed_at",
@@ -72,6 +76,98 @@ FROM unnest(CAST(:types AS text[]), CAST(:ids AS uuid[]), CAST(:actions AS text[
             CAST(:seconds AS uuid[])) WITH ORDINALITY
   AS x(type, id, action, event, status, first, second, n)
 ORDER BY x.n
+"""
+)
+
+
+#: an array column's values cross ``unnest`` as one text per row (``unnest`` flattens an
+#: array of arrays), their elements joined by this separator, split again in SQL; codes and
+#: folded name keys never contain it
+_ARRAY_SEPARATOR = "\x1f"
+
+
+def _insert_from_arrays(table: Table, columns: tuple[str, ...]) -> Insert:
+    """``INSERT INTO table (columns) SELECT … FROM unnest(:p_<column>, …) WITH ORDINALITY``
+    in list order: one statement and one execution for the whole batch, where an executemany
+    runs the statement once per row. The values are bound as one array per column."""
+    nested = {name for name in columns if isinstance(table.c[name].type, ARRAY)}
+    arrays = [
+        bindparam(f"p_{name}", type_=ARRAY(Text() if name in nested else table.c[name].type))
+        for name in columns
+    ]
+    unnested = func.unnest(*arrays).table_valued(*columns, with_ordinality="n")
+    given = unnested.render_derived(name="given")
+    values = [
+        func.string_to_array(given.c[name], _ARRAY_SEPARATOR) if name in nested else given.c[name]
+        for name in columns
+    ]
+    return table.insert().from_select(list(columns), select(*values).order_by(given.c.n))
+
+
+#: the statements, built once per (table, columns)
+_INSERTS: dict[tuple[str, tuple[str, ...]], Insert] = {}
+
+
+def _arrays(
+    table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, list[Any]]:
+    bound: dict[str, list[Any]] = {}
+    for name in columns:
+        values = [r[name] for r in rows]
+        if isinstance(table.c[name].type, ARRAY):
+            values = [None if v is None else _ARRAY_SEPARATOR.join(v) for v in values]
+        bound[f"p_{name}"] = values
+    return bound
+
+
+# The caller's own references among (system, id) pairs: the pairs cross as two arrays joined
+# to the unique index, instead of an IN list of a thousand row constructors.
+_OWN_REFS_GIVEN = (
+    func.unnest(
+        bindparam("systems", type_=ARRAY(String())),
+        bindparam("external_ids", type_=ARRAY(String())),
+    )
+    .table_valued("system", "external_id")
+    .render_derived(name="given")
+)
+
+
+def _update_from_arrays() -> Update:
+    """``UPDATE dossier … FROM unnest(…)``: the synced columns of many dossiers, each only if
+    still at its version, in one statement (an executemany runs it once per row)."""
+    names = ("b_id", "b_version", *(f"v_{name}" for name in SYNCED_COLUMNS))
+    types = (
+        _dossier.c.id.type,
+        _dossier.c.version.type,
+        *(_dossier.c[name].type for name in SYNCED_COLUMNS),
+    )
+    given = (
+        func.unnest(*(bindparam(n, type_=ARRAY(t)) for n, t in zip(names, types, strict=True)))
+        .table_valued(*names)
+        .render_derived(name="given")
+    )
+    return (
+        update(_dossier)
+        .where(_dossier.c.id == given.c.b_id, _dossier.c.version == given.c.b_version)
+        .values(
+            {
+                **{name: given.c[f"v_{name}"] for name in SYNCED_COLUMNS},
+                "version": _dossier.c.version + 1,
+            }
+        )
+    )
+
+
+_UPDATE_FROM_ARRAYS = _update_from_arrays()
+
+
+_RECORD_DIGESTS = text(
+    """
+UPDATE dossier_external_ref r SET synced_digest = given.digest
+FROM unnest(CAST(:systems AS text[]), CAST(:external_ids AS text[]), CAST(:digests AS text[]))
+  AS given(system, external_id, digest)
+WHERE r.organisation_id = :organisation AND r.system = given.system
+  AND r.external_id = given.external_id
 """
 )
 
@@ -151,13 +247,6 @@ class DossierStore:
             stmt = stmt.where(_dossier.c.id > after)
         return await self._dossiers(stmt.order_by(_dossier.c.id).limit(limit + 1))
 
-    async def versions(self, dossier_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
-        ids = sorted(set(dossier_ids))
-        if not ids:
-            return {}
-        stmt = select(col(Dossier.id), col(Dossier.version)).where(col(Dossier.id).in_(ids))
-        return {dossier: version for dossier, version in await self.session.execute(stmt)}
-
     async def refs(self, dossier_ids: Sequence[uuid.UUID]) -> list[DossierExternalRef]:
         stmt = (
             select(DossierExternalRef)
@@ -194,18 +283,36 @@ class DossierStore:
             for event, prestation, person, commune in await self.session.execute(stmt)
         ]
 
-    async def own_refs(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], uuid.UUID]:
-        """The dossiers the organisation's own references name, by (system, id)."""
+    async def own_refs(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], OwnRef]:
+        """The organisation's own references among these (system, id): read through the
+        cheap branch of their policy (``organisation_id = guichet_org()``), never the
+        dossiers'."""
         wanted = sorted(set(keys))
         if not wanted:
             return {}
-        ref = DossierExternalRef
-        stmt = select(col(ref.system), col(ref.external_id), col(ref.dossier_id)).where(
-            col(ref.organisation_id) == self.scope.organisation_id,
-            tuple_(col(ref.system), col(ref.external_id)).in_(wanted),
+        given = _OWN_REFS_GIVEN
+        stmt = select(
+            _ref.c.system,
+            _ref.c.external_id,
+            _ref.c.dossier_id,
+            _ref.c.beneficiary_id,
+            _ref.c.synced_digest,
+        ).join(
+            given,
+            and_(
+                _ref.c.organisation_id == self.scope.organisation_id,
+                _ref.c.system == given.c.system,
+                _ref.c.external_id == given.c.external_id,
+            ),
         )
-        rows = await self.session.execute(stmt)
-        return {(system, external_id): dossier for system, external_id, dossier in rows}
+        rows = await self.session.execute(
+            stmt,
+            {"systems": [s for s, _ in wanted], "external_ids": [i for _, i in wanted]},
+        )
+        return {
+            (system, external_id): OwnRef(dossier, person, digest)
+            for system, external_id, dossier, person, digest in rows
+        }
 
     async def legal_holders(
         self, prestations: Iterable[str], communes: Iterable[str]
@@ -272,26 +379,32 @@ class DossierStore:
 
     # writes -------------------------------------------------------------------------------
 
+    async def _insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Every row in one statement (rows with the same keys), in list order."""
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        assert all(tuple(r) == columns for r in rows), "rows of one insert share their keys"
+        statement = _INSERTS.get((table.name, columns))
+        if statement is None:
+            statement = _INSERTS[(table.name, columns)] = _insert_from_arrays(table, columns)
+        await self.session.execute(statement, _arrays(table, columns, rows))
+
     async def insert_people(self, rows: list[dict[str, Any]]) -> None:
         # no RETURNING: a row becomes readable only once its care-team membership exists
-        if rows:
-            await self.session.execute(insert(_person), rows)
+        await self._insert(_person, rows)
 
     async def join_teams(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(_team), rows)
+        await self._insert(_team, rows)
 
     async def insert_dossiers(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(_dossier), rows)
+        await self._insert(_dossier, rows)
 
     async def insert_refs(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(_ref), rows)
+        await self._insert(_ref, rows)
 
     async def insert_events(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(_event), rows)
+        await self._insert(_event, rows)
 
     async def update(self, dossier_id: uuid.UUID, version: int, values: dict[str, Any]) -> bool:
         """Applied only if the row is still at ``version``: concurrent writers cannot both win."""
@@ -303,36 +416,35 @@ class DossierStore:
         )
         return (await self.session.execute(stmt)).first() is not None
 
-    async def update_many(self, rows: list[dict[str, Any]]) -> None:
-        """One executemany: each row holds ``b_id``, ``b_version`` and every column of
-        :data:`SYNCED_COLUMNS` (the caller holds the rows' locks: versions cannot move)."""
+    async def update_many(self, rows: list[dict[str, Any]]) -> int:
+        """One statement for the batch: each row holds ``b_id``, ``b_version`` and every column
+        of :data:`SYNCED_COLUMNS` (the caller holds the rows' locks). Returns how many rows
+        were written: fewer than given when a dossier moved out of reach or on (a row
+        written is one still at its version, that row-level security lets the caller update)."""
+        if not rows:
+            return 0
+        bound = {
+            "b_id": [r["b_id"] for r in rows],
+            "b_version": [r["b_version"] for r in rows],
+            **{f"v_{name}": [r[name] for r in rows] for name in SYNCED_COLUMNS},
+        }
+        result = await self.session.execute(_UPDATE_FROM_ARRAYS, bound)
+        return int(getattr(result, "rowcount", 0))
+
+    async def record_digests(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Record on the organisation's own references ``(system, id, digest)`` what its
+        system's sync last wrote (after the batch's updates: a write to a dossier clears
+        them, migration 0029)."""
         if not rows:
             return
-        stmt = (
-            update(_dossier)
-            .where(
-                and_(
-                    _dossier.c.id == bindparam("b_id"),
-                    _dossier.c.version == bindparam("b_version"),
-                )
-            )
-            .values(
-                {
-                    **{name: bindparam(f"v_{name}") for name in SYNCED_COLUMNS},
-                    "version": _dossier.c.version + 1,
-                }
-            )
-        )
         await self.session.execute(
-            stmt,
-            [
-                {
-                    "b_id": r["b_id"],
-                    "b_version": r["b_version"],
-                    **{f"v_{name}": r[name] for name in SYNCED_COLUMNS},
-                }
-                for r in rows
-            ],
+            _RECORD_DIGESTS,
+            {
+                "organisation": self.scope.organisation_id,
+                "systems": [system for system, _, _ in rows],
+                "external_ids": [external_id for _, external_id, _ in rows],
+                "digests": [digest for _, _, digest in rows],
+            },
         )
 
     async def announce(self, changes: Sequence[Mapping[str, Any]], at: datetime) -> None:

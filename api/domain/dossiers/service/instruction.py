@@ -58,7 +58,7 @@ async def _refs_taken(
     return [
         FieldError(f"{pointer}/{i}", "Your organisation already gave this reference to a dossier.")
         for i, r in enumerate(refs)
-        if taken.get((r.system, r.id), dossier_id) != dossier_id
+        if (found := taken.get((r.system, r.id))) is not None and found.dossier_id != dossier_id
     ]
 
 

@@ -24,7 +24,10 @@ Contract:
 
 Cost: the batch is read in a handful of statements (references, dossiers, identity matching,
 memberships, legal holders), the rows to update are locked in id order and re-checked, and
-everything is written with one statement per table inside a savepoint. Should that fail (a
+everything is written with one statement per table inside a savepoint. An item whose own
+reference keeps its digest (the sync item that last wrote the dossier, forgotten by any later
+write to it: migration 0029) is ``unchanged`` without reading its dossier, once the access
+rule, asked for the batch in one call, still shows the dossier. Should that fail (a
 reference taken meanwhile by a concurrent batch…), the batch is written again unit by unit,
 each in its own savepoint, so only the units that cannot be written are reported as errors.
 """

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import uuid
 
-from api.domain.dossiers.repository import StoredDossier
+from api.domain.dossiers.repository import OwnRef, StoredDossier
 from api.domain.dossiers.rules import Plan, SyncOutcome, plan_update, sides_of
 from api.domain.dossiers.service.context import Dossiers
-from api.domain.dossiers.service.visibility import visible_rows
-from api.domain.dossiers.sync.items import Entry, incoming, invalid, stored
+from api.domain.dossiers.service.visibility import visible_ids, visible_rows
+from api.domain.dossiers.sync.items import Entry, digest, incoming, invalid, stored
 from api.problems import FieldError, Forbidden, NotFound
 
 
@@ -22,7 +22,8 @@ async def plan_existing(ctx: Dossiers, entries: list[Entry]) -> None:
     wanted: dict[int, uuid.UUID] = {}
     for e in live:
         assert e.item is not None
-        found = known.get((e.item.external_ref.system, e.item.external_ref.id))
+        ref = known.get((e.item.external_ref.system, e.item.external_ref.id))
+        found = ref.dossier_id if ref is not None else None
         named = e.item.dossier_id
         target = found if found is not None else named
         if named is not None and found is not None and named != found:
@@ -30,7 +31,8 @@ async def plan_existing(ctx: Dossiers, entries: list[Entry]) -> None:
         elif target is not None:
             wanted[e.index] = target
             e.link = found is None
-    rows = await ctx.store.get_many(wanted.values())
+    settled = await _settled(ctx, live, wanted, known)
+    rows = await ctx.store.get_many(d for i, d in wanted.items() if i not in settled)
     visible = await visible_rows(ctx, rows)
     by_id = {r.id: r for r in rows if r.id in visible}
     taken: set[uuid.UUID] = set()
@@ -43,7 +45,40 @@ async def plan_existing(ctx: Dossiers, entries: list[Entry]) -> None:
             e.fail(invalid([FieldError(f"{e.pointer}/{where}", detail)]))
             continue
         taken.add(wanted[e.index])
-        plan_one_existing(ctx, e, by_id.get(wanted[e.index]))
+        if e.index in settled:
+            e.dossier_id, e.outcome = wanted[e.index], SyncOutcome.UNCHANGED
+        else:
+            plan_one_existing(ctx, e, by_id.get(wanted[e.index]))
+
+
+async def _settled(
+    ctx: Dossiers,
+    live: list[Entry],
+    wanted: dict[int, uuid.UUID],
+    known: dict[tuple[str, str], OwnRef],
+) -> set[int]:
+    """Items found by their reference whose digest is the one their system's sync last wrote
+    (nothing wrote the dossier since: migration 0029), and whose dossier the access rule
+    still shows the caller: ``unchanged`` without reading the dossier. Visibility is asked
+    for all of them at once, as for the dossiers read."""
+    candidates: dict[int, OwnRef] = {}
+    for e in live:
+        if e.index not in wanted or e.link or e.item is None:
+            continue
+        ref = known[(e.item.external_ref.system, e.item.external_ref.id)]
+        if ref.synced_digest is not None and ref.synced_digest == digest(e.item):
+            candidates[e.index] = ref
+    if not candidates:
+        return set()
+    items = {e.index: e.item for e in live if e.index in candidates and e.item}
+    seen = await visible_ids(
+        ctx,
+        {
+            ref.dossier_id: (ref.beneficiary_id, items[i].prestation)
+            for i, ref in candidates.items()
+        },
+    )
+    return {i for i, ref in candidates.items() if ref.dossier_id in seen}
 
 
 def plan_one_existing(ctx: Dossiers, e: Entry, row: StoredDossier | None) -> None:

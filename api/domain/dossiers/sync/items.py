@@ -3,8 +3,10 @@ it as it goes (:class:`Entry`)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -15,6 +17,7 @@ from api.domain import clock
 from api.domain.catalogue import LEGAL_AID_PRESTATIONS
 from api.domain.dossiers.repository import StoredDossier
 from api.domain.dossiers.rules import (
+    Decision,
     DecisionValues,
     DossierStatus,
     Incoming,
@@ -41,6 +44,8 @@ class Entry:
     dossier_id: uuid.UUID | None = None
     #: the stored dossier (existing) and whether its reference must be recorded
     row: StoredDossier | None = None
+    #: the item's digest (:func:`digest`), kept on its reference when it writes
+    digest: str | None = None
     link: bool = False
     plan: Plan | None = None
     # new dossiers
@@ -106,6 +111,60 @@ def incoming(item: SyncItem) -> Incoming:
         )
         if d is not None
         else None,
+    )
+
+
+def digest(item: SyncItem) -> str:
+    """What the item says of its dossier, hashed: two items with the same digest plan alike
+    against the same stored dossier (the person's identity only matters to a new dossier;
+    ``source_updated_at`` only when something differs)."""
+    given = incoming(item)
+    document = {
+        "v": 1,
+        "prestation": item.prestation,
+        "beneficiary_id": item.beneficiary.id,
+        "status": given.status,
+        "instruction": given.instruction,
+        "decision": given.decision,
+    }
+    text = json.dumps(document, sort_keys=True, default=_plain)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, DecisionValues):
+        return {name: getattr(value, name) for name in value.__dataclass_fields__}
+    return str(value)
+
+
+def settled(before: Stored | None, changes: Mapping[str, Any]) -> Stored:
+    """The dossier as a plan's ``changes`` leave it (``before``: a new dossier's none)."""
+
+    def after(name: str, old: Any) -> Any:
+        return changes.get(name, old)
+
+    decision = after("decision", before.decision.decision if before and before.decision else None)
+    old = before.decision if before is not None else None
+    return Stored(
+        status=DossierStatus(after("status", before.status if before else None)),
+        instruction=after("instruction", before.instruction if before else {}),
+        decision=DecisionValues(
+            decision=Decision(decision),
+            amount=after("amount", old.amount if old else None),
+            start_on=after("start_on", old.start_on if old else None),
+            end_on=after("end_on", old.end_on if old else None),
+            reason=after("decision_reason", old.reason if old else None),
+            decided_on=after("decided_on", old.decided_on if old else None),
+        )
+        if decision is not None
+        else None,
+        instruction_updated_at=after(
+            "instruction_updated_at", before.instruction_updated_at if before else None
+        ),
+        decision_updated_at=after(
+            "decision_updated_at", before.decision_updated_at if before else None
+        ),
+        status_changed_at=after("status_changed_at", before.status_changed_at if before else None),
     )
 
 

@@ -10,10 +10,17 @@ from typing import Any
 
 from api.domain import clock
 from api.domain.dossiers.repository import SYNCED_COLUMNS
-from api.domain.dossiers.rules import DossierStatus
+from api.domain.dossiers.rules import (
+    DossierStatus,
+    Side,
+    Stored,
+    SyncOutcome,
+    plan_update,
+    sides_of,
+)
 from api.domain.dossiers.schemas import SyncItem
 from api.domain.dossiers.service.context import Dossiers, actor, audience_of
-from api.domain.dossiers.sync.items import Entry
+from api.domain.dossiers.sync.items import Entry, digest, incoming, settled, stored
 from api.domain.identity import check_nir, name_match_keys
 from api.domain.people.service import folded_names
 
@@ -44,6 +51,8 @@ class Unit:
     # (action, resource type, resource id, person, purpose)
     audits: list[tuple[str, str, uuid.UUID, uuid.UUID, str | None]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
+    #: (system, id, digest) of the references of the existing dossiers written
+    digests: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _sex(item: SyncItem) -> str:
@@ -84,7 +93,12 @@ def units_of(ctx: Dossiers, entries: list[Entry]) -> list[Unit]:
 
 
 def _ref(
-    ctx: Dossiers, item: SyncItem, dossier: uuid.UUID, person: uuid.UUID, now: datetime
+    ctx: Dossiers,
+    item: SyncItem,
+    dossier: uuid.UUID,
+    person: uuid.UUID,
+    now: datetime,
+    synced_digest: str | None,
 ) -> dict[str, Any]:
     return {
         "dossier_id": dossier,
@@ -93,14 +107,31 @@ def _ref(
         "system": item.external_ref.system,
         "external_id": item.external_ref.id,
         "created_at": now,
+        "synced_digest": synced_digest,
     }
+
+
+def _digest_if_settled(e: Entry, before: Stored | None, sides: frozenset[Side]) -> str | None:
+    """The item's digest, kept on its reference only if the same item planned again against
+    the dossier it leaves is ``unchanged``: then a matching digest may answer the next
+    re-sync without reading the dossier (api.domain.dossiers.sync.existing)."""
+    assert e.item is not None and e.plan is not None
+    again = plan_update(settled(before, e.plan.changes), incoming(e.item), sides, e.pointer)
+    return digest(e.item) if again.outcome is SyncOutcome.UNCHANGED else None
 
 
 def _existing_dossier(ctx: Dossiers, e: Entry, unit: Unit, now: datetime) -> None:
     assert e.item is not None and e.plan is not None and e.row is not None
     row, changes = e.row, e.plan.changes
+    sides = sides_of(
+        ctx.scope.organisation_id, row.instructing_organisation_id, row.deciding_organisation_id
+    )
+    synced = _digest_if_settled(e, stored(row), sides)
     if e.link:
-        unit.refs.append(_ref(ctx, e.item, row.id, row.beneficiary_id, now))
+        unit.refs.append(_ref(ctx, e.item, row.id, row.beneficiary_id, now, None))
+    if synced is not None:
+        # recorded after the batch's updates, which forget the digests of what they write
+        unit.digests.append((e.item.external_ref.system, e.item.external_ref.id, synced))
     if changes:
         current = {name: getattr(row, name) for name in SYNCED_COLUMNS}
         unit.updates.append(
@@ -212,7 +243,9 @@ def _new_dossier(
     item, person_id, changes = e.item, e.person_id, e.plan.changes
     _person_and_team(ctx, e, unit, now, people, joined)
     unit.dossiers.append(_dossier_row(ctx, e, now))
-    unit.refs.append(_ref(ctx, item, e.dossier_id, person_id, now))
+    sides = sides_of(scope.organisation_id, scope.organisation_id, e.deciding_id)
+    synced = _digest_if_settled(e, None, sides)
+    unit.refs.append(_ref(ctx, item, e.dossier_id, person_id, now, synced))
     unit.events.append(
         {
             "dossier_id": e.dossier_id,

@@ -31,11 +31,9 @@ async def _write_units(ctx: Dossiers, units: Sequence[Unit]) -> None:
     await store.insert_dossiers([r for u in units for r in u.dossiers])
     await store.insert_refs([r for u in units for r in u.refs])
     updates = [r for u in units for r in u.updates]
-    await store.update_many(updates)
-    if updates:
-        versions = await store.versions(r["b_id"] for r in updates)
-        if any(versions.get(r["b_id"]) != r["b_version"] + 1 for r in updates):
-            raise _Stale
+    if await store.update_many(updates) != len(updates):
+        raise _Stale
+    await store.record_digests([d for u in units for d in u.digests])
     await join_decider(ctx, [d for u in units for d in u.deciders])
     await store.insert_events([r for u in units for r in u.events])
     await ctx.audit.record_many(
