@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from api.domain import clock
-from tests.api.people_support import Headers
+from tests.api.people_support import Headers, create
 from tests.api.test_statistics import CORBIE, _people_in_corbie
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -94,6 +94,35 @@ async def test_the_report_in_html_csv_and_pdf(
 
     assert (await _report(client, pilotage, "image/png")).status_code == 406
     assert (await _report(client, as_persona("ccas_agent"), "text/html")).status_code == 403
+
+
+async def test_a_commune_report_counts_no_sensitive_record_in_its_comparison(
+    client: httpx.AsyncClient, as_persona: Headers
+) -> None:
+    """Sensitive competences appear only at département level: the commune's own line beside
+    its EPCI and département leaves them out like its tables do, or the difference between
+    the two would publish the count the rule hides."""
+    await _people_in_corbie(client, as_persona)  # 9 people, aide facultative
+    sensitive = as_persona("departement_sensitive")
+    for i in range(5):
+        await create(
+            client,
+            sensitive,
+            competence="ase",
+            birth_name=f"Statprotege{i}",
+            birth_date=f"201{i}-06-1{i}",
+            commune=CORBIE,
+        )
+    table = await _report(client, as_persona("pilotage"), "text/csv")
+    assert table.status_code == 200, table.text
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    corbie = [
+        r["valeur"]
+        for r in rows
+        if r["tableau"] == "rates" and r["colonne"] == "nombre" and r["ligne"] == "Corbie"
+    ]
+    # the commune's row of the table and the comparison's first line
+    assert corbie == ["9", "9"]
 
 
 @pytest.mark.skipif(

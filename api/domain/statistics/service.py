@@ -214,8 +214,7 @@ class Statistics:
     async def _comparison(
         self, area: Area, wider: list[Area], period: Period, measure: str, own: int
     ) -> abs_doc.Comparison:
-        """The territory's count (``own``: every row of it, sensitive competences included)
-        beside its EPCI's and département's."""
+        """The territory's count (``own``) beside its EPCI's and département's."""
         first, last = first_of_month(period.first), first_of_month(period.last)
         lines: list[tuple[str, int, int | None]] = [
             (area.name, sum(area.population.values()), published_total(own))
@@ -295,14 +294,11 @@ def report_tables(area: Area, year: int) -> dict[str, tuple[Query, Period]]:
             ),
             ("by_commune", this, _query(area, "people", this, ["commune"], delays=False)),
             ("aids_by_commune", this, _query(area, "aids", this, ["commune"], delays=False)),
-            # the comparison's first line counts every row of the territory, sensitive
-            # competences included (as it always has: a total, beside wider totals)
-            (
-                "people_count",
-                this,
-                replace(_query(area, "people", this, []), include_sensitive=True),
-            ),
-            ("aids_count", this, replace(_query(area, "aids", this, []), include_sensitive=True)),
+            # the comparison's first line: the territory's total, sensitive competences left
+            # out below the département like every other table (and like the wider lines):
+            # otherwise it minus the tables' total would be the count the rule hides
+            ("people_count", this, _query(area, "people", this, [])),
+            ("aids_count", this, _query(area, "aids", this, [])),
         )
     }
 
