@@ -34,8 +34,9 @@ pytestmark = pytest.mark.slow  # hundreds of cases over HTTP: the largest part o
 
 # Every check runs. A schema-valid request may still rightly be refused when the value names
 # nothing (a commune code of the right shape that does not exist: 422; a cursor this service
-# did not issue: 422; an update without If-Match: 428), or by the token endpoint in the words
-# of RFC 6749 §5.2 (400 unsupported_grant_type), so positive data may also meet these.
+# did not issue: 422; an update without If-Match: 428; an Accept header naming no media type
+# the report is offered in: 406, as documented), or by the token endpoint in the words of
+# RFC 6749 §5.2 (400 unsupported_grant_type), so positive data may also meet these.
 CONFIG = SchemathesisConfig.from_dict(
     {
         # generated cases only: the examples the contract documents (the aid comparison's,
@@ -49,6 +50,7 @@ CONFIG = SchemathesisConfig.from_dict(
                     "401",
                     "403",
                     "404",
+                    "406",
                     "409",
                     "412",
                     "422",
