@@ -159,6 +159,11 @@ UNWRAPPED_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.PostgresConnectionError,
 )
 
+#: what a statement run on the driver connection (api.db.driver) raises: the driver's own
+#: errors, with the SQLSTATE a wrapped one carries
+DRIVER_ERROR: type[Exception] = asyncpg.PostgresError
+DRIVER_INTEGRITY_ERROR: type[Exception] = asyncpg.IntegrityConstraintViolationError
+
 
 @dataclass
 class Database:
