@@ -6,15 +6,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from api.db.driver import driver_connection
 from api.db.tables import Beneficiary, CareTeamMembership, Commune
+from api.domain.audit.repository import insert_one_when
 from api.domain.people.repository.scoped import Scoped
 from api.problems import Conflict, NotFound
 
@@ -36,6 +38,46 @@ class MovedRows:
     table_name: str
     column_name: str
     moved: int
+
+
+class PersonRecord(NamedTuple):
+    """The fields of a record a reading shows (and its version), as the person read
+    returns them."""
+
+    id: uuid.UUID
+    birth_name: str
+    usage_name: str | None
+    first_names: str
+    birth_date: date
+    sex: str
+    birth_place: str | None
+    nir_cipher: bytes | None
+    nir_missing_reason: str | None
+    commune_code: str | None
+    domiciliation_organisation_id: uuid.UUID | None
+    address: dict[str, Any] | None
+    phone: str | None
+    email: str | None
+    situation: dict[str, Any] | None
+    last_contact_at: datetime | None
+    version: int
+
+
+# The person read in one round trip: the record through the attachment probe (as ``get``),
+# what the caller may read of it from the access rule's own function, and the audit entry of
+# the reading, written only when the record comes back with something to read. A CTE that
+# writes runs whatever the outer query reads; ``person`` is read twice, so evaluated once.
+_COLUMNS = ", ".join(f"b.{name}" for name in PersonRecord._fields)
+# constants only: no value is spliced in
+_READ_RECORDED = (
+    "WITH person AS MATERIALIZED ("  # noqa: S608
+    " SELECT " + _COLUMNS + ","
+    "  guichet_person_categories(b.id, $2::text[]) AS readable"
+    " FROM beneficiary b WHERE b.id = $1 AND guichet_is_attached(b.id)"
+    "), recorded AS ("
+    + insert_one_when(3, "EXISTS (SELECT FROM person WHERE cardinality(readable) > 0)")
+    + ") SELECT * FROM person"
+)
 
 
 def attached() -> ColumnElement[bool]:
@@ -80,6 +122,19 @@ class PersonRecords(Scoped):
             .execution_options(populate_existing=True)
         )
         return (await self.session.scalars(stmt)).first()
+
+    async def read_recorded(
+        self, person_id: uuid.UUID, role_categories: Sequence[str] | None, entry: Sequence[Any]
+    ) -> tuple[PersonRecord, list[str]] | None:
+        """The record and the categories the access rule lets the caller read of it (None:
+        not attached), with the audit ``entry`` (:meth:`AuditLog.entry`) written in the same
+        statement when there is something to read. On the session's driver connection
+        (api.db.driver): the hottest read of the service."""
+        driver = await driver_connection(self.session)
+        row = await driver.fetchrow(_READ_RECORDED, person_id, role_categories, *entry)
+        if row is None:
+            return None
+        return PersonRecord(*(row[name] for name in PersonRecord._fields)), list(row["readable"])
 
     async def update(self, person_id: uuid.UUID, version: int, values: dict[str, Any]) -> bool:
         """Applied only if the row is still at ``version``: concurrent writers cannot both win."""
