@@ -67,7 +67,8 @@ def role_categories(scope: Scope, purpose: Purpose = Purpose.READ) -> list[str] 
 
 
 def categories_of_codes(codes: Iterable[str]) -> frozenset[DataCategory]:
-    """The categories the access rule answered, as the application knows them."""
+    """The categories the access rule answered (one membership's, or several together: their
+    union), as the application knows them."""
     return frozenset(DataCategory(c) for c in codes if c in _KNOWN)
 
 

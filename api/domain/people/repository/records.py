@@ -63,17 +63,19 @@ class PersonRecord(NamedTuple):
     version: int
 
 
-# The person read in one round trip: the record through the attachment probe (as ``get``),
-# what the caller may read of it from the access rule's own function, and the audit entry of
-# the reading, written only when the record comes back with something to read. A CTE that
-# writes runs whatever the outer query reads; ``person`` is read twice, so evaluated once.
+# The person read in one round trip: the record through the attachment probe (as ``get``), a
+# row per membership of the caller's organisation with the categories the access rule grants
+# (``guichet_access``, asked as the rule's Python side asks it), and the audit entry of the
+# reading, written only when something is granted. A CTE that writes runs whatever the outer
+# query reads; ``person`` is read twice, so evaluated once.
 _COLUMNS = ", ".join(f"b.{name}" for name in PersonRecord._fields)
 # constants only: no value is spliced in
 _READ_RECORDED = (
     "WITH person AS MATERIALIZED ("  # noqa: S608
-    " SELECT " + _COLUMNS + ","
-    "  guichet_person_categories(b.id, $2::text[]) AS readable"
-    " FROM beneficiary b WHERE b.id = $1 AND guichet_is_attached(b.id)"
+    " SELECT " + _COLUMNS + ", a.categories AS readable"
+    " FROM beneficiary b"
+    " LEFT JOIN LATERAL guichet_access(ARRAY[b.id], $2::text[]) a ON true"
+    " WHERE b.id = $1 AND guichet_is_attached(b.id)"
     "), recorded AS ("
     + insert_one_when(3, "EXISTS (SELECT FROM person WHERE cardinality(readable) > 0)")
     + ") SELECT * FROM person"
@@ -126,15 +128,18 @@ class PersonRecords(Scoped):
     async def read_recorded(
         self, person_id: uuid.UUID, role_categories: Sequence[str] | None, entry: Sequence[Any]
     ) -> tuple[PersonRecord, list[str]] | None:
-        """The record and the categories the access rule lets the caller read of it (None:
-        not attached), with the audit ``entry`` (:meth:`AuditLog.entry`) written in the same
-        statement when there is something to read. On the session's driver connection
-        (api.db.driver): the hottest read of the service."""
+        """The record and the categories the access rule grants the caller on it, all its
+        memberships together (None: not attached), with the audit ``entry``
+        (:meth:`AuditLog.entry`) written in the same statement when one grants something.
+        On the session's driver connection (api.db.driver): the hottest read of the
+        service."""
         driver = await driver_connection(self.session)
-        row = await driver.fetchrow(_READ_RECORDED, person_id, role_categories, *entry)
-        if row is None:
+        rows = await driver.fetch(_READ_RECORDED, person_id, role_categories, *entry)
+        if not rows:
             return None
-        return PersonRecord(*(row[name] for name in PersonRecord._fields)), list(row["readable"])
+        first = rows[0]
+        granted = [code for row in rows for code in row["readable"] or ()]
+        return PersonRecord(*(first[name] for name in PersonRecord._fields)), granted
 
     async def update(self, person_id: uuid.UUID, version: int, values: dict[str, Any]) -> bool:
         """Applied only if the row is still at ``version``: concurrent writers cannot both win."""
