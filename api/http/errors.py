@@ -147,7 +147,13 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("database unavailable", exc_info=exc)
         return problem_response(request, problem)
 
-    for error_type in (DBAPIError, PoolTimeout, OSError, *UNWRAPPED_CONNECTION_ERRORS):
+    for error_type in (
+        DBAPIError,
+        DRIVER_ERROR,
+        PoolTimeout,
+        OSError,
+        *UNWRAPPED_CONNECTION_ERRORS,
+    ):
         app.add_exception_handler(error_type, on_database_error)
 
     @app.exception_handler(StarletteHTTPException)
