@@ -147,13 +147,14 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("database unavailable", exc_info=exc)
         return problem_response(request, problem)
 
-    for error_type in (
+    database_errors: tuple[type[Exception], ...] = (
         DBAPIError,
         DRIVER_ERROR,
         PoolTimeout,
         OSError,
         *UNWRAPPED_CONNECTION_ERRORS,
-    ):
+    )
+    for error_type in database_errors:
         app.add_exception_handler(error_type, on_database_error)
 
     @app.exception_handler(StarletteHTTPException)
