@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.db.engine import DRIVER_ERROR, DRIVER_INTEGRITY_ERROR, UNWRAPPED_CONNECTION_ERRORS
+from api.db.engine import DRIVER_ERRORS, DRIVER_INTEGRITY_ERROR, UNWRAPPED_CONNECTION_ERRORS
 from api.problems import (
     PROBLEM_MEDIA_TYPE,
     Conflict,
@@ -56,7 +56,7 @@ def database_problem(error: BaseException) -> DomainError | None:
     if isinstance(error, (PoolTimeout, OSError, ConnectionError, *UNWRAPPED_CONNECTION_ERRORS)):
         return _unavailable()
     # the statements run on the driver connection (api.db.driver) raise the driver's errors
-    if not isinstance(error, DBAPIError | DRIVER_ERROR):
+    if not isinstance(error, (DBAPIError, *DRIVER_ERRORS)):
         return None
     code = _sqlstate(error) or ""
     invalidated = isinstance(error, DBAPIError) and error.connection_invalidated
@@ -149,7 +149,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     database_errors: tuple[type[Exception], ...] = (
         DBAPIError,
-        DRIVER_ERROR,
+        *DRIVER_ERRORS,
         PoolTimeout,
         OSError,
         *UNWRAPPED_CONNECTION_ERRORS,
