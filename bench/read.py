@@ -249,10 +249,15 @@ def run_rounds(
 
 
 async def count_round_trips(targets: Targets, password: str) -> dict[str, float]:
-    """Median round trips per request of each kind, counted by SQLAlchemy events in this
-    process (the service's own application, requests sent one at a time)."""
+    """Median round trips per request of each kind, counted in this process (the service's
+    own application, requests sent one at a time): the statements SQLAlchemy executes (its
+    ``before_cursor_execute`` event) and those asyncpg runs itself, its query logger on every
+    pooled connection: BEGIN and COMMIT, and what runs on the driver connection
+    (api.db.driver). SQLAlchemy's own statements run as asyncpg prepared statements, which
+    the logger does not see, so nothing is counted twice."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import Pool
 
     from api.main import create_app
 
@@ -262,9 +267,11 @@ async def count_round_trips(targets: Targets, password: str) -> dict[str, float]
         nonlocal trips
         trips += 1
 
-    listeners = [(Engine, "before_cursor_execute"), (Engine, "begin"), (Engine, "commit")]
-    for target, name in listeners:
-        event.listen(target, name, on_statement)
+    def on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.driver_connection.add_query_logger(on_statement)
+
+    event.listen(Engine, "before_cursor_execute", on_statement)
+    event.listen(Pool, "connect", on_connect)
     app = create_app()
     counts: dict[str, float] = {}
     try:
@@ -290,8 +297,8 @@ async def count_round_trips(targets: Targets, password: str) -> dict[str, float]
                         seen.append(trips)
                     counts[kind] = statistics.median(seen[1:])  # the first one warms caches
     finally:
-        for target, name in listeners:
-            event.remove(target, name, on_statement)
+        event.remove(Engine, "before_cursor_execute", on_statement)
+        event.remove(Pool, "connect", on_connect)
     return counts
 
 

@@ -18,7 +18,10 @@ Entry points:
   person P": dossiers today, aid requests, notes. A new kind of record plugs in by calling it
   with ``(person, competence)`` pairs and requiring its own category (``dossiers``, ``aids``);
   its row-level policy calls ``guichet_may_see(person, competence, category, NULL)``, the
-  same rule in SQL.
+  same rule in SQL;
+* :func:`role_categories` and :func:`categories_of_codes` — what a statement that asks the
+  rule's SQL functions itself passes them and how their answer reads (the person read asks
+  ``guichet_person_categories`` in the statement that reads the record).
 
 ``purpose=Purpose.EXPORT`` (a DPO's right-of-access export) skips the role step: a DPO widens
 the purpose of the reading, never the categories the organisation's attachment grants.
@@ -57,6 +60,18 @@ class Grant:
     categories: frozenset[DataCategory]
 
 
+def role_categories(scope: Scope, purpose: Purpose = Purpose.READ) -> list[str] | None:
+    """What the access rule's ``p_role_categories`` is given: the caller's role categories,
+    or ``None`` for an export (no role narrowing)."""
+    return None if purpose is Purpose.EXPORT else sorted(c.value for c in scope.categories)
+
+
+def categories_of_codes(codes: Iterable[str]) -> frozenset[DataCategory]:
+    """The categories the access rule answered (one membership's, or several together: their
+    union), as the application knows them."""
+    return frozenset(DataCategory(c) for c in codes if c in _KNOWN)
+
+
 async def grants(
     session: AsyncSession,
     scope: Scope,
@@ -69,15 +84,14 @@ async def grants(
     found: dict[uuid.UUID, list[Grant]] = {p: [] for p in wanted}
     if not wanted:
         return found
-    role = None if purpose is Purpose.EXPORT else sorted(c.value for c in scope.categories)
-    for r in await AccessStore(session).grants(wanted, role):
+    for r in await AccessStore(session).grants(wanted, role_categories(scope, purpose)):
         found[r.beneficiary_id].append(
             Grant(
                 person_id=r.beneficiary_id,
                 competence=r.competence,
                 membership_source=r.membership_source,
                 holding=r.holding,
-                categories=frozenset(DataCategory(c) for c in r.categories if c in _KNOWN),
+                categories=categories_of_codes(r.categories),
             )
         )
     return found

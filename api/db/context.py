@@ -14,27 +14,19 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.base import core_table
+from api.db.driver import driver_connection
 from api.db.versioned import VERSION_KEY
-from api.domain.territories.tables import AccessVersion
 
-_access_version = core_table(AccessVersion).c.version
-
-# built once: only the values change from one transaction to the next
-_SETTINGS = (
-    func.set_config("guichet.context", bindparam("context", type_=String), True),
-    func.set_config("guichet.organisation_id", bindparam("organisation", type_=String), True),
-    func.set_config("guichet.principal_id", bindparam("principal", type_=String), True),
-    func.set_config("guichet.clearance", bindparam("clearance", type_=String), True),
-    func.set_config("guichet.statistics", bindparam("statistics", type_=String), True),
-)
-_SET = select(*_SETTINGS)
-_SET_AND_READ_VERSION = select(
-    *_SETTINGS, select(_access_version).scalar_subquery().label("version")
-)
+# Run on the session's driver connection (api.db.driver): the one statement of every request.
+_SET = """SELECT set_config('guichet.context', $1, true),
+  set_config('guichet.organisation_id', $2, true), set_config('guichet.principal_id', $3, true),
+  set_config('guichet.clearance', $4, true), set_config('guichet.statistics', $5, true)"""
+_SET_AND_READ_VERSION = """SELECT set_config('guichet.context', $1, true),
+  set_config('guichet.organisation_id', $2, true), set_config('guichet.principal_id', $3, true),
+  set_config('guichet.clearance', $4, true), set_config('guichet.statistics', $5, true),
+  (SELECT version FROM access_version) AS version"""
 
 
 class DbContext(StrEnum):
@@ -56,15 +48,16 @@ async def set_db_context(
 ) -> None:
     """Set the transaction's identity; with ``read_version``, read the access version in the
     same round trip and leave it in ``session.info`` (api.db.versioned)."""
-    values = {
-        "context": str(context),
-        "organisation": str(organisation_id or ""),
-        "principal": str(principal_id or ""),
-        "clearance": "sensitive" if sensitive_clearance else "",
-        "statistics": "read" if statistics_reader else "",
-    }
+    values = (
+        str(context),
+        str(organisation_id or ""),
+        str(principal_id or ""),
+        "sensitive" if sensitive_clearance else "",
+        "read" if statistics_reader else "",
+    )
+    driver = await driver_connection(session)
     if not read_version:
-        await session.execute(_SET, values)
+        await driver.execute(_SET, *values)
         return
-    row = (await session.execute(_SET_AND_READ_VERSION, values)).one()
-    session.info[VERSION_KEY] = int(row.version)
+    row = await driver.fetchrow(_SET_AND_READ_VERSION, *values)
+    session.info[VERSION_KEY] = int(row["version"])

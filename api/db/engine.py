@@ -26,6 +26,7 @@ from types import FrameType
 
 import asyncpg
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -158,6 +159,17 @@ UNWRAPPED_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.PostgresConnectionError,
 )
+
+#: what a statement run on the driver connection (api.db.driver) raises, unwrapped: the
+#: server's errors, with the SQLSTATE a wrapped one carries, the driver's own state errors (a
+#: connection killed mid-statement), which SQLAlchemy wraps as an error without SQLSTATE, and
+#: the adapter's DBAPI errors (beginning the transaction there, outside SQLAlchemy's wrapping)
+DRIVER_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.exceptions.InternalClientError,
+    AsyncAdapt_asyncpg_dbapi.Error,
+)
+DRIVER_INTEGRITY_ERROR: type[Exception] = asyncpg.IntegrityConstraintViolationError
 
 
 @dataclass

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.db.engine import UNWRAPPED_CONNECTION_ERRORS
+from api.db.engine import DRIVER_ERRORS, DRIVER_INTEGRITY_ERROR, UNWRAPPED_CONNECTION_ERRORS
 from api.problems import (
     PROBLEM_MEDIA_TYPE,
     Conflict,
@@ -55,15 +55,17 @@ def database_problem(error: BaseException) -> DomainError | None:
     never repeated (it may quote personal data)."""
     if isinstance(error, (PoolTimeout, OSError, ConnectionError, *UNWRAPPED_CONNECTION_ERRORS)):
         return _unavailable()
-    if not isinstance(error, DBAPIError):
+    # the statements run on the driver connection (api.db.driver) raise the driver's errors
+    if not isinstance(error, (DBAPIError, *DRIVER_ERRORS)):
         return None
     code = _sqlstate(error) or ""
-    if error.connection_invalidated or code in _UNAVAILABLE_CODES:
+    invalidated = isinstance(error, DBAPIError) and error.connection_invalidated
+    if invalidated or code in _UNAVAILABLE_CODES:
         return _unavailable()
     if code.startswith(_UNAVAILABLE_CLASSES) or not code:
         # no SQLSTATE: the driver lost the connection (closed mid-operation, refused)
         return _unavailable()
-    if isinstance(error, IntegrityError):
+    if isinstance(error, IntegrityError | DRIVER_INTEGRITY_ERROR):
         return Conflict(detail="The request conflicts with data recorded meanwhile; read it again.")
     return ValidationFailed(detail="A value of the request cannot be stored.")
 
@@ -145,7 +147,14 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("database unavailable", exc_info=exc)
         return problem_response(request, problem)
 
-    for error_type in (DBAPIError, PoolTimeout, OSError, *UNWRAPPED_CONNECTION_ERRORS):
+    database_errors: tuple[type[Exception], ...] = (
+        DBAPIError,
+        *DRIVER_ERRORS,
+        PoolTimeout,
+        OSError,
+        *UNWRAPPED_CONNECTION_ERRORS,
+    )
+    for error_type in database_errors:
         app.add_exception_handler(error_type, on_database_error)
 
     @app.exception_handler(StarletteHTTPException)

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.world import World
 
@@ -57,6 +59,42 @@ async def test_create_then_read_with_etag_and_access_log(
     )
     actions = [i["action"] for i in log.json()["items"]]
     assert actions[:2] == ["beneficiary.read", "beneficiary.create"]
+
+
+async def test_a_read_is_audited_once_and_a_hidden_person_leaves_no_entry(
+    client: httpx.AsyncClient, world: World, as_persona: Headers, connection: AsyncConnection
+) -> None:
+    """The person read writes its entry in the statement that reads the record, only when
+    the record comes back: once for the agent who reads it, never for an organisation that
+    gets a 404."""
+    pid = (await create(client, as_persona)).json()["id"]
+    path = f"/v1/beneficiaries/{pid}"
+    read = await client.get(path, headers={**as_persona("ccas_rsa_agent"), "X-Request-ID": "r1"})
+    assert read.status_code == 200
+    hidden = await client.get(
+        path, headers={**as_persona("departement_agent"), "X-Request-ID": "r2"}
+    )
+    assert hidden.status_code == 404
+    entries = text(
+        "SELECT action, resource_id, beneficiary_id::text, actor_user_id, chain_position "
+        "FROM audit_entry WHERE request_id = :request"
+    )
+    for persona, request, expected in (("ccas_rsa_agent", "r1", 1), ("departement_agent", "r2", 0)):
+        acting = world.personas[persona]
+        await connection.execute(
+            text("SELECT set_config('guichet.organisation_id', :o, true)"),
+            {"o": str(acting.organisation_id)},
+        )
+        rows = (await connection.execute(entries, {"request": request})).all()
+        assert len(rows) == expected, persona
+        for row in rows:
+            assert (row.action, row.resource_id, row.beneficiary_id) == (
+                "beneficiary.read",
+                pid,
+                pid,
+            )
+            assert row.actor_user_id == acting.principal_id
+            assert row.chain_position is None  # appended unchained, as every request does
 
 
 async def test_other_organisations_get_404_and_see_no_id(

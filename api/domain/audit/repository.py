@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, func, or_, select
+from sqlalchemy import Insert, String, Table, bindparam, func, or_, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
@@ -74,6 +75,31 @@ def _insert_in_order() -> Insert:
 
 
 _INSERT_UNCHAINED = _insert_in_order()
+
+
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _cast(name: str) -> str:
+    """The type a bound field is read as: the column's, text for strings (a cast to
+    ``varchar(n)`` would truncate what the column's length must refuse)."""
+    column_type = _entry.c[name].type
+    if column_type._type_affinity is String:
+        return "text"
+    return str(column_type.compile(dialect=_POSTGRESQL))
+
+
+def insert_one_when(first_parameter: int, condition: str) -> str:
+    """The INSERT of one entry, for a statement that records the access it makes: the fields
+    bound as ``$first_parameter`` and the next ones in :data:`CHAINED_FIELDS` order (the
+    values of :meth:`AuditLog.entry`), written only when ``condition`` (SQL over the
+    embedding statement, e.g. "the record was returned") holds. Built once by its caller."""
+    typed = ", ".join(
+        f"${first_parameter + i}::{_cast(name)}" for i, name in enumerate(CHAINED_FIELDS)
+    )
+    return (
+        f"INSERT INTO {_entry.name} ({', '.join(CHAINED_FIELDS)}) SELECT {typed} WHERE {condition}"
+    )
 
 
 def _insert_parameters(entries: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
@@ -161,6 +187,28 @@ class AuditLog:
             await self.record_in(organisation_id, access)
         await self._append(self.scope.organisation_id, [access])
 
+    def entry(self, access: Access) -> tuple[Any, ...]:
+        """The fields of the scope's organisation's entry for ``access``, in
+        :data:`CHAINED_FIELDS` order: the values bound to :func:`insert_one_when`."""
+        fields = self._fields(self.scope.organisation_id, access, clock.now())
+        return tuple(fields[name] for name in CHAINED_FIELDS)
+
+    def _fields(self, organisation_id: uuid.UUID, access: Access, at: datetime) -> dict[str, Any]:
+        scope = self.scope
+        return {
+            "at": at,
+            "organisation_id": organisation_id,
+            "actor_user_id": scope.user_id,
+            "actor_client_id": scope.client_id,
+            "acting_agent": scope.acting_agent,
+            "action": access.action,
+            "resource_type": access.resource_type,
+            "resource_id": access.resource_id,
+            "beneficiary_id": access.beneficiary_id,
+            "purpose": access.purpose,
+            "request_id": scope.request_id,
+        }
+
     async def _act_for(self, organisation_id: uuid.UUID) -> None:
         await self.session.execute(
             select(func.set_config("guichet.organisation_id", str(organisation_id), True))
@@ -169,24 +217,8 @@ class AuditLog:
     async def _append(self, organisation_id: uuid.UUID, accesses: Sequence[Access]) -> None:
         if not accesses:
             return
-        scope = self.scope
         at = clock.now()
-        entries = [
-            {
-                "at": at,
-                "organisation_id": organisation_id,
-                "actor_user_id": scope.user_id,
-                "actor_client_id": scope.client_id,
-                "acting_agent": scope.acting_agent,
-                "action": a.action,
-                "resource_type": a.resource_type,
-                "resource_id": a.resource_id,
-                "beneficiary_id": a.beneficiary_id,
-                "purpose": a.purpose,
-                "request_id": scope.request_id,
-            }
-            for a in accesses
-        ]
+        entries = [self._fields(organisation_id, a, at) for a in accesses]
         await self.session.execute(_INSERT_UNCHAINED, _insert_parameters(entries))
 
     async def access_log(

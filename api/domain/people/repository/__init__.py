@@ -6,7 +6,7 @@ the purge's queries on an owner connection."""
 
 from api.domain.people.repository.access_requests import AccessRequestStore
 from api.domain.people.repository.people import PeopleStore
-from api.domain.people.repository.records import locate_person
+from api.domain.people.repository.records import PersonRecord, locate_person
 from api.domain.people.repository.retention import RetentionStore
 
-__all__ = ["AccessRequestStore", "PeopleStore", "RetentionStore", "locate_person"]
+__all__ = ["AccessRequestStore", "PeopleStore", "PersonRecord", "RetentionStore", "locate_person"]

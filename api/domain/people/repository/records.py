@@ -6,15 +6,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from api.db.driver import driver_connection
 from api.db.tables import Beneficiary, CareTeamMembership, Commune
+from api.domain.audit.repository import insert_one_when
 from api.domain.people.repository.scoped import Scoped
 from api.problems import Conflict, NotFound
 
@@ -36,6 +38,48 @@ class MovedRows:
     table_name: str
     column_name: str
     moved: int
+
+
+class PersonRecord(NamedTuple):
+    """The fields of a record a reading shows (and its version), as the person read
+    returns them."""
+
+    id: uuid.UUID
+    birth_name: str
+    usage_name: str | None
+    first_names: str
+    birth_date: date
+    sex: str
+    birth_place: str | None
+    nir_cipher: bytes | None
+    nir_missing_reason: str | None
+    commune_code: str | None
+    domiciliation_organisation_id: uuid.UUID | None
+    address: dict[str, Any] | None
+    phone: str | None
+    email: str | None
+    situation: dict[str, Any] | None
+    last_contact_at: datetime | None
+    version: int
+
+
+# The person read in one round trip: the record through the attachment probe (as ``get``), a
+# row per membership of the caller's organisation with the categories the access rule grants
+# (``guichet_access``, asked as the rule's Python side asks it), and the audit entry of the
+# reading, written only when something is granted. A CTE that writes runs whatever the outer
+# query reads; ``person`` is read twice, so evaluated once.
+_COLUMNS = ", ".join(f"b.{name}" for name in PersonRecord._fields)
+# constants only: no value is spliced in
+_READ_RECORDED = (
+    "WITH person AS MATERIALIZED ("  # noqa: S608
+    " SELECT " + _COLUMNS + ", a.categories AS readable"
+    " FROM beneficiary b"
+    " LEFT JOIN LATERAL guichet_access(ARRAY[b.id], $2::text[]) a ON true"
+    " WHERE b.id = $1 AND guichet_is_attached(b.id)"
+    "), recorded AS ("
+    + insert_one_when(3, "EXISTS (SELECT FROM person WHERE cardinality(readable) > 0)")
+    + ") SELECT * FROM person"
+)
 
 
 def attached() -> ColumnElement[bool]:
@@ -80,6 +124,22 @@ class PersonRecords(Scoped):
             .execution_options(populate_existing=True)
         )
         return (await self.session.scalars(stmt)).first()
+
+    async def read_recorded(
+        self, person_id: uuid.UUID, role_categories: Sequence[str] | None, entry: Sequence[Any]
+    ) -> tuple[PersonRecord, list[str]] | None:
+        """The record and the categories the access rule grants the caller on it, all its
+        memberships together (None: not attached), with the audit ``entry``
+        (:meth:`AuditLog.entry`) written in the same statement when one grants something.
+        On the session's driver connection (api.db.driver): the hottest read of the
+        service."""
+        driver = await driver_connection(self.session)
+        rows = await driver.fetch(_READ_RECORDED, person_id, role_categories, *entry)
+        if not rows:
+            return None
+        first = rows[0]
+        granted = [code for row in rows for code in row["readable"] or ()]
+        return PersonRecord(*(first[name] for name in PersonRecord._fields)), granted
 
     async def update(self, person_id: uuid.UUID, version: int, values: dict[str, Any]) -> bool:
         """Applied only if the row is still at ``version``: concurrent writers cannot both win."""

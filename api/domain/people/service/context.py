@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from api.auth import access
 from api.auth.permissions import Action
@@ -55,9 +56,16 @@ async def visible_person(
     row = await ctx.store.get(person_id)
     categories = (await categories_of(ctx, [row]))[row.id] if row is not None else frozenset()
     if row is None or not categories:
-        await _redirect_if_merged(ctx, person_id, followed_is_enough=False)
-        raise NotFound(detail="No such person.")
+        await not_visible(ctx, person_id)
+    assert row is not None
     return row, categories
+
+
+async def not_visible(ctx: People, person_id: uuid.UUID) -> NoReturn:
+    """404 for a person the caller may read nothing of, or 301 to the surviving record when
+    this one was merged into a person it may read."""
+    await _redirect_if_merged(ctx, person_id, followed_is_enough=False)
+    raise NotFound(detail="No such person.")
 
 
 async def followed(ctx: People, person_id: uuid.UUID, action: Action) -> Beneficiary:

@@ -6,14 +6,22 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from api.auth import access
 from api.auth.permissions import Action
 from api.db.tables import Beneficiary
 from api.domain import clock
 from api.domain.audit.repository import Access
 from api.domain.catalogue import DataCategory
 from api.domain.identity import check_birth_date, check_nir, name_match_keys, normalise_name
+from api.domain.people.repository import PersonRecord
 from api.domain.people.schemas import BeneficiaryCreate, BeneficiaryRead, BeneficiaryUpdate
-from api.domain.people.service.context import People, categories_of, etag, visible_person
+from api.domain.people.service.context import (
+    People,
+    categories_of,
+    etag,
+    not_visible,
+    visible_person,
+)
 from api.domain.people.service.discovery import discoverable, previews
 from api.domain.people.visibility import FIELD_CATEGORIES
 from api.http.schemas import Page, decode_keyset, encode_cursor
@@ -161,7 +169,9 @@ async def create(ctx: People, body: BeneficiaryCreate) -> tuple[BeneficiaryRead,
 # reading and editing ----------------------------------------------------------------------
 
 
-def shape(ctx: People, row: Beneficiary, categories: frozenset[DataCategory]) -> BeneficiaryRead:
+def shape(
+    ctx: People, row: Beneficiary | PersonRecord, categories: frozenset[DataCategory]
+) -> BeneficiaryRead:
     """The record as the caller may read it: fields outside its categories are absent."""
     values: dict[str, Any] = {
         "birth_name": row.birth_name,
@@ -187,12 +197,19 @@ def shape(ctx: People, row: Beneficiary, categories: frozenset[DataCategory]) ->
 async def read(
     ctx: People, person_id: uuid.UUID, *, audit: bool = True
 ) -> tuple[BeneficiaryRead, str]:
-    row, categories = await visible_person(ctx, person_id)
-    if audit:
-        await ctx.audit.record(
-            "beneficiary.read", "beneficiary", str(person_id), beneficiary_id=person_id
-        )
-    return shape(ctx, row, categories), etag(row.version)
+    if not audit:
+        row, categories = await visible_person(ctx, person_id)
+        return shape(ctx, row, categories), etag(row.version)
+    # the record, what the access rule lets the caller read of it and the audit entry of
+    # the reading in one statement (written only when something is read)
+    entry = ctx.audit.entry(
+        Access("beneficiary.read", "beneficiary", str(person_id), beneficiary_id=person_id)
+    )
+    found = await ctx.store.read_recorded(person_id, access.role_categories(ctx.scope), entry)
+    readable = access.categories_of_codes(found[1]) if found is not None else frozenset()
+    if found is None or not readable:
+        await not_visible(ctx, person_id)
+    return shape(ctx, found[0], readable), etag(found[0].version)
 
 
 async def _changed_values(ctx: People, row: Beneficiary, changes: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,128 @@
+"""Statements run on the session's driver connection (api.db.driver) belong to the session's
+transaction, and nothing a request set there survives it on the pooled connection: the next
+request on the same connection starts with no identity, whether the first committed, rolled
+back or failed half-way."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.db.context import DbContext, set_db_context
+from api.db.driver import driver_connection
+from api.db.engine import app_url, create_engine, make_sessionmaker
+from api.settings import Settings
+
+IDENTITY = ("guichet.context", "guichet.organisation_id", "guichet.principal_id")
+READ_IDENTITY = text(
+    "SELECT pg_backend_pid() AS pid, current_setting('guichet.context', true) AS context, "
+    "current_setting('guichet.organisation_id', true) AS organisation, "
+    "current_setting('guichet.principal_id', true) AS principal"
+)
+
+
+@pytest.fixture
+async def one_connection(database_url: URL, settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """A runtime-role pool of exactly one connection: every session gets the same one."""
+    engine = create_engine(app_url(database_url, settings), pool_size=1, max_overflow=0)
+    yield engine
+    await engine.dispose()
+
+
+async def _identity(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, tuple[str, ...]]:
+    """What the next session on the pooled connection sees, before it sets anything."""
+    async with sessions() as session:
+        driver = await driver_connection(session)
+        row = (await session.execute(READ_IDENTITY)).one()
+        # the driver's view and SQLAlchemy's are one transaction
+        assert await driver.fetchval("SELECT current_setting('guichet.context', true)") == (
+            row.context
+        )
+        await session.rollback()
+    return row.pid, tuple(v or "" for v in (row.context, row.organisation, row.principal))
+
+
+async def _act(session: AsyncSession) -> int:
+    await set_db_context(
+        session,
+        context=DbContext.REQUEST,
+        organisation_id=uuid.uuid4(),
+        principal_id=uuid.uuid4(),
+        read_version=True,
+    )
+    row = (await session.execute(READ_IDENTITY)).one()
+    assert row.context == "request" and row.organisation and row.principal
+    return int(row.pid)
+
+
+async def test_a_committed_request_leaves_no_identity_on_its_connection(
+    one_connection: AsyncEngine,
+) -> None:
+    sessions = make_sessionmaker(one_connection)
+    async with sessions() as session:
+        pid = await _act(session)
+        await session.commit()
+    after_pid, identity = await _identity(sessions)
+    assert after_pid == pid  # the same pooled connection
+    assert identity == ("", "", "")
+
+
+async def test_a_failed_request_leaves_no_identity_and_no_open_transaction(
+    one_connection: AsyncEngine,
+) -> None:
+    sessions = make_sessionmaker(one_connection)
+    with pytest.raises(RuntimeError, match="half-way"):
+        async with sessions() as session:
+            pid = await _act(session)
+            raise RuntimeError("half-way")
+    async with one_connection.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert raw.driver_connection is not None
+        assert not raw.driver_connection.is_in_transaction()
+    after_pid, identity = await _identity(sessions)
+    assert after_pid == pid
+    assert identity == ("", "", "")
+
+
+async def test_driver_statements_commit_and_roll_back_with_the_session(
+    one_connection: AsyncEngine,
+) -> None:
+    """A session-level setting (which requests never use: theirs are transaction-local) shows
+    whether the driver's statement was inside the session's transaction: PostgreSQL undoes
+    it on rollback and keeps it on commit."""
+    sessions = make_sessionmaker(one_connection)
+    probe = "SELECT current_setting('guichet.probe', true)"
+    async with sessions() as session:
+        driver = await driver_connection(session)
+        await driver.execute("SELECT set_config('guichet.probe', 'rolled back', false)")
+        await session.rollback()
+    async with sessions() as session:
+        assert (await session.execute(text(probe))).scalar() in (None, "")
+        driver = await driver_connection(session)
+        await driver.execute("SELECT set_config('guichet.probe', 'committed', false)")
+        await session.commit()
+    async with sessions() as session:
+        assert (await session.execute(text(probe))).scalar() == "committed"
+        await session.execute(text("RESET guichet.probe"))
+        await session.commit()
+
+
+async def test_the_driver_connection_is_always_in_the_sessions_transaction(
+    one_connection: AsyncEngine,
+) -> None:
+    sessions = make_sessionmaker(one_connection)
+    async with sessions() as session:
+        first = await driver_connection(session)
+        assert first.is_in_transaction()
+        await session.execute(text("SELECT 1"))
+        assert await driver_connection(session) is first  # begun once
+        await session.commit()
+        assert not first.is_in_transaction()
+        again = await driver_connection(session)  # a new transaction after the commit
+        assert again.is_in_transaction()
+        await session.rollback()
