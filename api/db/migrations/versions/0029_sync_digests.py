@@ -21,7 +21,7 @@ once through ``api/auth/access.py``, still shows the dossier; any other item is 
 planned as before. The digest decides nothing about access.
 
 Revision ID: 0029
-Revises: 0025
+Revises: 0027
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from alembic import op
 from api.db.migrations.helpers import app_role
 
 revision = "0029"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
