@@ -136,7 +136,8 @@ async def page(
         if len(rows) > limit
         else None
     )
-    return Page[ReferralSummary](
-        items=[ReferralSummary.model_validate(r, from_attributes=True) for r in items],
-        next_cursor=next_cursor,
-    )
+    # one validation of the whole page (pydantic reads the rows' attributes in one pass)
+    return _SUMMARY_PAGE.model_validate({"items": items, "next_cursor": next_cursor})
+
+
+_SUMMARY_PAGE = Page[ReferralSummary]
