@@ -187,6 +187,9 @@ _CHAIN_LINKS = select(
     col(Referral.id), PartyOf("recipient", _recipient), col(Referral.status)
 ).join(_recipient, col(_recipient.id) == col(Referral.recipient_organisation_id))
 
+_INSERT_REFERRAL = _referral.insert()
+_INSERT_EVENT = core_table(ReferralEvent).insert()
+
 #: Core-style writes: the rows read are refreshed by the next read, not kept in step here
 _WRITE = {"synchronize_session": False}
 
@@ -205,7 +208,8 @@ class ReferralStore:
         )
 
     async def insert(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(Referral).values(**values))
+        # Core, the values bound: the statement compiles once per set of columns
+        await self.session.execute(_INSERT_REFERRAL, values)
 
     async def get(
         self, referral_id: uuid.UUID, *, for_update: bool = False
@@ -228,7 +232,7 @@ class ReferralStore:
         )
 
     async def add_event(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(ReferralEvent).values(**values))
+        await self.session.execute(_INSERT_EVENT, values)
 
     async def events(self, referral_id: uuid.UUID) -> list[ReferralEventRow]:
         stmt = _EVENTS.where(col(ReferralEvent.referral_id) == referral_id).order_by(

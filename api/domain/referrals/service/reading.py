@@ -77,7 +77,6 @@ async def read(
 ) -> tuple[ReferralRead, str]:
     found = await visible_referral(ctx, referral_id)
     r = found.referral
-    side = side_of(ctx.scope, r)
     beneficiary = await _person(ctx, r, audit=audit)
     if audit:
         await ctx.audit.record(
@@ -88,7 +87,43 @@ async def read(
         for e in await ctx.store.events(r.id)
     ]
     chain = [ChainLink.model_validate(c, from_attributes=True) for c in await ctx.store.chain(r.id)]
-    referral = ReferralRead(
+    return _composed(ctx, found, beneficiary, events, chain), etag(r.version)
+
+
+async def read_sent(
+    ctx: Referrals, referral_id: uuid.UUID, beneficiary: BeneficiaryRead | None
+) -> tuple[ReferralRead, str]:
+    """The referral the caller has just sent, in the sending transaction, as :func:`read`
+    shows it: the row and its parties read back, the person as the sender read them before
+    sending (what it may see of them does not change by sending), the ``sent`` event it
+    wrote, and no chain yet (nothing could have redirected it)."""
+    found = await visible_referral(ctx, referral_id)
+    r = found.referral
+    sent = ReferralEventRead(
+        at=r.created_at,
+        from_status=None,
+        to_status=ReferralStatus.SENT,
+        organisation=_ref(found.sender),
+        actor_user_id=r.sender_user_id,
+        actor_client_id=r.sender_client_id,
+        acting_agent=r.acting_agent,
+        reason_code=None,
+        outcome_code=None,
+        comment=None,
+    )
+    return _composed(ctx, found, beneficiary, [sent], []), etag(r.version)
+
+
+def _composed(
+    ctx: Referrals,
+    found: PartiesOfReferral,
+    beneficiary: BeneficiaryRead | None,
+    events: list[ReferralEventRead],
+    chain: list[ChainLink],
+) -> ReferralRead:
+    r = found.referral
+    side = side_of(ctx.scope, r)
+    return ReferralRead(
         **_summary(found).model_dump(),
         redirected_by=_ref(found.redirected_by) if found.redirected_by else None,
         need=Need(code=r.need_code, description=r.need_description),
@@ -106,7 +141,6 @@ async def read(
         allowed_actions=allowed_referral_actions(ReferralStatus(r.status), side) if side else [],
         events=events,
     )
-    return referral, etag(r.version)
 
 
 async def page(
