@@ -1421,6 +1421,50 @@ async def raw_rows_written(url: str, bench: BenchTargets) -> dict[str, str]:
         await conn.close()
 
 
+async def remove_sends(url: str, bench: BenchTargets, since: datetime) -> int:
+    """Delete, as the owner, what the send scenarios wrote (the referrals from the bench's
+    senders to its recipient created since ``since``, their events, memberships,
+    statistical rows, changes and audit entries, the senders' idempotency keys): repeated
+    runs on a kept database would otherwise pile hundreds of referrals, and as many pending
+    memberships, on the same few people, and every later read of them (the access rule
+    weighs each membership) would cost more than in the run before. Triggers are skipped
+    (the statistical rows are deleted by hand). How many referrals went."""
+    conn = await asyncpg.connect(plain_url(url))
+    try:
+        async with conn.transaction():
+            await skip_triggers(conn)
+            ids = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM referral WHERE created_at >= $1 "
+                    "AND recipient_organisation_id = $2 AND sender_organisation_id = ANY ($3)",
+                    since,
+                    bench.recipient,
+                    [s.organisation_id for s in bench.senders],
+                )
+            ]
+            texts = [str(i) for i in ids]
+            for statement, values in (
+                ("DELETE FROM care_team_membership WHERE origin_id = ANY ($1)", ids),
+                ("DELETE FROM referral_event WHERE referral_id = ANY ($1)", ids),
+                ("DELETE FROM stat_fact WHERE source_id = ANY ($1)", ids),
+                ("DELETE FROM change_event WHERE resource_id = ANY ($1)", ids),
+                ("DELETE FROM webhook_delivery WHERE resource_id = ANY ($1)", ids),
+                ("DELETE FROM audit_entry WHERE resource_id = ANY ($1)", texts),
+                ("DELETE FROM referral WHERE id = ANY ($1)", ids),
+            ):
+                await conn.execute(statement, values)
+            await conn.execute(
+                "DELETE FROM idempotency_key WHERE created_at >= $1 AND principal_id = ANY ($2)",
+                since,
+                [s.user_id for s in bench.senders],
+            )
+            await conn.execute("RESET session_replication_role")
+        return len(ids)
+    finally:
+        await conn.close()
+
+
 _RAW_REFERRAL = (
     "INSERT INTO referral (id, sender_organisation_id, sender_user_id, "
     "recipient_organisation_id, beneficiary_id, commune_code, competence, need_code, "
@@ -1970,6 +2014,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "a person back decrypts it)",
     )
     parser.add_argument(
+        "--leave-sends",
+        dest="remove_sends",
+        action="store_false",
+        help="leave the referrals the send scenarios wrote (by default a kept or given "
+        "database gets them deleted at the end, so that the next run measures the same data)",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=3,
@@ -2054,6 +2105,7 @@ def run(args: argparse.Namespace) -> int:
                 _bench_targets(url, targets.ccas_id, args.senders, nir_readable=nir_readable)
             )
             before = asyncio.run(_facts(url, targets.ccas_id))
+            since = datetime.now(UTC)  # the sends written from now on are the bench's
             service = Service(env, args.workers, workdir / "service.log", source)
             try:
                 ready_after = service.wait_ready(args.startup_timeout)
@@ -2085,6 +2137,9 @@ def run(args: argparse.Namespace) -> int:
                     profile_error = (
                         f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
                     )
+            if args.remove_sends and (args.keep or args.database_url):
+                removed = asyncio.run(remove_sends(url, bench, since))
+                print(f"removed the {removed} referrals the sends wrote", file=sys.stderr)
         labels = {
             "postgres": targets.postgres_version,
             "autovacuum": targets.autovacuum,
