@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-from api.domain.catalogue import DataCategory
+from api.domain.catalogue import DataCategory, OrganisationKind
 from api.domain.organisations.schemas import OrganisationRef
 from api.domain.people import service as people
 from api.domain.people.schemas import BeneficiaryRead
-from api.domain.referrals.repository import PartiesOfReferral, Party
+from api.domain.referrals.repository import PartiesOfReferral, Party, ReferralInBox
 from api.domain.referrals.rules import ReferralSide, ReferralStatus, allowed_referral_actions
 from api.domain.referrals.schemas import (
     ChainLink,
@@ -170,8 +170,39 @@ async def page(
         if len(rows) > limit
         else None
     )
-    # one validation of the whole page (pydantic reads the rows' attributes in one pass)
-    return _SUMMARY_PAGE.model_validate({"items": items, "next_cursor": next_cursor})
+    return _SUMMARY_PAGE.model_construct(items=_summaries(items), next_cursor=next_cursor)
 
 
 _SUMMARY_PAGE = Page[ReferralSummary]
+
+
+def _summaries(rows: list[ReferralInBox]) -> list[ReferralSummary]:
+    """The summaries of a box's rows, built without validation: every value comes typed from
+    its column (validating fifty rows again was half of the page's own cost); the answer is
+    still serialised through the response model. One reference per organisation."""
+    refs: dict[uuid.UUID, OrganisationRef] = {}
+
+    def ref(party: Party) -> OrganisationRef:
+        found = refs.get(party.id)
+        if found is None:
+            found = refs[party.id] = OrganisationRef.model_construct(
+                id=party.id, name=party.name, kind=OrganisationKind(party.kind)
+            )
+        return found
+
+    return [
+        ReferralSummary.model_construct(
+            id=r.id,
+            status=r.status,
+            competence=r.competence,
+            sender=ref(r.sender),
+            recipient=ref(r.recipient),
+            beneficiary_id=r.beneficiary_id,
+            need_code=r.need_code,
+            urgency=r.urgency,
+            response_due_on=r.response_due_on,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    ]
