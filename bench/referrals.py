@@ -17,13 +17,18 @@ primary-key read of the same run.
    known person (active while unanswered), a full one from acceptance; a consent record per
    person, sender and competence, or an audited override, or an inline identity (5 %).
    Then ``ANALYZE`` (autovacuum is off on this machine's PostgreSQL).
-2. Measures with wrk against the live service (bench/http.py's ``Service``), in the same
-   run: ``healthz``; the baseline ``asyncpg_pk_read`` of bench/dataset.py (raw
-   ``SELECT * FROM beneficiary WHERE id = $1``); the CCAS d'Amiens agent's inbox, first page
-   and pages deep in it through cursors; its outbox; and ``POST /v1/referrals`` from a few
-   associations to the CCAS d'Amiens (each request a new referral).
+   With ``--database-url``, a database generated earlier is measured instead (kept).
+2. Measures with wrk against the live service (bench/http.py's ``Service``), in
+   ``--rounds`` interleaved rounds: ``healthz``; the baseline ``asyncpg_pk_read`` of
+   bench/dataset.py (raw ``SELECT * FROM beneficiary WHERE id = $1``); the CCAS d'Amiens
+   agent's inbox, first page and pages deep in it through cursors; its outbox; the baseline
+   ``raw_send`` (the rows a send writes, by plain asyncpg statements, one transaction per
+   send) and ``POST /v1/referrals`` from a few associations to the CCAS d'Amiens (each
+   request a new referral); the service's CPU per request and the load average beside them.
 3. Profiles each request in process (the service's own code, runtime role, rolled back) and
-   ``EXPLAIN (ANALYZE, BUFFERS)``s the list query and the slowest statements.
+   ``EXPLAIN (ANALYZE, BUFFERS)``s the list query and the slowest statements; lists the
+   rows one send and one raw send write. On a kept or given database, deletes what the
+   sends wrote.
 
 See bench/README.md for what the figures mean.
 """
@@ -1977,10 +1982,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.referrals",
         description="Generate referrals between the partners of a département-scale "
-        "population on a fresh database (bench/dataset.py's population, then COPY), then "
-        "measure a big recipient's inbox (first page, deep pages), its outbox and "
-        "POST /v1/referrals with wrk, as ratios of a raw asyncpg primary-key read (and of "
-        "/healthz) measured in the same run.",
+        "population on a fresh database (bench/dataset.py's population, then COPY), or "
+        "reuse one (--database-url), then measure a big recipient's inbox (first page, "
+        "deep pages), its outbox and POST /v1/referrals with wrk in interleaved rounds, as "
+        "ratios of a raw asyncpg primary-key read, of /healthz and, for the sends, of the "
+        "same rows written by raw INSERTs, measured in the same round.",
     )
     parser.add_argument(
         "--referrals", type=int, default=1_000_000, help="referrals generated (1000000)"
