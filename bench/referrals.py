@@ -17,13 +17,18 @@ primary-key read of the same run.
    known person (active while unanswered), a full one from acceptance; a consent record per
    person, sender and competence, or an audited override, or an inline identity (5 %).
    Then ``ANALYZE`` (autovacuum is off on this machine's PostgreSQL).
-2. Measures with wrk against the live service (bench/http.py's ``Service``), in the same
-   run: ``healthz``; the baseline ``asyncpg_pk_read`` of bench/dataset.py (raw
-   ``SELECT * FROM beneficiary WHERE id = $1``); the CCAS d'Amiens agent's inbox, first page
-   and pages deep in it through cursors; its outbox; and ``POST /v1/referrals`` from a few
-   associations to the CCAS d'Amiens (each request a new referral).
+   With ``--database-url``, a database generated earlier is measured instead (kept).
+2. Measures with wrk against the live service (bench/http.py's ``Service``), in
+   ``--rounds`` interleaved rounds: ``healthz``; the baseline ``asyncpg_pk_read`` of
+   bench/dataset.py (raw ``SELECT * FROM beneficiary WHERE id = $1``); the CCAS d'Amiens
+   agent's inbox, first page and pages deep in it through cursors; its outbox; the baseline
+   ``raw_send`` (the rows a send writes, by plain asyncpg statements, one transaction per
+   send) and ``POST /v1/referrals`` from a few associations to the CCAS d'Amiens (each
+   request a new referral); the service's CPU per request and the load average beside them.
 3. Profiles each request in process (the service's own code, runtime role, rolled back) and
-   ``EXPLAIN (ANALYZE, BUFFERS)``s the list query and the slowest statements.
+   ``EXPLAIN (ANALYZE, BUFFERS)``s the list query and the slowest statements; lists the
+   rows one send and one raw send write. On a kept or given database, deletes what the
+   sends wrote.
 
 See bench/README.md for what the figures mean.
 """
@@ -34,6 +39,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import random
 import secrets
 import shutil
@@ -43,7 +49,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, partial
@@ -79,7 +86,6 @@ from bench.dataset import (
     new_nir_key,
     probe_alone,
     raw_pk_reads,
-    render,
     sign_in,
     skip_triggers,
 )
@@ -839,8 +845,15 @@ class BenchTargets:
     sample: uuid.UUID  # a referral of its inbox, read in process
 
 
-async def _bench_targets(url: str, ccas_id: uuid.UUID, senders: int) -> BenchTargets:
+async def _bench_targets(
+    url: str, ccas_id: uuid.UUID, senders: int, *, nir_readable: bool = True
+) -> BenchTargets:
+    """The deep cursors, the senders and their people, a referral to read. Without
+    ``nir_readable`` (a reused database whose NIR key is not given), only people without a
+    NIR: reading a person back decrypts it."""
     from api.http.schemas import encode_cursor
+
+    no_nir = "" if nir_readable else "AND b.nir_cipher IS NULL "
 
     conn = await asyncpg.connect(plain_url(url))
     try:
@@ -873,7 +886,7 @@ async def _bench_targets(url: str, ccas_id: uuid.UUID, senders: int) -> BenchTar
             "JOIN beneficiary b ON b.id = m.beneficiary_id "
             "JOIN organisation o ON o.id = m.organisation_id "
             "WHERE m.ended_at IS NULL AND m.competence = 'accueil' AND o.kind = 'association' "
-            "AND b.commune_code = $1 GROUP BY m.organisation_id, o.name "
+            f"AND b.commune_code = $1 {no_nir}GROUP BY m.organisation_id, o.name "
             "ORDER BY count(DISTINCT m.beneficiary_id) DESC, o.name LIMIT $2",
             AMIENS,
             senders,
@@ -899,7 +912,13 @@ async def _bench_targets(url: str, ccas_id: uuid.UUID, senders: int) -> BenchTar
                 )
         if not chosen:
             raise RuntimeError("no association follows a resident of Amiens: no sender")
-        return BenchTargets(deep, chosen, ccas_id, rows[0]["id"])
+        sample = await conn.fetchval(
+            "SELECT r.id FROM referral r JOIN beneficiary b ON b.id = r.beneficiary_id "
+            f"WHERE r.recipient_organisation_id = $1 {no_nir}"
+            "ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+            ccas_id,
+        )
+        return BenchTargets(deep, chosen, ccas_id, sample or rows[0]["id"])
     finally:
         await conn.close()
 
@@ -1116,6 +1135,21 @@ def plans(bench: BenchTargets) -> list[Plan]:
     ]
 
 
+RAW_SEND = "raw_send"
+SEND = "create_referral"
+STORED_ANSWER_BYTES = 2_000  # a sealed 201 answer of POST /v1/referrals, about
+
+
+@dataclass
+class ScenarioRow(Row):
+    round: int = 1
+    load_average: float | None = None  # the machine's, 1 minute, when the round began
+    #: CPU of the service's processes during the measure / requests answered (none for the
+    #: baselines, which run in this process)
+    cpu_ms_per_request: float | None = None
+    rps_to_raw_send: float | None = None  # create_referral only
+
+
 def measure(
     generator: LoadGenerator,
     posts: PostLoad,
@@ -1127,29 +1161,88 @@ def measure(
     *,
     seconds: float,
     concurrency: int,
-) -> list[Row]:
-    """healthz, the raw primary-key read of bench/dataset.py, then the referral scenarios;
-    each probed, warmed up, measured, and the service left to drain what was queued."""
+    rounds: int,
+) -> list[ScenarioRow]:
+    """``rounds`` interleaved rounds of every scenario, so that the machine's noise falls on
+    all of them alike: read each round's ratios and their median."""
+    rows: list[ScenarioRow] = []
+    for number in range(1, rounds + 1):
+        load = os.getloadavg()[0]
+        print(f"round {number}/{rounds}, load average {load:.1f}", file=sys.stderr)
+        rows += _round(
+            number,
+            load,
+            generator,
+            posts,
+            service,
+            url,
+            targets,
+            bench,
+            password,
+            seconds=seconds,
+            concurrency=concurrency,
+        )
+    return rows
+
+
+def _round(
+    number: int,
+    load_average: float,
+    generator: LoadGenerator,
+    posts: PostLoad,
+    service: Service,
+    url: str,
+    targets: Targets,
+    bench: BenchTargets,
+    password: str,
+    *,
+    seconds: float,
+    concurrency: int,
+) -> list[ScenarioRow]:
+    """healthz, the raw primary-key read of bench/dataset.py, then the referral scenarios,
+    the raw INSERTs of a send right before the sends; each probed, warmed up, measured, and
+    the service left to drain what was queued."""
     results: dict[str, Result] = {}
     probes: dict[str, float] = {}
     drained: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     order: list[str] = []
+
+    def baseline(
+        name: str,
+        description: str,
+        distinct: int,
+        run: Callable[[float], Measurement],
+        expected: tuple[int, ...] = (200,),
+    ) -> None:
+        print(f"{name}: warm-up {WARMUP_SECONDS:.0f} s", file=sys.stderr)
+        run(WARMUP_SECONDS)
+        print(f"{name}: measuring {seconds:g} s", file=sys.stderr)
+        measured = run(seconds)
+        scenario = Scenario(name, description, lambda _c: [], expected_status=expected)
+        results[name] = to_result(scenario, distinct, measured)
+        order.append(name)
+
     for index, plan in enumerate(plans(bench)):
         scenario = plan.scenario
         if index == 1:  # the baseline, right after healthz
-            print(f"{BASELINE_PK}: warm-up {WARMUP_SECONDS:.0f} s", file=sys.stderr)
-            asyncio.run(raw_pk_reads(url, targets.read_ids, WARMUP_SECONDS, concurrency))
-            print(f"{BASELINE_PK}: measuring {seconds:g} s", file=sys.stderr)
-            raw = asyncio.run(raw_pk_reads(url, targets.read_ids, seconds, concurrency))
-            pk = Scenario(
+            baseline(
                 BASELINE_PK,
                 f"asyncpg SELECT * FROM beneficiary WHERE id = $1, {concurrency} owner "
                 "connections, in Python (no HTTP, no RLS)",
-                lambda _c: [],
+                len(targets.read_ids),
+                lambda s: asyncio.run(raw_pk_reads(url, targets.read_ids, s, concurrency)),
             )
-            results[BASELINE_PK] = to_result(pk, len(targets.read_ids), raw)
-            order.append(BASELINE_PK)
         if plan.senders is not None:
+            baseline(
+                RAW_SEND,
+                f"the rows of a send (referral, event, pending membership, the person's "
+                f"last contact, 2 audit entries, change, idempotency key) by asyncpg "
+                f"INSERTs, one transaction each, {concurrency} owner connections, in Python",
+                sum(len(s.people) for s in plan.senders),
+                lambda s: asyncio.run(raw_sends(url, bench, s, concurrency)),
+                expected=(201,),
+            )
             lines = []
             for sender in plan.senders:
                 token = asyncio.run(sign_in(service.base_url, sender.email, password))
@@ -1157,7 +1250,7 @@ def measure(
                     f"{token}\t{json.dumps(referral_body(p, bench.recipient))}"
                     for p in sender.people
                 ]
-            # one sender after the other would queue on one organisation's audit lock
+            # the senders in turn, so that the load is not one organisation's
             lines = [lines[i] for i in _interleaved(plan.senders)]
             alone, statuses = asyncio.run(_probe_posts(service.base_url, lines))
 
@@ -1189,22 +1282,231 @@ def measure(
         else:
             print(f"{scenario.name}: no warm-up (the probe warmed it)", file=sys.stderr)
         print(f"{scenario.name}: measuring {seconds:g} s", file=sys.stderr)
+        cpu_before = service.cpu_seconds()
         measured = load(seconds)
+        cpu[scenario.name] = service.cpu_seconds() - cpu_before
         drained[scenario.name] = service.wait_idle(timeout=DRAIN_SECONDS)
         results[scenario.name] = to_result(scenario, distinct, measured)
         order.append(scenario.name)
-    pk_result, healthz = results[BASELINE_PK], results[HEALTHZ]
-    return [
-        Row(
-            results[name],
-            rps_to_pk=results[name].rps / pk_result.rps if pk_result.rps else None,
-            p50_to_pk=results[name].p50_ms / pk_result.p50_ms if pk_result.p50_ms else None,
-            rps_to_healthz=results[name].rps / healthz.rps if healthz.rps else None,
-            alone_ms=probes.get(name),
-            drained_s=drained.get(name),
+    pk_result, healthz, raw_send = results[BASELINE_PK], results[HEALTHZ], results[RAW_SEND]
+    rows = []
+    for name in order:
+        r = results[name]
+        rows.append(
+            ScenarioRow(
+                r,
+                rps_to_pk=r.rps / pk_result.rps if pk_result.rps else None,
+                p50_to_pk=r.p50_ms / pk_result.p50_ms if pk_result.p50_ms else None,
+                rps_to_healthz=r.rps / healthz.rps if healthz.rps else None,
+                alone_ms=probes.get(name),
+                drained_s=drained.get(name),
+                round=number,
+                load_average=load_average,
+                cpu_ms_per_request=cpu[name] * 1000 / r.requests
+                if name in cpu and r.requests
+                else None,
+                rps_to_raw_send=r.rps / raw_send.rps if name == SEND and raw_send.rps else None,
+            )
         )
-        for name in order
+    return rows
+
+
+async def raw_sends(url: str, bench: BenchTargets, seconds: float, concurrency: int) -> Measurement:
+    """The baseline of a send: the rows ``POST /v1/referrals`` writes (the referral, its
+    ``sent`` event, the recipient's pending care-team membership, the person's last contact,
+    the two audit entries of a send with a consent override, the change event, the stored
+    idempotent answer), as plain asyncpg INSERTs (and the one UPDATE) with fixed values, one
+    transaction per send, ``concurrency`` owner connections in a closed loop (no HTTP, no
+    row-level security, no checks; the tables' triggers fire as for the service). The
+    referrals it writes stay, as the service's do."""
+    conns = [await asyncpg.connect(plain_url(url)) for _ in range(concurrency)]
+    latencies: list[float] = []
+    errors = 0
+    work = [
+        (s, p)
+        for k in range(SEND_PEOPLE)
+        for s in bench.senders
+        if k < len(s.people)
+        for p in [s.people[k]]
     ]
+    answer = secrets.token_bytes(STORED_ANSWER_BYTES)
+
+    try:
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def worker(conn: asyncpg.Connection, offset: int) -> None:
+            nonlocal errors
+            i = offset
+            while time.perf_counter() < deadline:
+                sender, person = work[i % len(work)]
+                i += 1
+                t0 = time.perf_counter()
+                try:
+                    async with conn.transaction():
+                        await raw_send(conn, bench, sender, person, answer)
+                except asyncpg.PostgresError:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+
+        await asyncio.gather(*(worker(c, n * 7919) for n, c in enumerate(conns)))
+        elapsed = time.perf_counter() - started
+    finally:
+        for c in conns:
+            await c.close()
+    latencies.sort()
+    return Measurement(
+        requests=len(latencies),
+        seconds=elapsed,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p95_ms=percentile(latencies, 95) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        max_ms=(latencies[-1] if latencies else 0.0) * 1000,
+        socket_errors=errors,
+        statuses={"201": len(latencies)},
+    )
+
+
+async def raw_send(
+    conn: asyncpg.Connection, bench: BenchTargets, sender: Sender, person: str, answer: bytes
+) -> None:
+    """The rows of one send (see :func:`raw_sends`), in the connection's transaction."""
+    now = datetime.now(UTC)
+    referral = uuid.uuid4()
+    person_id = uuid.UUID(person)
+    org, user, recipient = sender.organisation_id, sender.user_id, bench.recipient
+    due = now.date() + timedelta(days=2)
+    await conn.execute(_RAW_REFERRAL, referral, org, user, recipient, person_id, AMIENS, due, now)
+    await conn.execute(_RAW_EVENT, referral, now, org, user)
+    await conn.execute(_RAW_MEMBERSHIP, uuid.uuid4(), person_id, recipient, referral, now)
+    await conn.execute(_RAW_CONTACT, person_id, now)
+    purpose = f"urgence: {OVERRIDE_JUSTIFICATION}"
+    await conn.execute(_RAW_AUDIT, now, org, user, str(referral), person_id, purpose)
+    await conn.execute(_RAW_CHANGE, referral, [org, recipient], now)
+    await conn.execute(_RAW_IDEMPOTENCY, user, org, secrets.token_hex(8), now, answer)
+
+
+#: the rows the current transaction wrote, by table (PostgreSQL's own counters)
+ROWS_WRITTEN = (
+    "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables "
+    "WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 ORDER BY relname"
+)
+
+
+def written(before: Sequence[Any], after: Sequence[Any]) -> dict[str, str]:
+    """``{table: "+inserted ~updated -deleted"}`` between two readings of ROWS_WRITTEN in
+    one transaction: the views also count the backend's earlier transactions whose counts
+    it has not reported yet, which do not change while the transaction runs."""
+    earlier = {str(r[0]): tuple(r[1:]) for r in before}
+    out = {}
+    for name, *counts in after:
+        done = [n - e for n, e in zip(counts, earlier.get(str(name), (0, 0, 0)), strict=True)]
+        if any(done):
+            out[str(name)] = " ".join(
+                f"{sign}{n}" for sign, n in zip("+~-", done, strict=True) if n
+            )
+    return out
+
+
+async def raw_rows_written(url: str, bench: BenchTargets) -> dict[str, str]:
+    """What one raw send writes, by table, in a transaction rolled back."""
+    conn = await asyncpg.connect(plain_url(url))
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            sender = bench.senders[0]
+            before = await conn.fetch(ROWS_WRITTEN)
+            await raw_send(conn, bench, sender, sender.people[0], b"answer")
+            return written(before, await conn.fetch(ROWS_WRITTEN))
+        finally:
+            await transaction.rollback()
+    finally:
+        await conn.close()
+
+
+async def remove_sends(url: str, bench: BenchTargets, since: datetime) -> int:
+    """Delete, as the owner, what the send scenarios wrote (the referrals from the bench's
+    senders to its recipient created since ``since``, their events, memberships,
+    statistical rows, changes and audit entries, the senders' idempotency keys): repeated
+    runs on a kept database would otherwise pile hundreds of referrals, and as many pending
+    memberships, on the same few people, and every later read of them (the access rule
+    weighs each membership) would cost more than in the run before. Triggers are skipped
+    (the statistical rows are deleted by hand). How many referrals went."""
+    conn = await asyncpg.connect(plain_url(url))
+    try:
+        async with conn.transaction():
+            await skip_triggers(conn)
+            ids = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM referral WHERE created_at >= $1 "
+                    "AND recipient_organisation_id = $2 AND sender_organisation_id = ANY ($3)",
+                    since,
+                    bench.recipient,
+                    [s.organisation_id for s in bench.senders],
+                )
+            ]
+            texts = [str(i) for i in ids]
+            for statement, values in (
+                ("DELETE FROM care_team_membership WHERE origin_id = ANY ($1)", ids),
+                ("DELETE FROM referral_event WHERE referral_id = ANY ($1)", ids),
+                ("DELETE FROM stat_fact WHERE source_id = ANY ($1)", ids),
+                ("DELETE FROM change_event WHERE resource_id = ANY ($1)", ids),
+                ("DELETE FROM webhook_delivery WHERE resource_id = ANY ($1)", ids),
+                ("DELETE FROM audit_entry WHERE resource_id = ANY ($1)", texts),
+                ("DELETE FROM referral WHERE id = ANY ($1)", ids),
+            ):
+                await conn.execute(statement, values)
+            await conn.execute(
+                "DELETE FROM idempotency_key WHERE created_at >= $1 AND principal_id = ANY ($2)",
+                since,
+                [s.user_id for s in bench.senders],
+            )
+            await conn.execute("RESET session_replication_role")
+        return len(ids)
+    finally:
+        await conn.close()
+
+
+_RAW_REFERRAL = (
+    "INSERT INTO referral (id, sender_organisation_id, sender_user_id, "
+    "recipient_organisation_id, beneficiary_id, commune_code, competence, need_code, "
+    "need_description, shared_categories, urgency, response_due_on, "
+    "consent_override_reason, consent_override_justification, status, version, created_at, "
+    "updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'aide_facultative', 'secours_urgence', "
+    "'Secours d''urgence pour ce soir.', '{identity}', 'normal', $7, 'urgence', "
+    f"'{OVERRIDE_JUSTIFICATION}', 'sent', 1, $8, $8)"
+)
+_RAW_EVENT = (
+    "INSERT INTO referral_event (referral_id, at, to_status, organisation_id, actor_user_id) "
+    "VALUES ($1, $2, 'sent', $3, $4)"
+)
+_RAW_MEMBERSHIP = (
+    "INSERT INTO care_team_membership (id, beneficiary_id, organisation_id, competence, "
+    "team_role, source, granted_categories, started_at, origin_id) "
+    "VALUES ($1, $2, $3, 'aide_facultative', 'member', 'referral', '{identity}', $5, $4)"
+)
+_RAW_CONTACT = (
+    "UPDATE beneficiary SET last_contact_at = greatest(last_contact_at, $2) WHERE id = $1"
+)
+_RAW_AUDIT = (
+    "INSERT INTO audit_entry (at, organisation_id, actor_user_id, action, resource_type, "
+    "resource_id, beneficiary_id, purpose) VALUES "
+    "($1, $2, $3, 'referral.send', 'referral', $4, $5, NULL), "
+    "($1, $2, $3, 'referral.consent_override', 'referral', $4, $5, $6)"
+)
+_RAW_CHANGE = (
+    "INSERT INTO change_event (txid, type, resource_id, action, event, status, audience, at) "
+    "VALUES (pg_current_xact_id()::text::bigint, 'referral', $1, 'created', "
+    "'referral.created', 'sent', $2, $3)"
+)
+_RAW_IDEMPOTENCY = (
+    "INSERT INTO idempotency_key (principal_id, organisation_id, key, request_hash, "
+    "status_code, headers, body_cipher, created_at) "
+    "VALUES ($1, $2, $3, 'bench', 201, '{}', $5, $4)"
+)
 
 
 def _run_posts(
@@ -1247,8 +1549,15 @@ class RequestProfile(Profile):
     timeline: list[tuple[float, str]] = field(default_factory=list)
 
 
+SEND_LABEL = "POST /v1/referrals"
+
+
 async def _profile(
-    url: str, nir_key: str, targets: Targets, bench: BenchTargets
+    url: str,
+    nir_key: str,
+    targets: Targets,
+    bench: BenchTargets,
+    service_rows: dict[str, str],
 ) -> list[RequestProfile]:
     """Each request through the service's own code (runtime role, row-level security on, the
     scope built as a request builds it), in a transaction rolled back: the median of a few
@@ -1257,7 +1566,7 @@ async def _profile(
     measures, for the index question: the inbox filtered on ``status=sent`` (what is left to
     answer), first page and deep."""
     from pydantic import SecretStr
-    from sqlalchemy import event
+    from sqlalchemy import event, text
 
     from api.auth.builder import build_scope
     from api.auth.tokens import AccessClaims
@@ -1348,7 +1657,7 @@ async def _profile(
             lambda ctx: service.read(ctx, bench.sample),
         ),
         (
-            "POST /v1/referrals",
+            SEND_LABEL,
             sender.organisation_id,
             sender.user_id,
             lambda ctx: service.send(ctx, body),
@@ -1395,7 +1704,13 @@ async def _profile(
                             audit=audit,
                             changes=ChangeLog(session),
                         )
+                        counting = _run == 0 and label == SEND_LABEL
+                        if counting:
+                            counted = (await session.execute(text(ROWS_WRITTEN))).all()
                         await job(ctx)
+                        if counting:
+                            now = (await session.execute(text(ROWS_WRITTEN))).all()
+                            service_rows.update(written(counted, now))
                     finally:
                         await transaction.rollback()
                 runs.append(((time.perf_counter() - t0) * 1000, list(captured)))
@@ -1450,18 +1765,64 @@ def execution_ms(plan: Sequence[str]) -> float | None:
 # --------------------------------------------------------------------------- output
 
 
+def render_rounds(rows: Sequence[ScenarioRow]) -> str:
+    """Every round's figures, then each scenario's medians over the rounds."""
+    header = (
+        f"{'round':>5} {'scenario':<16}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'errors':>7}{'cpu ms/req':>11}{'rps/pk':>8}{'rps/healthz':>12}{'/raw_send':>10}"
+        f"{'alone ms':>9}{'load':>6}"
+    )
+    lines = [header, "-" * len(header)]
+
+    def fmt(value: float | None, digits: int) -> str:
+        return f"{value:.{digits}f}" if value is not None else "-"
+
+    for row in rows:
+        r = row.result
+        lines.append(
+            f"{row.round:>5} {r.scenario:<16}{r.rps:>9.1f}{r.p50_ms:>9.2f}{r.p95_ms:>9.2f}"
+            f"{r.p99_ms:>9.2f}{r.errors:>7}{fmt(row.cpu_ms_per_request, 2):>11}"
+            f"{fmt(row.rps_to_pk, 4):>8}{fmt(row.rps_to_healthz, 3):>12}"
+            f"{fmt(row.rps_to_raw_send, 3):>10}{fmt(row.alone_ms, 1):>9}"
+            f"{fmt(row.load_average, 1):>6}"
+        )
+    lines.append("-" * len(header))
+
+    def median(values: Sequence[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return statistics.median(known) if known else None
+
+    for name in dict.fromkeys(row.result.scenario for row in rows):
+        mine = [row for row in rows if row.result.scenario == name]
+        lines.append(
+            f"{'med':>5} {name:<16}{median([m.result.rps for m in mine]) or 0:>9.1f}"
+            f"{median([m.result.p50_ms for m in mine]) or 0:>9.2f}"
+            f"{median([m.result.p95_ms for m in mine]) or 0:>9.2f}"
+            f"{median([m.result.p99_ms for m in mine]) or 0:>9.2f}"
+            f"{sum(m.result.errors for m in mine):>7}"
+            f"{fmt(median([m.cpu_ms_per_request for m in mine]), 2):>11}"
+            f"{fmt(median([m.rps_to_pk for m in mine]), 4):>8}"
+            f"{fmt(median([m.rps_to_healthz for m in mine]), 3):>12}"
+            f"{fmt(median([m.rps_to_raw_send for m in mine]), 3):>10}"
+            f"{fmt(median([m.alone_ms for m in mine]), 1):>9}"
+            f"{fmt(median([m.load_average for m in mine]), 1):>6}"
+        )
+    return "\n".join(lines)
+
+
 def report(
     args: argparse.Namespace,
     generator: LoadGenerator,
     labels: dict[str, str],
-    population: GenerationReport,
-    gen: ReferralGeneration,
+    population: GenerationReport | None,
+    gen: ReferralGeneration | None,
     before: ReferralFacts,
     after: ReferralFacts,
     bench: BenchTargets,
-    rows: Sequence[Row],
+    rows: Sequence[ScenarioRow],
     profiles: Sequence[RequestProfile],
     problems: Sequence[str],
+    rows_written: Mapping[str, Mapping[str, str]],
 ) -> None:
     host = machine()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -1471,23 +1832,27 @@ def report(
         f"PostgreSQL {labels['postgres']} (autovacuum {labels['autovacuum']})"
     )
     print(f"database: {labels['database']}; code: {labels['code']}")
-    print(
-        f"generation: population {population.seconds:.1f} s (bench/dataset.py: guichet demo "
-        f"{population.demo_seconds:.1f} s + load {population.load_seconds:.1f} s), referrals "
-        f"{gen.seconds:.1f} s ("
-        + ", ".join(f"{k} {v:.1f} s" for k, v in gen.steps.items())
-        + f"), ANALYZE {gen.analyze_seconds:.1f} s; seed {args.seed}"
-    )
-    print(
-        f"generated: {gen.referrals} referrals ({gen.redirected_children} after a redirection, "
-        f"{gen.inline} inline identities, {gen.overrides} consent overrides), {gen.events} "
-        f"events, {gen.memberships} care-team memberships from referrals ({gen.pending_active} "
-        f"pending and {gen.accepted_active} accepted still active), {gen.consents} consents"
-    )
-    print(
-        "statuses: "
-        + ", ".join(f"{s} {n}" for s, n in sorted(gen.by_status.items(), key=lambda x: -x[1]))
-    )
+    if population is not None and gen is not None:
+        print(
+            f"generation: population {population.seconds:.1f} s (bench/dataset.py: guichet "
+            f"demo {population.demo_seconds:.1f} s + load {population.load_seconds:.1f} s), "
+            f"referrals {gen.seconds:.1f} s ("
+            + ", ".join(f"{k} {v:.1f} s" for k, v in gen.steps.items())
+            + f"), ANALYZE {gen.analyze_seconds:.1f} s; seed {args.seed}"
+        )
+        print(
+            f"generated: {gen.referrals} referrals ({gen.redirected_children} after a "
+            f"redirection, {gen.inline} inline identities, {gen.overrides} consent overrides), "
+            f"{gen.events} events, {gen.memberships} care-team memberships from referrals "
+            f"({gen.pending_active} pending and {gen.accepted_active} accepted still active), "
+            f"{gen.consents} consents"
+        )
+        print(
+            "statuses: "
+            + ", ".join(f"{s} {n}" for s, n in sorted(gen.by_status.items(), key=lambda x: -x[1]))
+        )
+    else:
+        print("generation: none (a database generated earlier, reused as it is)")
     print(
         f"data: {before.people} people, {before.organisations} organisations; "
         f"{before.referrals} referrals from {before.senders} senders to {before.recipients} "
@@ -1519,14 +1884,19 @@ def report(
         "run (shared, noisy machine: compare ratios); alone ms: median of "
         f"{PROBE_REQUESTS} requests sent one at a time before the load"
     )
+    for source, tables in rows_written.items():
+        print(
+            f"rows written by one send, {source}: "
+            + (", ".join(f"{t} {n}" for t, n in tables.items()) or "(not measured)")
+        )
     print()
-    print(render(rows))
+    print(render_rounds(rows))
     for row in rows:
         r = row.result
         if r.errors:
-            print(f"! {r.scenario}: {r.errors} error(s); statuses {r.statuses}")
+            print(f"! round {row.round} {r.scenario}: {r.errors} error(s); statuses {r.statuses}")
         if not r.requests:
-            print(f"! {r.scenario}: no answer within the {args.duration:g} s run")
+            print(f"! round {row.round} {r.scenario}: no answer within the {args.duration:g} s run")
         if row.drained_s is not None and row.drained_s >= DRAIN_SECONDS:
             print(f"! {r.scenario}: the service was still busy {DRAIN_SECONDS} s after the load")
     if labels.get("profile_error"):
@@ -1573,7 +1943,10 @@ def report(
             "seed": args.seed,
         },
         sections={
-            "generation": {"population": asdict(population), "referrals": asdict(gen)},
+            "generation": {
+                "population": asdict(population) if population else None,
+                "referrals": asdict(gen) if gen else None,
+            },
             "data_before": asdict(before),
             "data_after": asdict(after),
             "deep_cursor_depths": depths,
@@ -1589,10 +1962,15 @@ def report(
                     "rps_to_healthz": row.rps_to_healthz,
                     "alone_ms": row.alone_ms,
                     "drained_s": row.drained_s,
+                    "round": row.round,
+                    "load_average": row.load_average,
+                    "cpu_ms_per_request": row.cpu_ms_per_request,
+                    "rps_to_raw_send": row.rps_to_raw_send,
                 }
                 for row in rows
             ],
             "profiles": [asdict(p) for p in profiles],
+            "rows_written": rows_written,
         },
     )
 
@@ -1604,10 +1982,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.referrals",
         description="Generate referrals between the partners of a département-scale "
-        "population on a fresh database (bench/dataset.py's population, then COPY), then "
-        "measure a big recipient's inbox (first page, deep pages), its outbox and "
-        "POST /v1/referrals with wrk, as ratios of a raw asyncpg primary-key read (and of "
-        "/healthz) measured in the same run.",
+        "population on a fresh database (bench/dataset.py's population, then COPY), or "
+        "reuse one (--database-url), then measure a big recipient's inbox (first page, "
+        "deep pages), its outbox and POST /v1/referrals with wrk in interleaved rounds, as "
+        "ratios of a raw asyncpg primary-key read, of /healthz and, for the sends, of the "
+        "same rows written by raw INSERTs, measured in the same round.",
     )
     parser.add_argument(
         "--referrals", type=int, default=1_000_000, help="referrals generated (1000000)"
@@ -1633,6 +2012,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="keep the generated database instead of dropping it (its name is printed)",
     )
     parser.add_argument(
+        "--database-url",
+        help="reuse a database this bench generated (owner URL, e.g. kept with --keep; "
+        "migrated to the head revision first): no generation, the database is kept. Give "
+        "the NIR key it was generated with (GUICHET_NIR_KEY, printed by --keep) to send "
+        "about any person; without it the senders' people are those without a NIR (reading "
+        "a person back decrypts it)",
+    )
+    parser.add_argument(
+        "--leave-sends",
+        dest="remove_sends",
+        action="store_false",
+        help="leave the referrals the send scenarios wrote (by default a kept or given "
+        "database gets them deleted at the end, so that the next run measures the same data)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds of every scenario: read each round's ratios and their median (3)",
+    )
+    parser.add_argument(
         "--no-profile",
         dest="profile",
         action="store_false",
@@ -1642,8 +2042,42 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.referrals < 1 or args.people < 1 or args.organisations < 3 or args.senders < 1:
         parser.error("--referrals, --people, --senders must be >= 1 and --organisations >= 3")
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
+    if args.database_url and args.keep:
+        parser.error("--keep is for a generated database; --database-url is always kept")
     check_load_options(parser, args)
     return args
+
+
+@contextmanager
+def referral_database(
+    args: argparse.Namespace, env: dict[str, str], source: Path
+) -> Iterator[tuple[str, GenerationReport | None, ReferralGeneration | None]]:
+    """The database measured, its label and how it was generated: the given one (kept, not
+    generated here), or a new one filled by the generators (dropped unless ``--keep``)."""
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
+        yield "given --database-url (kept)", None, None
+        return
+    with bench_database(env, args.keep) as label:
+        url = env["DATABASE_URL"]
+        population = generate(
+            url,
+            args.people,
+            args.organisations,
+            args.seed,
+            env=env,
+            source=source,
+            analyze=False,  # once, after the referrals
+        )
+        print(f"population generated in {population.seconds:.1f} s", file=sys.stderr)
+        gen = generate_referrals(url, args.referrals, args.seed)
+        print(
+            f"referrals generated in {gen.seconds:.1f} s, ANALYZE {gen.analyze_seconds:.1f} s",
+            file=sys.stderr,
+        )
+        yield label, population, gen
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1657,30 +2091,27 @@ def run(args: argparse.Namespace) -> int:
         env = service_env()
         for key in ("GUICHET_BOOTSTRAP_ADMIN_EMAIL", "GUICHET_BOOTSTRAP_ADMIN_PASSWORD"):
             env.pop(key, None)
-        nir_key = new_nir_key()  # the service and the generator share it
+        # the service and the generator share it; a reused database's only matters to NIR
+        # lookups, which this bench does not make
+        nir_key = os.environ.get("GUICHET_NIR_KEY") if args.database_url else None
+        nir_readable = nir_key is not None or not args.database_url
+        nir_key = nir_key or new_nir_key()
         env["GUICHET_NIR_KEY"] = nir_key
-        from api.demo.territory import DEMO_PASSWORD
-
-        with bench_database(env, args.keep) as database_label:
-            url = env["DATABASE_URL"]
-            population = generate(
-                url,
-                args.people,
-                args.organisations,
-                args.seed,
-                env=env,
-                source=source,
-                analyze=False,  # once, after the referrals
-            )
-            print(f"population generated in {population.seconds:.1f} s", file=sys.stderr)
-            gen = generate_referrals(url, args.referrals, args.seed)
+        if args.keep:
             print(
-                f"referrals generated in {gen.seconds:.1f} s, ANALYZE {gen.analyze_seconds:.1f} s",
+                f"GUICHET_NIR_KEY={nir_key} (give it with --database-url to read the NIRs)",
                 file=sys.stderr,
             )
+        from api.demo.territory import DEMO_PASSWORD
+
+        with referral_database(args, env, source) as (database_label, population, gen):
+            url = env["DATABASE_URL"]
             targets = asyncio.run(find_targets(url, args.seed))
-            bench = asyncio.run(_bench_targets(url, targets.ccas_id, args.senders))
+            bench = asyncio.run(
+                _bench_targets(url, targets.ccas_id, args.senders, nir_readable=nir_readable)
+            )
             before = asyncio.run(_facts(url, targets.ccas_id))
+            since = datetime.now(UTC)  # the sends written from now on are the bench's
             service = Service(env, args.workers, workdir / "service.log", source)
             try:
                 ready_after = service.wait_ready(args.startup_timeout)
@@ -1695,6 +2126,7 @@ def run(args: argparse.Namespace) -> int:
                     DEMO_PASSWORD,
                     seconds=args.duration,
                     concurrency=args.concurrency,
+                    rounds=args.rounds,
                 )
                 after = asyncio.run(_facts(url, targets.ccas_id))
                 problems = service.log_problems()
@@ -1702,13 +2134,18 @@ def run(args: argparse.Namespace) -> int:
                 service.stop()
             profiles: list[RequestProfile] = []
             profile_error = None
+            send_rows: dict[str, str] = {}  # what a send writes, by table (in process)
+            raw_rows = asyncio.run(raw_rows_written(url, bench))
             if args.profile:
                 try:
-                    profiles = asyncio.run(_profile(url, nir_key, targets, bench))
+                    profiles = asyncio.run(_profile(url, nir_key, targets, bench, send_rows))
                 except Exception as error:  # the load figures are kept
                     profile_error = (
                         f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
                     )
+            if args.remove_sends and (args.keep or args.database_url):
+                removed = asyncio.run(remove_sends(url, bench, since))
+                print(f"removed the {removed} referrals the sends wrote", file=sys.stderr)
         labels = {
             "postgres": targets.postgres_version,
             "autovacuum": targets.autovacuum,
@@ -1729,6 +2166,10 @@ def run(args: argparse.Namespace) -> int:
             rows,
             profiles,
             problems,
+            {
+                "service (in process, without its idempotency key: +1 ~1)": send_rows,
+                f"{RAW_SEND} baseline": raw_rows,
+            },
         )
         return 1 if any(r.result.errors or not r.result.requests for r in rows) else 0
     finally:

@@ -223,6 +223,28 @@ async def test_bad_input_names_the_field_and_sends_nothing(
     assert [i for i in outbox.json()["items"] if i["beneficiary_id"] == pid] == []
 
 
+async def test_a_revoked_convention_refuses_the_next_referral_to_its_grantee(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    """Who holds a competence on a commune is read once per access version: once the CCAS
+    revokes the convention delegating food aid to the Secours populaire, the next referral
+    to it is refused, though the same answer was reused for the sends before."""
+    pid = await person_of_ccas(client, as_persona)
+    await send(client, as_persona, world, pid)
+    await send(client, as_persona, world, pid)
+    revoked = await client.post(
+        f"/v1/conventions/{world.conventions['CONV-AMIENS-SPF-2026']}/revoke",
+        json={"reason": "fin"},
+        headers=as_persona("org_admin"),
+    )
+    assert revoked.status_code == 200, revoked.text
+    r = await client.post(
+        "/v1/referrals", json=referral_body(world, pid), headers=as_persona("ccas_rsa_agent")
+    )
+    assert r.status_code == 422, r.text
+    assert "/recipient_organisation_id" in [e["pointer"] for e in r.json()["errors"]]
+
+
 async def test_sender_must_see_the_person_and_typing_an_id_grants_nothing(
     client: httpx.AsyncClient, world: World, as_persona: Headers
 ) -> None:

@@ -60,6 +60,10 @@ class CompetentOrganisation(NamedTuple):
     convention_id: uuid.UUID | None
 
 
+#: who holds a competence on a commune on a day, by (competence, commune, day)
+_COMPETENT: VersionedCache[list[CompetentOrganisation]] = VersionedCache(size=10_000)
+
+
 class Holding(NamedTuple):
     """A competence an organisation holds on a commune, and why."""
 
@@ -218,7 +222,20 @@ class OrganisationStore:
     async def competent(
         self, competence: str, commune: str, on: date
     ) -> list[CompetentOrganisation]:
-        """Organisations holding ``competence`` on ``commune`` on ``on``, with the source."""
+        """Organisations holding ``competence`` on ``commune`` on ``on``, with the source:
+        read once per access version by this process (every table it is built from,
+        organisations, their communes, conventions and the catalogue, bumps it), as every
+        referral and orientation sent asks it."""
+        key = (competence, commune, on)
+        known = _COMPETENT.get(self.session, key)
+        if known is None:
+            known = await self._read_competent(competence, commune, on)
+            _COMPETENT.put(self.session, key, known)
+        return list(known)
+
+    async def _read_competent(
+        self, competence: str, commune: str, on: date
+    ) -> list[CompetentOrganisation]:
         law = (
             select(
                 col(Organisation.id),

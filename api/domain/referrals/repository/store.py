@@ -1,19 +1,32 @@
-"""The referral store: statements built once at import (the inbox is a hot path), scoped
-filters added per request, typed rows (:mod:`.rows`) returned."""
+"""The referral store: statements built once (at import, or per combination of filters for
+the boxes, a hot path), scoped filters added per request, typed rows (:mod:`.rows`)
+returned."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.auth.scope import Scope
+from api.db.base import core_table
 from api.domain.organisations.tables import Organisation
 from api.domain.people.tables import CareTeamMembership, Consent
 from api.domain.referrals.repository.rows import (
@@ -22,6 +35,7 @@ from api.domain.referrals.repository.rows import (
     MessageRow,
     OpenReferral,
     PartiesOfReferral,
+    Party,
     PartyOf,
     ReferralEventRow,
     ReferralInBox,
@@ -50,25 +64,101 @@ _WITH_PARTIES = (
     .execution_options(populate_existing=True)
 )
 
-#: the columns of a referral in a box, named as :class:`ReferralSummary` names them
-_SUMMARY = (
-    select(
-        col(Referral.id),
-        col(Referral.status),
-        col(Referral.competence),
-        PartyOf("sender", _sender),
-        PartyOf("recipient", _recipient),
-        col(Referral.beneficiary_id),
-        col(Referral.need_code),
-        col(Referral.urgency),
-        col(Referral.response_due_on),
-        col(Referral.created_at),
-        col(Referral.updated_at),
-    )
-    .join(_sender, col(_sender.id) == col(Referral.sender_organisation_id))
-    .join(_recipient, col(_recipient.id) == col(Referral.recipient_organisation_id))
+# A box (inbox, outbox) is the hot path: Core statements on the tables (no ORM compile or
+# row processing), one per combination of filters, built once and reused with the values
+# bound at execution; the rows come back as plain tuples, in _BOX_COLUMNS' order.
+_referral = core_table(Referral)
+_org = core_table(Organisation)
+_box_sender = _org.alias("sender")
+_box_recipient = _org.alias("recipient")
+_BOX_COLUMNS = (
+    _referral.c.id,
+    _referral.c.status,
+    _referral.c.competence,
+    _box_sender.c.id,
+    _box_sender.c.name,
+    _box_sender.c.kind,
+    _box_recipient.c.id,
+    _box_recipient.c.name,
+    _box_recipient.c.kind,
+    _referral.c.beneficiary_id,
+    _referral.c.need_code,
+    _referral.c.urgency,
+    _referral.c.response_due_on,
+    _referral.c.created_at,
+    _referral.c.updated_at,
 )
-_NEWEST_FIRST = (col(Referral.created_at).desc(), col(Referral.id).desc())
+_BOX_FROM = _referral.join(
+    _box_sender, _box_sender.c.id == _referral.c.sender_organisation_id
+).join(_box_recipient, _box_recipient.c.id == _referral.c.recipient_organisation_id)
+_BOX_SIDE = {
+    "inbox": _referral.c.recipient_organisation_id,
+    "outbox": _referral.c.sender_organisation_id,
+}
+
+
+@cache
+def _box_statement(
+    box: str, status: bool, competence: bool, beneficiary: bool, hidden: bool, after: bool
+) -> Select[Any]:
+    """Newest first along the box's index (``ix_referral_inbox``/``_outbox``, or their
+    ``_status`` twins), keyset on (created_at, id); each filter present is one bound value.
+    The SQL text is the same from one request to the next, so each pooled connection
+    prepares it once and PostgreSQL can keep a generic plan for it."""
+    stmt = (
+        select(*_BOX_COLUMNS)
+        .select_from(_BOX_FROM)
+        .where(_BOX_SIDE[box] == bindparam("organisation"))
+    )
+    if status:
+        stmt = stmt.where(_referral.c.status == bindparam("status"))
+    if competence:
+        stmt = stmt.where(_referral.c.competence == bindparam("competence"))
+    if beneficiary:
+        stmt = stmt.where(_referral.c.beneficiary_id == bindparam("beneficiary"))
+    if hidden:
+        stmt = stmt.where(_referral.c.competence.not_in(bindparam("hidden", expanding=True)))
+    if after:
+        stmt = stmt.where(
+            tuple_(_referral.c.created_at, _referral.c.id)
+            < tuple_(
+                bindparam("after_at", type_=_referral.c.created_at.type),
+                bindparam("after_id", type_=_referral.c.id.type),
+            )
+        )
+    return stmt.order_by(_referral.c.created_at.desc(), _referral.c.id.desc()).limit(
+        bindparam("limit")
+    )
+
+
+def _in_box(rows: Sequence[Sequence[Any]]) -> list[ReferralInBox]:
+    """Rows of a box statement as typed rows; one :class:`Party` per organisation (a box's
+    own organisation is on every row)."""
+    parties: dict[uuid.UUID, Party] = {}
+
+    def party(org_id: uuid.UUID, name: str, kind: str) -> Party:
+        found = parties.get(org_id)
+        if found is None:
+            found = parties[org_id] = Party(org_id, name, kind)
+        return found
+
+    return [
+        ReferralInBox(
+            id=r[0],
+            status=r[1],
+            competence=r[2],
+            sender=party(r[3], r[4], r[5]),
+            recipient=party(r[6], r[7], r[8]),
+            beneficiary_id=r[9],
+            need_code=r[10],
+            urgency=r[11],
+            response_due_on=r[12],
+            created_at=r[13],
+            updated_at=r[14],
+        )
+        for r in rows
+    ]
+
 
 _EVENTS = select(
     col(ReferralEvent.at),
@@ -97,6 +187,9 @@ _CHAIN_LINKS = select(
     col(Referral.id), PartyOf("recipient", _recipient), col(Referral.status)
 ).join(_recipient, col(_recipient.id) == col(Referral.recipient_organisation_id))
 
+_INSERT_REFERRAL = _referral.insert()
+_INSERT_EVENT = core_table(ReferralEvent).insert()
+
 #: Core-style writes: the rows read are refreshed by the next read, not kept in step here
 _WRITE = {"synchronize_session": False}
 
@@ -115,7 +208,8 @@ class ReferralStore:
         )
 
     async def insert(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(Referral).values(**values))
+        # Core, the values bound: the statement compiles once per set of columns
+        await self.session.execute(_INSERT_REFERRAL, values)
 
     async def get(
         self, referral_id: uuid.UUID, *, for_update: bool = False
@@ -138,7 +232,7 @@ class ReferralStore:
         )
 
     async def add_event(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(ReferralEvent).values(**values))
+        await self.session.execute(_INSERT_EVENT, values)
 
     async def events(self, referral_id: uuid.UUID) -> list[ReferralEventRow]:
         stmt = _EVENTS.where(col(ReferralEvent.referral_id) == referral_id).order_by(
@@ -187,28 +281,26 @@ class ReferralStore:
         """Newest first, keyset on (created_at, id) along the inbox or outbox index;
         referrals of the ``hidden`` competences left out. One more than ``limit``: whether
         a next page exists."""
-        org = self.scope.organisation_id
-        side = (
-            Referral.recipient_organisation_id
-            if box == "inbox"
-            else Referral.sender_organisation_id
+        stmt = _box_statement(
+            box,
+            status=bool(status),
+            competence=bool(competence),
+            beneficiary=beneficiary_id is not None,
+            hidden=bool(hidden),
+            after=after is not None,
         )
-        stmt = _SUMMARY.where(col(side) == org)
+        values: dict[str, Any] = {"organisation": self.scope.organisation_id, "limit": limit + 1}
         if status:
-            stmt = stmt.where(col(Referral.status) == status)
+            values["status"] = status
         if competence:
-            stmt = stmt.where(col(Referral.competence) == competence)
-        if beneficiary_id:
-            stmt = stmt.where(col(Referral.beneficiary_id) == beneficiary_id)
+            values["competence"] = competence
+        if beneficiary_id is not None:
+            values["beneficiary"] = beneficiary_id
         if hidden:
-            stmt = stmt.where(col(Referral.competence).not_in(sorted(hidden)))
+            values["hidden"] = sorted(hidden)
         if after is not None:
-            stmt = stmt.where(
-                tuple_(col(Referral.created_at), col(Referral.id))
-                < tuple_(literal(after[0]), after[1])
-            )
-        stmt = stmt.order_by(*_NEWEST_FIRST).limit(limit + 1)
-        return [ReferralInBox(**row._mapping) for row in await self.session.execute(stmt)]
+            values["after_at"], values["after_id"] = after
+        return _in_box((await self.session.execute(stmt, values)).all())
 
     async def messages(self, referral_id: uuid.UUID) -> list[MessageRow]:
         stmt = _MESSAGES.where(col(ReferralMessage.referral_id) == referral_id).order_by(

@@ -14,6 +14,7 @@ from api.domain.actors import event_actor
 from api.domain.audit.repository import Access
 from api.domain.catalogue import DataCategory
 from api.domain.people import service as people
+from api.domain.people.schemas import BeneficiaryRead
 from api.domain.people.tables import Beneficiary
 from api.domain.referrals.rules import (
     ReferralStatus,
@@ -23,15 +24,19 @@ from api.domain.referrals.rules import (
 from api.domain.referrals.schemas import ReferralCreate, ReferralRead
 from api.domain.referrals.service.context import Referrals
 from api.domain.referrals.service.counterparts import check_competence, resolve_counterpart
-from api.domain.referrals.service.reading import read
+from api.domain.referrals.service.reading import read_sent
 from api.problems import FieldError, ValidationFailed
 
 
 async def send(ctx: Referrals, body: ReferralCreate) -> tuple[ReferralRead, str]:
     ctx.scope.require(Action.SEND_REFERRALS)
     await check_competence(ctx.orgs, ctx.scope, body.competence)
-    commune, recipient = await _checked(ctx, body)
     now = clock.now()
+    if body.beneficiary_id is not None:
+        # a partner refers someone it has just met: their retention restarts (before the
+        # person is read, so that the answer shows it; a refusal below rolls it back)
+        await ctx.people.store.touch_contact(body.beneficiary_id, now)
+    commune, recipient, person = await _checked(ctx, body)
     referral_id = uuid.uuid4()
     await ctx.store.insert(_sent_referral(ctx.scope, body, referral_id, recipient, commune, now))
     await ctx.store.add_event(
@@ -47,15 +52,16 @@ async def send(ctx: Referrals, body: ReferralCreate) -> tuple[ReferralRead, str]
             body.competence,
             sorted({str(c) for c in body.shared_categories}),
         )
-        # a partner refers someone it has just met: their retention restarts
-        await ctx.people.store.touch_contact(body.beneficiary_id, now)
     await _record_sent(ctx, body, referral_id, recipient)
-    return await read(ctx, referral_id, audit=False)
+    return await read_sent(ctx, referral_id, person)
 
 
-async def _checked(ctx: Referrals, body: ReferralCreate) -> tuple[str, uuid.UUID]:
-    """The person's commune and the recipient, once every field error is gathered."""
-    commune, visible = await _commune_and_categories(ctx, body)
+async def _checked(
+    ctx: Referrals, body: ReferralCreate
+) -> tuple[str, uuid.UUID, BeneficiaryRead | None]:
+    """The person's commune, the recipient and the person as the sender may read them (none
+    for an inline identity), once every field error is gathered."""
+    commune, visible, person = await _commune_and_categories(ctx, body)
     errors = check_shared_categories(
         [str(c) for c in body.shared_categories],
         [str(c) for c in visible],
@@ -76,13 +82,14 @@ async def _checked(ctx: Referrals, body: ReferralCreate) -> tuple[str, uuid.UUID
         errors.append(FieldError("/previous_referral_id", "No such referral of yours."))
     if errors:
         raise ValidationFailed(detail=errors[0].detail, errors=errors)
-    return commune, recipient
+    return commune, recipient, person
 
 
 async def _commune_and_categories(
     ctx: Referrals, body: ReferralCreate
-) -> tuple[str, frozenset[DataCategory]]:
-    """Where the person lives, and what the sender sees of them (nothing of an inline one)."""
+) -> tuple[str, frozenset[DataCategory], BeneficiaryRead | None]:
+    """Where the person lives, what the sender sees of them (nothing of an inline one), and
+    the person as it may read them."""
     if (body.beneficiary_id is None) == (body.beneficiary is None):
         raise ValidationFailed(
             detail="Name the person: beneficiary_id, or an inline beneficiary identity.",
@@ -97,7 +104,7 @@ async def _commune_and_categories(
                 detail=f"Unknown commune {commune}.",
                 errors=[FieldError("/beneficiary/commune", f"Unknown commune {commune}.")],
             )
-        return commune, frozenset()
+        return commune, frozenset(), None
     assert body.beneficiary_id is not None
     person, visible = await people.visible_person(ctx.people, body.beneficiary_id)
     known = await _person_commune(ctx, person)
@@ -106,7 +113,7 @@ async def _commune_and_categories(
             detail="This person has no commune: record one before referring them.",
             errors=[FieldError("/beneficiary_id", "The person has no commune.")],
         )
-    return known, visible
+    return known, visible, people.shape(ctx.people, person, visible)
 
 
 async def _person_commune(ctx: Referrals, person: Beneficiary) -> str | None:
