@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -21,6 +21,14 @@ from api.domain.changes.repository import Sealer
 _key: Table = core_table(IdempotencyKey)
 
 _LOCK_NOT_AVAILABLE = "55P03"
+
+# The claim waits on another request's uncommitted key at most ``wait``: the transaction's
+# lock_timeout is set for it and put back after, read and set in one round trip (the
+# subquery, kept apart by OFFSET 0, yields the value before the outer SELECT changes it)
+_WAIT_AT_MOST = text(
+    "SELECT p.previous, set_config('lock_timeout', :ms, true)"
+    " FROM (SELECT current_setting('lock_timeout') AS previous OFFSET 0) AS p"
+)
 
 
 class KeyInFlight(Exception):
@@ -50,9 +58,8 @@ class IdempotencyKeys:
         the key uncommitted makes this wait on the unique index until it ends, ``wait`` at
         most (then :class:`KeyInFlight`); if it rolls back, the key is taken here."""
         now = clock.now()
-        previous = await self.session.scalar(select(func.current_setting("lock_timeout")))
-        await self.session.execute(
-            select(func.set_config("lock_timeout", f"{int(wait.total_seconds() * 1000)}", True))
+        previous = await self.session.scalar(
+            _WAIT_AT_MOST, {"ms": f"{int(wait.total_seconds() * 1000)}"}
         )
         fresh = {
             "request_hash": request_hash,
