@@ -46,13 +46,21 @@ def _ref(party: Party) -> OrganisationRef:
 
 
 def _summary(found: PartiesOfReferral) -> ReferralSummary:
-    r = found.referral
-    return ReferralSummary(
+    return _summary_of(found.referral, _ref(found.sender), _ref(found.recipient))
+
+
+def _summary_of(
+    r: Referral | ReferralInBox, sender: OrganisationRef, recipient: OrganisationRef
+) -> ReferralSummary:
+    """A referral's summary, built without validation: every value comes typed from its
+    column (validating a box's fifty rows again was half of the page's own cost); the answer
+    is still serialised through the response model."""
+    return ReferralSummary.model_construct(
         id=r.id,
         status=r.status,
         competence=r.competence,
-        sender=_ref(found.sender),
-        recipient=_ref(found.recipient),
+        sender=sender,
+        recipient=recipient,
         beneficiary_id=r.beneficiary_id,
         need_code=r.need_code,
         urgency=r.urgency,
@@ -177,9 +185,7 @@ _SUMMARY_PAGE = Page[ReferralSummary]
 
 
 def _summaries(rows: list[ReferralInBox]) -> list[ReferralSummary]:
-    """The summaries of a box's rows, built without validation: every value comes typed from
-    its column (validating fifty rows again was half of the page's own cost); the answer is
-    still serialised through the response model. One reference per organisation."""
+    """The summaries of a box's rows, one reference per organisation."""
     refs: dict[uuid.UUID, OrganisationRef] = {}
 
     def ref(party: Party) -> OrganisationRef:
@@ -190,19 +196,4 @@ def _summaries(rows: list[ReferralInBox]) -> list[ReferralSummary]:
             )
         return found
 
-    return [
-        ReferralSummary.model_construct(
-            id=r.id,
-            status=r.status,
-            competence=r.competence,
-            sender=ref(r.sender),
-            recipient=ref(r.recipient),
-            beneficiary_id=r.beneficiary_id,
-            need_code=r.need_code,
-            urgency=r.urgency,
-            response_due_on=r.response_due_on,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-        )
-        for r in rows
-    ]
+    return [_summary_of(r, ref(r.sender), ref(r.recipient)) for r in rows]
