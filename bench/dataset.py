@@ -62,7 +62,6 @@ from bench.http import (
     create_database,
     fresh_database,
     machine,
-    percentile,
     plain_url,
     run_cli,
     run_demo,
@@ -902,17 +901,8 @@ async def raw_pk_reads(
     finally:
         for c in conns:
             await c.close()
-    latencies.sort()
-    return Measurement(
-        requests=len(latencies),
-        seconds=elapsed,
-        p50_ms=percentile(latencies, 50) * 1000,
-        p95_ms=percentile(latencies, 95) * 1000,
-        p99_ms=percentile(latencies, 99) * 1000,
-        max_ms=(latencies[-1] if latencies else 0.0) * 1000,
-        socket_errors=errors,
-        statuses={"200": len(latencies)},  # a row found; not found or failed: errors
-    )
+    # a row found; not found or failed: errors
+    return Measurement.of(latencies, elapsed, errors, {"200": len(latencies)})
 
 
 async def sign_in(base_url: str, email: str, password: str) -> str:

@@ -136,6 +136,23 @@ class Measurement:
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds > 0 else 0.0
 
+    @classmethod
+    def of(
+        cls, latencies: list[float], seconds: float, errors: int, statuses: dict[str, int]
+    ) -> Measurement:
+        """The figures of a closed-loop run from its latencies (seconds), sorted here."""
+        latencies.sort()
+        return cls(
+            requests=len(latencies),
+            seconds=seconds,
+            p50_ms=percentile(latencies, 50) * 1000,
+            p95_ms=percentile(latencies, 95) * 1000,
+            p99_ms=percentile(latencies, 99) * 1000,
+            max_ms=(latencies[-1] if latencies else 0.0) * 1000,
+            socket_errors=errors,
+            statuses=statuses,
+        )
+
 
 @dataclass
 class Result:
@@ -356,17 +373,7 @@ class PythonLoad(LoadGenerator):
         ) as client:
             await asyncio.gather(*(worker(client, n * 7919) for n in range(concurrency)))
         elapsed = time.perf_counter() - started
-        latencies.sort()
-        return Measurement(
-            requests=len(latencies),
-            seconds=elapsed,
-            p50_ms=percentile(latencies, 50) * 1000,
-            p95_ms=percentile(latencies, 95) * 1000,
-            p99_ms=percentile(latencies, 99) * 1000,
-            max_ms=(latencies[-1] if latencies else 0.0) * 1000,
-            socket_errors=errors,
-            statuses=dict(sorted(statuses.items())),
-        )
+        return Measurement.of(latencies, elapsed, errors, dict(sorted(statuses.items())))
 
 
 def percentile(ordered: Sequence[float], p: float) -> float:

@@ -102,7 +102,6 @@ from bench.http import (
     check_load_options,
     choose_generator,
     machine,
-    percentile,
     plain_url,
     run_cli,
     save_results,
@@ -1045,17 +1044,7 @@ async def _python_posts(
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=10) as client:
         await asyncio.gather(*(worker(client, n) for n in range(concurrency)))
     elapsed = time.perf_counter() - started
-    latencies.sort()
-    return Measurement(
-        requests=len(latencies),
-        seconds=elapsed,
-        p50_ms=percentile(latencies, 50) * 1000,
-        p95_ms=percentile(latencies, 95) * 1000,
-        p99_ms=percentile(latencies, 99) * 1000,
-        max_ms=(latencies[-1] if latencies else 0.0) * 1000,
-        socket_errors=errors,
-        statuses=dict(sorted(statuses.items())),
-    )
+    return Measurement.of(latencies, elapsed, errors, dict(sorted(statuses.items())))
 
 
 async def _probe_posts(base_url: str, lines: Sequence[str]) -> tuple[float, dict[str, int]]:
@@ -1355,17 +1344,7 @@ async def raw_sends(url: str, bench: BenchTargets, seconds: float, concurrency: 
     finally:
         for c in conns:
             await c.close()
-    latencies.sort()
-    return Measurement(
-        requests=len(latencies),
-        seconds=elapsed,
-        p50_ms=percentile(latencies, 50) * 1000,
-        p95_ms=percentile(latencies, 95) * 1000,
-        p99_ms=percentile(latencies, 99) * 1000,
-        max_ms=(latencies[-1] if latencies else 0.0) * 1000,
-        socket_errors=errors,
-        statuses={"201": len(latencies)},
-    )
+    return Measurement.of(latencies, elapsed, errors, {"201": len(latencies)})
 
 
 async def raw_send(
