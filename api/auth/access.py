@@ -21,7 +21,7 @@ Entry points:
   same rule in SQL;
 * :func:`role_categories` and :func:`categories_of_codes` — what a statement that asks the
   rule's SQL functions itself passes them and how their answer reads (the person read asks
-  ``guichet_person_categories`` in the statement that reads the record).
+  ``guichet_access`` in a lateral join of the statement that reads the record).
 
 ``purpose=Purpose.EXPORT`` (a DPO's right-of-access export) skips the role step: a DPO widens
 the purpose of the reading, never the categories the organisation's attachment grants.
