@@ -76,3 +76,9 @@ async def test_forced_rls_hides_rows_without_a_policy(
     finally:
         async with owner_connection(database_url) as owner:
             await owner.execute(text("DROP TABLE rls_probe"))
+
+
+async def test_requests_run_without_jit(connection: AsyncConnection) -> None:
+    # JIT compiles again at every execution: the access rule's deliberate function costs put
+    # a sync batch past jit_above_cost, which then spent most of its time compiling
+    assert await connection.scalar(text("SHOW jit")) == "off"
