@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -220,6 +221,134 @@ async def test_a_settled_item_whose_dossier_the_caller_no_longer_sees_is_not_fou
     again = await sync(client, as_persona, batch)
     assert outcomes(again) == ["error", "unchanged"]
     assert again.json()["results"][0]["problem"]["status"] == 404
+
+
+async def written(
+    connection: AsyncConnection, world: World, dossiers: list[str]
+) -> dict[str, tuple[int | None, int, int]]:
+    """Per dossier, as the département sees it: its version (None: not visible), its sync
+    events and its ``dossier.sync_update`` audit entries."""
+    session = AsyncSession(bind=connection)
+    await set_db_context(
+        session, context=DbContext.REQUEST, organisation_id=world.organisations["departement"]
+    )
+    found = {}
+    for dossier in dossiers:
+        version = await session.scalar(
+            text("SELECT version FROM dossier WHERE id = :id"), {"id": dossier}
+        )
+        events = await session.scalar(
+            text("SELECT count(*) FROM dossier_event WHERE dossier_id = :id AND action = 'sync'"),
+            {"id": dossier},
+        )
+        audits = await session.scalar(
+            text(
+                "SELECT count(*) FROM audit_entry WHERE organisation_id = guichet_org() "
+                "AND action = 'dossier.sync_update' AND resource_id = :id"
+            ),
+            {"id": dossier},
+        )
+        found[dossier] = (version, int(events or 0), int(audits or 0))
+    return found
+
+
+def newer(batch: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
+    """The batch with another household size, as its system knows it now."""
+    return [
+        {
+            **x,
+            "instruction": {**x["instruction"], "household_size": size},
+            "source_updated_at": instant(),
+        }
+        for x in batch
+    ]
+
+
+async def test_an_update_writes_each_dossier_once_with_its_event_and_audit_entry(
+    client: httpx.AsyncClient, connection: AsyncConnection, world: World, as_persona: Headers
+) -> None:
+    batch = [item(f"upd-{i}") for i in range(3)]
+    ids = [x["dossier_id"] for x in (await sync(client, as_persona, batch)).json()["results"]]
+    before = await counts(connection, world)
+    assert outcomes(await sync(client, as_persona, newer(batch, 2))) == ["updated"] * 3
+    assert await written(connection, world, ids) == {d: (2, 1, 1) for d in ids}
+    after = await counts(connection, world)
+    assert after["changes"] - before["changes"] == 3
+    assert after["audit"] - before["audit"] == 3
+    for dossier in ids:
+        read = await client.get(f"/v1/dossiers/{dossier}", headers=as_persona(CLIENT))
+        assert read.json()["instruction"]["household_size"] == 2
+
+
+def between_read_and_write(
+    monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[AsyncSession], Awaitable[None]]
+) -> None:
+    """Run ``meanwhile`` in the request's transaction once the batch is read and planned,
+    before anything is written: another writer's change landing at that moment."""
+    import api.domain.dossiers.sync as module
+
+    planned = module.plan_new
+
+    async def plan_then_interfere(ctx: Any, entries: Any) -> None:
+        await planned(ctx, entries)
+        await meanwhile(ctx.store.session)
+
+    monkeypatch.setattr(module, "plan_new", plan_then_interfere)
+
+
+async def test_a_dossier_written_after_it_was_read_is_planned_again(
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    world: World,
+    as_persona: Headers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another write between the batch's read and its write moves the dossier's version: the
+    batch is not lost to it nor written over it, the dossier is planned again against what
+    it holds now and written once."""
+    batch = [item("moved-1"), item("moved-2")]
+    ids = [x["dossier_id"] for x in (await sync(client, as_persona, batch)).json()["results"]]
+
+    async def bump(session: AsyncSession) -> None:
+        await session.execute(
+            text("UPDATE dossier SET version = version + 1 WHERE id = :id"), {"id": ids[0]}
+        )
+
+    between_read_and_write(monkeypatch, bump)
+    assert outcomes(await sync(client, as_persona, newer(batch, 3))) == ["updated"] * 2
+    assert await written(connection, world, ids) == {ids[0]: (3, 1, 1), ids[1]: (2, 1, 1)}
+
+
+async def test_a_dossier_out_of_reach_after_it_was_read_is_not_found_and_not_written(
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    world: World,
+    as_persona: Headers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The département leaves the person's care team between the batch's read and its write:
+    that item is a 404 error and its dossier is not written (no row, event or audit entry);
+    the other is written."""
+    batch = [item("gone-1"), item("gone-2")]
+    ids = [x["dossier_id"] for x in (await sync(client, as_persona, batch)).json()["results"]]
+
+    async def end_membership(session: AsyncSession) -> None:
+        await session.execute(
+            text(
+                "UPDATE care_team_membership SET ended_at = now() WHERE organisation_id = "
+                "guichet_org() AND beneficiary_id = (SELECT beneficiary_id FROM dossier "
+                "WHERE id = :id)"
+            ),
+            {"id": ids[0]},
+        )
+
+    between_read_and_write(monkeypatch, end_membership)
+    again = await sync(client, as_persona, newer(batch, 4))
+    assert outcomes(again) == ["error", "updated"]
+    assert again.json()["results"][0]["problem"]["status"] == 404
+    assert await written(connection, world, ids) == {ids[0]: (None, 0, 0), ids[1]: (2, 1, 1)}
+    # any write to the dossier would have forgotten the digest its reference keeps
+    assert (await digests(connection, ids))[ids[0]] is not None
 
 
 async def test_a_thousand_items_with_ten_malformed_ones(

@@ -418,11 +418,13 @@ class DossierStore:
 
     async def update_many(self, rows: list[dict[str, Any]]) -> int:
         """One statement for the batch: each row holds ``b_id``, ``b_version`` and every column
-        of :data:`SYNCED_COLUMNS` (the caller holds the rows' locks). Returns how many rows
-        were written: fewer than given when a dossier moved out of reach or on (a row
-        written is one still at its version, that row-level security lets the caller update)."""
+        of :data:`SYNCED_COLUMNS`. Returns how many rows were written: fewer than given when a
+        dossier moved out of reach or on (a row written is one still at its version, that
+        row-level security lets the caller update). The rows are given in id order, the
+        order concurrent batches lock them in, whether or not the caller locked them first."""
         if not rows:
             return 0
+        rows = sorted(rows, key=lambda r: r["b_id"])
         bound = {
             "b_id": [r["b_id"] for r in rows],
             "b_version": [r["b_version"] for r in rows],

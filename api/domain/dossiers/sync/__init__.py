@@ -23,13 +23,18 @@ Contract:
 * field ownership and the lifecycle as in :mod:`api.domain.dossiers.rules`.
 
 Cost: the batch is read in a handful of statements (references, dossiers, identity matching,
-memberships, legal holders), the rows to update are locked in id order and re-checked, and
-everything is written with one statement per table inside a savepoint. An item whose own
-reference keeps its digest (the sync item that last wrote the dossier, forgotten by any later
-write to it: migration 0029) is ``unchanged`` without reading its dossier, once the access
-rule, asked for the batch in one call, still shows the dossier. Should that fail (a
-reference taken meanwhile by a concurrent batch…), the batch is written again unit by unit,
-each in its own savepoint, so only the units that cannot be written are reported as errors.
+memberships, legal holders) and everything is written with one statement per table inside a
+savepoint, each dossier updated only if still at the version it was planned against (in id
+order), so the dossiers are read once. An item whose own reference keeps its digest (the sync
+item that last wrote the dossier, forgotten by any later write to it: migration 0029) is
+``unchanged`` without reading its dossier, once the access rule, asked for the batch in one
+call, still shows the dossier. Should the write fail (a dossier moved or left the caller's
+reach since it was read, a reference taken meanwhile by a concurrent batch…), nothing of it
+is kept: the dossiers to update are locked in id order and re-checked (a moved one planned
+again, one no longer visible refused), the batch is written again, and if that fails too,
+unit by unit, each in its own savepoint, so only the units that cannot be written are
+reported as errors. A batch that links a reference to a dossier without changing it takes
+the locks first (nothing else would check that dossier's version).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from api.domain.dossiers.sync.existing import lock_and_replan, plan_existing
 from api.domain.dossiers.sync.items import Entry, check_items, parse
 from api.domain.dossiers.sync.new import plan_new
 from api.domain.dossiers.sync.rows import units_of
-from api.domain.dossiers.sync.write import report, write
+from api.domain.dossiers.sync.write import report, write, write_as_planned
 
 
 async def sync(ctx: Dossiers, batch: SyncBatch, *, instance: str) -> SyncReport:
@@ -52,8 +57,9 @@ async def sync(ctx: Dossiers, batch: SyncBatch, *, instance: str) -> SyncReport:
     await check_items(ctx, entries)
     await plan_existing(ctx, entries)
     await plan_new(ctx, entries)
-    await lock_and_replan(ctx, entries)
-    await write(ctx, units_of(ctx, entries))
+    if not await write_as_planned(ctx, entries):
+        await lock_and_replan(ctx, entries)
+        await write(ctx, units_of(ctx, entries))
     return report(ctx, entries, instance)
 
 

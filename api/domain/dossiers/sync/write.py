@@ -14,7 +14,7 @@ from api.domain.dossiers.schemas import SyncReport, SyncResult
 from api.domain.dossiers.service.context import Dossiers
 from api.domain.dossiers.service.lifecycle import join_decider
 from api.domain.dossiers.sync.items import Entry
-from api.domain.dossiers.sync.rows import Unit
+from api.domain.dossiers.sync.rows import Unit, units_of
 from api.problems import Conflict, FieldError, problem_body
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,35 @@ async def _write_units(ctx: Dossiers, units: Sequence[Unit]) -> None:
         ]
     )
     await store.announce([c for u in units for c in u.changes], clock.now())
+
+
+async def write_as_planned(ctx: Dossiers, entries: list[Entry]) -> bool:
+    """Everything at once in a savepoint, without locking the dossiers first: each is updated
+    only if still at the version it was planned against and still one the caller may update
+    (its row-level policy), so an update reads its dossier once. False, and nothing kept, when
+    a dossier moved or left the caller's reach meanwhile or a statement failed: the caller
+    then locks, re-plans and writes again (:func:`write`). An item linking its reference to a
+    dossier it leaves as it is carries no update to check the version with: a batch holding
+    one is not written this way."""
+    if any(
+        e.open and e.row is not None and e.plan is not None and not e.plan.changes for e in entries
+    ):
+        return False
+    units = units_of(ctx, entries)
+    if not units:
+        return True
+    try:
+        async with ctx.store.session.begin_nested():
+            await _write_units(ctx, units)
+    except (DBAPIError, _Stale) as error:
+        # class and SQLSTATE only: a database message may quote personal values
+        log.info(
+            "dossier sync batch not written as planned after %s (%s): locked and checked again",
+            type(error).__name__,
+            getattr(getattr(error, "orig", None), "sqlstate", None),
+        )
+        return False
+    return True
 
 
 async def write(ctx: Dossiers, units: list[Unit]) -> None:
