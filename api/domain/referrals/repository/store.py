@@ -4,15 +4,19 @@ returned."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Select,
+    String,
+    Table,
     bindparam,
     func,
     insert,
@@ -21,12 +25,17 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.auth.scope import Scope
 from api.db.base import core_table
+from api.db.driver import driver_connection
+from api.domain.audit.repository import CHAINED_FIELDS, insert_many
+from api.domain.changes.repository import record_change
 from api.domain.organisations.tables import Organisation
 from api.domain.people.tables import CareTeamMembership, Consent
 from api.domain.referrals.repository.rows import (
@@ -187,8 +196,86 @@ _CHAIN_LINKS = select(
     col(Referral.id), PartyOf("recipient", _recipient), col(Referral.status)
 ).join(_recipient, col(_recipient.id) == col(Referral.recipient_organisation_id))
 
+_REFERRAL_COLUMNS = tuple(c.name for c in _referral.columns)
 _INSERT_REFERRAL = _referral.insert()
 _INSERT_EVENT = core_table(ReferralEvent).insert()
+
+# A send writes in two round trips on the session's driver connection (api.db.driver), each
+# built once: (1) the referral, read back with its parties in the same statement, the audit
+# entries of the send and the change announced; (2) its ``sent`` event and the recipient's
+# pending membership, whose row-level checks look the referral up (``guichet_can_see_referral``,
+# ``guichet_origin_grants``): they see it only from the next statement on, as the
+# sub-statements of one statement do not see each other's rows.
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+_membership = core_table(CareTeamMembership)
+
+
+def _placeholder(column: Column[Any], number: int) -> str:
+    """``$number`` read as the column's type: text for strings (a cast to ``varchar(n)``
+    would truncate what the column's length must refuse), JSON given as its text."""
+    column_type = column.type
+    if isinstance(column_type, JSONB):
+        return f"${number}::text::jsonb"
+    if isinstance(column_type, ARRAY) and column_type.item_type._type_affinity is String:
+        return f"${number}::text[]"
+    if column_type._type_affinity is String:
+        return f"${number}::text"
+    return f"${number}::{column_type.compile(dialect=_POSTGRESQL)}"
+
+
+def _values(table: Table, names: Sequence[str], first: int = 1) -> str:
+    return ", ".join(_placeholder(table.c[name], first + i) for i, name in enumerate(names))
+
+
+#: the columns a send writes, in the order their values are bound
+SENT_COLUMNS = tuple(
+    c.name
+    for c in _referral.columns
+    if c.name
+    not in ("redirected_by_organisation_id", "parent_referral_id", "paused_on", "closed_at")
+)
+SENT_EVENT_COLUMNS = (
+    "referral_id",
+    "at",
+    "to_status",
+    "organisation_id",
+    "actor_user_id",
+    "actor_client_id",
+    "acting_agent",
+)
+PENDING_COLUMNS = tuple(
+    c.name
+    for c in _membership.columns
+    if c.name not in ("referent_user_id", "justification", "ended_at", "end_reason")
+)
+_RECORDED_AT = len(SENT_COLUMNS) + 1
+_ANNOUNCED_AT = _RECORDED_AT + len(CHAINED_FIELDS)
+_SEND = (
+    "WITH sent AS ("  # noqa: S608 - constants only: no value is spliced in
+    f" INSERT INTO referral ({', '.join(SENT_COLUMNS)}) VALUES ({_values(_referral, SENT_COLUMNS)})"
+    " RETURNING *"
+    f"), recorded AS ({insert_many(_RECORDED_AT)})"
+    " SELECT sent.*, s.name AS sender_name, s.kind AS sender_kind,"
+    " rc.name AS recipient_name, rc.kind AS recipient_kind,"
+    f" {record_change(_ANNOUNCED_AT)} AS change_id"
+    " FROM sent JOIN organisation s ON s.id = sent.sender_organisation_id"
+    " JOIN organisation rc ON rc.id = sent.recipient_organisation_id"
+)
+_PENDING_AT = len(SENT_EVENT_COLUMNS) + 1
+_OPEN_SENT = (
+    "WITH event AS ("  # noqa: S608 - constants only: no value is spliced in
+    f" INSERT INTO referral_event ({', '.join(SENT_EVENT_COLUMNS)})"
+    f" VALUES ({_values(core_table(ReferralEvent), SENT_EVENT_COLUMNS)})"
+    f") INSERT INTO care_team_membership ({', '.join(PENDING_COLUMNS)})"
+    f" SELECT {_values(_membership, PENDING_COLUMNS, _PENDING_AT)}"
+    f" WHERE ${_PENDING_AT + PENDING_COLUMNS.index('beneficiary_id')}::uuid IS NOT NULL"
+)
+
+
+def _bound(value: Any) -> Any:
+    """A value as the driver binds it: a JSON object as its text (None stays NULL)."""
+    return json.dumps(value) if isinstance(value, dict) else value
+
 
 #: Core-style writes: the rows read are refreshed by the next read, not kept in step here
 _WRITE = {"synchronize_session": False}
@@ -210,6 +297,44 @@ class ReferralStore:
     async def insert(self, values: dict[str, Any]) -> None:
         # Core, the values bound: the statement compiles once per set of columns
         await self.session.execute(_INSERT_REFERRAL, values)
+
+    async def send(
+        self,
+        values: Mapping[str, Any],
+        entries: Sequence[Sequence[Any]],
+        change: Sequence[Any],
+    ) -> PartiesOfReferral:
+        """Insert the referral (``values``: :data:`SENT_COLUMNS`) with the audit
+        ``entries`` (:meth:`AuditLog.entries`) and the ``change`` announced
+        (:meth:`ChangeLog.arguments`), in one statement; the referral as written, with its
+        parties."""
+        driver = await driver_connection(self.session)
+        row = await driver.fetchrow(
+            _SEND, *(_bound(values[name]) for name in SENT_COLUMNS), *entries, *change
+        )
+        assert row is not None  # the insert returns its row, the parties exist (foreign keys)
+        referral = Referral(**{name: row[name] for name in _REFERRAL_COLUMNS})
+        return PartiesOfReferral(
+            referral,
+            Party(row["sender_organisation_id"], row["sender_name"], row["sender_kind"]),
+            Party(row["recipient_organisation_id"], row["recipient_name"], row["recipient_kind"]),
+            None,
+        )
+
+    async def open_sent(self, event: Mapping[str, Any], pending: Mapping[str, Any] | None) -> None:
+        """The ``sent`` event of a referral the transaction has just inserted, and the
+        recipient's pending membership (none for an inline identity: ``pending`` None), in
+        one statement."""
+        driver = await driver_connection(self.session)
+        await driver.execute(
+            _OPEN_SENT,
+            *(event[name] for name in SENT_EVENT_COLUMNS),
+            *(
+                (pending[name] for name in PENDING_COLUMNS)
+                if pending is not None
+                else (None for _ in PENDING_COLUMNS)
+            ),
+        )
 
     async def get(
         self, referral_id: uuid.UUID, *, for_update: bool = False
