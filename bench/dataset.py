@@ -1214,7 +1214,11 @@ async def _profile(url: str, nir_key: str, targets: Targets, explain: bool) -> l
 async def explain_statement(
     raw: asyncpg.Connection, org: uuid.UUID, user: uuid.UUID, s: Statement
 ) -> list[str]:
-    async with raw.transaction():
+    # rolled back: a statement that writes (a data-modifying CTE) is explained as it runs,
+    # and what it wrote goes
+    transaction = raw.transaction()
+    await transaction.start()
+    try:
         await raw.execute(
             "SELECT set_config('guichet.context', 'request', true), "
             "set_config('guichet.organisation_id', $1, true), "
@@ -1226,6 +1230,8 @@ async def explain_statement(
             rows = await raw.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {s.sql}", *s.parameters)
         except asyncpg.PostgresError as error:
             return [f"EXPLAIN failed: {type(error).__name__}: {error}"]
+    finally:
+        await transaction.rollback()
     return [str(r[0]) for r in rows]
 
 

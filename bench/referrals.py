@@ -1575,8 +1575,18 @@ async def _profile(
         elapsed = time.perf_counter() - started.pop(id(conn), time.perf_counter())
         captured.append(Statement(statement, tuple(parameters or ()), elapsed * 1000))
 
+    def logged(query: Any) -> None:
+        # what runs on the driver connection itself (api.db.driver); SQLAlchemy's own
+        # statements run as prepared statements, which the logger does not see
+        if query.query.strip().rstrip(";").upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            captured.append(Statement(query.query, tuple(query.args or ()), query.elapsed * 1000))
+
+    def on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.driver_connection.add_query_logger(logged)
+
     event.listen(database.app_engine.sync_engine, "before_cursor_execute", before)
     event.listen(database.app_engine.sync_engine, "after_cursor_execute", after)
+    event.listen(database.app_engine.sync_engine.pool, "connect", on_connect)
     runtime_url = plain_url(database.app_engine.url.render_as_string(hide_password=False))
     raw = await asyncpg.connect(runtime_url)
     deep_depth, deep_cursor = bench.deep[-1]

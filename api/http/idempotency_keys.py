@@ -3,31 +3,51 @@ and forgotten after a day by the worker (the protocol: :mod:`api.http.idempotenc
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError
+import asyncpg
+from sqlalchemy import ColumnElement, Table, and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from api.auth.scope import Scope
 from api.db.base import core_table
+from api.db.driver import driver_connection
 from api.db.tables import IdempotencyKey
 from api.domain import clock
 from api.domain.changes.repository import Sealer
 
-# the claim is one upsert on the key's unique index, in Core
 _key: Table = core_table(IdempotencyKey)
 
 _LOCK_NOT_AVAILABLE = "55P03"
 
-# The claim waits on another request's uncommitted key at most ``wait``: the transaction's
-# lock_timeout is set for it and put back after, read and set in one round trip (the
-# subquery, kept apart by OFFSET 0, yields the value before the outer SELECT changes it)
-_WAIT_AT_MOST = text(
-    "SELECT p.previous, set_config('lock_timeout', :ms, true)"
-    " FROM (SELECT current_setting('lock_timeout') AS previous OFFSET 0) AS p"
+# The claim in one round trip: the transaction's lock_timeout is set to ``wait`` before the
+# upsert (which reads ``wait``, so runs after it) and put back after it (the last SELECT
+# projects a row only once the count over ``taken`` has run the upsert to its end). A request
+# holding the key uncommitted makes the upsert wait on the unique index, ``wait`` at most.
+_CLAIM = (
+    "WITH wait AS MATERIALIZED ("
+    " SELECT current_setting('lock_timeout') AS previous,"
+    " set_config('lock_timeout', $6::text, true) AS waiting"
+    "), taken AS ("
+    " INSERT INTO idempotency_key (principal_id, organisation_id, key, request_hash,"
+    " status_code, headers, body_cipher, created_at)"
+    " SELECT $1::uuid, $2::uuid, $3::text, $4::text, NULL, NULL, NULL, $5::timestamptz"
+    " FROM wait"
+    " ON CONFLICT (principal_id, organisation_id, key) DO UPDATE SET"
+    " request_hash = excluded.request_hash, status_code = NULL, headers = NULL,"
+    " body_cipher = NULL, created_at = excluded.created_at"
+    " WHERE idempotency_key.created_at < $7::timestamptz"
+    " RETURNING 1"
+    ") SELECT t.n > 0 AS taken, set_config('lock_timeout', w.previous, true)"
+    " FROM wait w, (SELECT count(*) AS n FROM taken) t"
+)
+
+_SAVE = (
+    "UPDATE idempotency_key SET status_code = $4::integer, headers = $5::text::jsonb,"
+    " body_cipher = $6::bytea"
+    " WHERE principal_id = $1::uuid AND organisation_id = $2::uuid AND key = $3::text"
 )
 
 
@@ -58,39 +78,23 @@ class IdempotencyKeys:
         the key uncommitted makes this wait on the unique index until it ends, ``wait`` at
         most (then :class:`KeyInFlight`); if it rolls back, the key is taken here."""
         now = clock.now()
-        previous = await self.session.scalar(
-            _WAIT_AT_MOST, {"ms": f"{int(wait.total_seconds() * 1000)}"}
-        )
-        fresh = {
-            "request_hash": request_hash,
-            "status_code": None,
-            "headers": None,
-            "body_cipher": None,
-            "created_at": now,
-        }
-        stmt = (
-            insert(_key)
-            .values(
-                principal_id=self.scope.principal_id,
-                organisation_id=self.scope.organisation_id,
-                key=key,
-                **fresh,
-            )
-            .on_conflict_do_update(
-                index_elements=[_key.c.principal_id, _key.c.organisation_id, _key.c.key],
-                set_=fresh,
-                where=_key.c.created_at < now - window,
-            )
-            .returning(_key.c.key)
-        )
+        driver = await driver_connection(self.session)
         try:
-            taken = (await self.session.execute(stmt)).first()
-        except DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            taken = await driver.fetchval(
+                _CLAIM,
+                self.scope.principal_id,
+                self.scope.organisation_id,
+                key,
+                request_hash,
+                now,
+                f"{int(wait.total_seconds() * 1000)}",
+                now - window,
+            )
+        except asyncpg.PostgresError as error:
+            if error.sqlstate == _LOCK_NOT_AVAILABLE:
                 raise KeyInFlight from None
             raise
-        await self.session.execute(select(func.set_config("lock_timeout", previous, True)))
-        if taken is not None:
+        if taken:
             return None
         return (await self.session.scalars(select(IdempotencyKey).where(self._this(key)))).one()
 
@@ -98,14 +102,15 @@ class IdempotencyKeys:
         return f"idempotency:{self.scope.principal_id}:{self.scope.organisation_id}:{key}"
 
     async def save(self, key: str, status_code: int, headers: dict[str, str], body: bytes) -> None:
-        await self.session.execute(
-            update(_key)
-            .where(self._this(key))
-            .values(
-                status_code=status_code,
-                headers=headers,
-                body_cipher=self.sealer.seal(body, self._context(key)),
-            )
+        driver = await driver_connection(self.session)
+        await driver.execute(
+            _SAVE,
+            self.scope.principal_id,
+            self.scope.organisation_id,
+            key,
+            status_code,
+            json.dumps(headers),
+            self.sealer.seal(body, self._context(key)),
         )
 
     def body_of(self, stored: IdempotencyKey) -> bytes:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.db.engine import create_engine, owner_connection
 from api.domain.referrals.repository import anonymise_referrals
@@ -765,3 +765,82 @@ async def test_a_redirect_stays_within_what_the_person_agreed_to(
     assert (
         await client.get(f"/v1/beneficiaries/{pid}", headers=as_persona("cias_agent"))
     ).status_code == 404
+
+
+async def test_a_send_writes_every_row_and_answers_what_a_read_shows(
+    client: httpx.AsyncClient, world: World, as_persona: Headers, connection: AsyncConnection
+) -> None:
+    """A send writes in a few statements: the person's last contact (touched as they are
+    read), the referral with its audit entries (the override one of its own, after the send's)
+    and its announcement, then its event and the recipient's pending membership. Every row is
+    there, and the answer, composed from what was written, is what a read shows afterwards;
+    a refused send leaves the last contact as it was."""
+    pid = await person_of_ccas(client, as_persona)
+    sender = as_persona("ccas_rsa_agent")
+    org = world.personas["ccas_rsa_agent"].organisation_id
+    spf = world.organisations["secours_populaire"]
+    await connection.execute(
+        text("SELECT set_config('guichet.organisation_id', :o, true)"), {"o": str(org)}
+    )
+    contact = text("SELECT last_contact_at FROM beneficiary WHERE id = :p")
+    before = (await connection.execute(contact, {"p": pid})).scalar_one()
+
+    refused = await client.post(
+        "/v1/referrals",
+        json=referral_body(world, pid, consent_override=None),
+        headers=sender,
+    )
+    assert refused.status_code == 422, refused.text
+    assert (await connection.execute(contact, {"p": pid})).scalar_one() == before
+
+    started = datetime.now(UTC)
+    r = await client.post(
+        "/v1/referrals",
+        json=referral_body(world, pid),
+        headers={**sender, "X-Request-ID": f"send-{pid}"},
+    )
+    assert r.status_code == 201, r.text
+    sent, rid = r.json(), r.json()["id"]
+    touched = (await connection.execute(contact, {"p": pid})).scalar_one()
+    assert touched >= started
+    assert datetime.fromisoformat(sent["beneficiary"]["last_contact_at"]) == touched
+
+    read = await client.get(f"/v1/referrals/{rid}", headers=sender)
+    assert read.status_code == 200, read.text
+    assert sent == read.json()
+    assert r.headers["etag"] == read.headers["etag"] == '"1"'
+    assert sent["sender"]["id"] == str(org) and sent["recipient"]["id"] == str(spf)
+    assert [e["to_status"] for e in sent["events"]] == ["sent"]
+
+    entries = (
+        await connection.execute(
+            text(
+                "SELECT action, resource_id, beneficiary_id::text, purpose FROM audit_entry "
+                "WHERE request_id = :request ORDER BY id"
+            ),
+            {"request": f"send-{pid}"},
+        )
+    ).all()
+    assert [tuple(e) for e in entries] == [
+        ("referral.send", rid, pid, None),
+        ("referral.consent_override", rid, pid, f"urgence: {OVERRIDE['justification']}"),
+    ]
+    changes = (
+        await connection.execute(
+            text("SELECT action, event, status, audience FROM change_event WHERE resource_id = :r"),
+            {"r": rid},
+        )
+    ).all()
+    assert [tuple(c) for c in changes] == [("created", "referral.created", "sent", [org, spf])]
+    pending = (
+        await connection.execute(
+            text(
+                "SELECT organisation_id, competence, source, granted_categories, ended_at "
+                "FROM care_team_membership WHERE origin_id = :r"
+            ),
+            {"r": rid},
+        )
+    ).all()
+    assert [tuple(m) for m in pending] == [
+        (spf, "aide_alimentaire", "referral", ["identity"], None)
+    ]

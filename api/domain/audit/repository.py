@@ -102,6 +102,21 @@ def insert_one_when(first_parameter: int, condition: str) -> str:
     )
 
 
+def insert_many(first_parameter: int) -> str:
+    """The INSERT of several entries, in order, for a statement that records the accesses it
+    makes: one array per field bound as ``$first_parameter`` and the next ones in
+    :data:`CHAINED_FIELDS` order (the values of :meth:`AuditLog.entries`). Built once by its
+    caller."""
+    fields = ", ".join(CHAINED_FIELDS)
+    arrays = ", ".join(
+        f"${first_parameter + i}::{_cast(name)}[]" for i, name in enumerate(CHAINED_FIELDS)
+    )
+    return (  # constants only: no value is spliced in
+        f"INSERT INTO {_entry.name} ({fields}) SELECT {fields}"  # noqa: S608
+        f" FROM unnest({arrays}) WITH ORDINALITY AS given({fields}, n) ORDER BY n"
+    )
+
+
 def _insert_parameters(entries: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     return {f"p_{name}": [e[name] for e in entries] for name in CHAINED_FIELDS}
 
@@ -192,6 +207,13 @@ class AuditLog:
         :data:`CHAINED_FIELDS` order: the values bound to :func:`insert_one_when`."""
         fields = self._fields(self.scope.organisation_id, access, clock.now())
         return tuple(fields[name] for name in CHAINED_FIELDS)
+
+    def entries(self, accesses: Sequence[Access]) -> tuple[list[Any], ...]:
+        """The scope's organisation's entries for ``accesses``, as one list per field in
+        :data:`CHAINED_FIELDS` order: the values bound to :func:`insert_many`."""
+        at = clock.now()
+        entries = [self._fields(self.scope.organisation_id, a, at) for a in accesses]
+        return tuple([e[name] for e in entries] for name in CHAINED_FIELDS)
 
     def _fields(self, organisation_id: uuid.UUID, access: Access, at: datetime) -> dict[str, Any]:
         scope = self.scope

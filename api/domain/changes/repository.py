@@ -15,6 +15,7 @@ import hmac
 import os
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
@@ -66,6 +67,17 @@ class Sealer:
         return cls(_local_key(settings.data_dir / "nir.key"))
 
 
+def record_change(first_parameter: int) -> str:
+    """The call recording a change, for a statement that makes the change: its arguments
+    bound as ``$first_parameter`` and the next six (the values of
+    :meth:`ChangeLog.arguments`). Built once by its caller."""
+    p = first_parameter
+    return (
+        f"guichet_record_change(${p}::text, ${p + 1}::uuid, ${p + 2}::text, ${p + 3}::text,"
+        f" ${p + 4}::text, ${p + 5}::uuid[], ${p + 6}::timestamptz)"
+    )
+
+
 class ChangeLog:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -86,19 +98,42 @@ class ChangeLog:
         worker re-check what each may see *now*). ``action`` is the feed's (``created``,
         ``updated``, ``status_changed``, ``deleted``…), ``event`` the webhook type
         (``referral.status_changed``…), ``status`` the new status when there is one."""
-        recipients = list(dict.fromkeys(audience))
+        values = self.arguments(
+            type=type,
+            resource_id=resource_id,
+            action=action,
+            event=event,
+            audience=audience,
+            status=status,
+        )
         await self.session.execute(
             select(
                 func.guichet_record_change(
-                    type,
-                    resource_id,
-                    action,
-                    event,
-                    status,
-                    bindparam("audience", recipients, type_=ARRAY(Uuid)),
-                    clock.now(),
+                    *values[:5], bindparam("audience", values[5], type_=ARRAY(Uuid)), values[6]
                 )
             )
+        )
+
+    @staticmethod
+    def arguments(
+        *,
+        type: str,
+        resource_id: uuid.UUID,
+        action: str,
+        event: str,
+        audience: Sequence[uuid.UUID],
+        status: str | None = None,
+    ) -> tuple[Any, ...]:
+        """What :meth:`record` records, as the values bound to :func:`record_change`: the
+        audience once each, in order, and the time of the change."""
+        return (
+            type,
+            resource_id,
+            action,
+            event,
+            status,
+            list(dict.fromkeys(audience)),
+            clock.now(),
         )
 
     async def care_team(self, beneficiary_id: uuid.UUID) -> list[uuid.UUID]:

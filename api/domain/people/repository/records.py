@@ -81,6 +81,27 @@ _READ_RECORDED = (
     + ") SELECT * FROM person"
 )
 
+# The person a partner refers, in one round trip: their last contact touched (retention
+# restarts; through the attachment probe, as ``touch_contact``), the record as it was before
+# with the touched contact, and the access rule's categories as the person read asks them.
+# A CTE that writes runs whether or not the outer query reads it; the outer query reads the
+# table as it was when the statement began.
+_TOUCHED_COLUMNS = ", ".join(
+    "coalesce((SELECT last_contact_at FROM touched), b.last_contact_at) AS last_contact_at"
+    if name == "last_contact_at"
+    else f"b.{name}"
+    for name in PersonRecord._fields
+)
+_READ_TOUCHED = (
+    "WITH touched AS ("  # noqa: S608 - constants only: no value is spliced in
+    " UPDATE beneficiary SET last_contact_at = greatest(last_contact_at, $3::timestamptz)"
+    " WHERE id = $1 AND guichet_is_attached(id) RETURNING last_contact_at"
+    ") SELECT " + _TOUCHED_COLUMNS + ", a.categories AS readable"
+    " FROM beneficiary b"
+    " LEFT JOIN LATERAL guichet_access(ARRAY[b.id], $2::text[]) a ON true"
+    " WHERE b.id = $1 AND guichet_is_attached(b.id)"
+)
+
 
 def attached() -> ColumnElement[bool]:
     """The repository filter: an active membership of the scope's organisation, asked of
@@ -135,6 +156,20 @@ class PersonRecords(Scoped):
         service."""
         driver = await driver_connection(self.session)
         rows = await driver.fetch(_READ_RECORDED, person_id, role_categories, *entry)
+        if not rows:
+            return None
+        first = rows[0]
+        granted = [code for row in rows for code in row["readable"] or ()]
+        return PersonRecord(*(first[name] for name in PersonRecord._fields)), granted
+
+    async def read_touched(
+        self, person_id: uuid.UUID, role_categories: Sequence[str] | None, at: datetime
+    ) -> tuple[PersonRecord, list[str]] | None:
+        """:meth:`touch_contact` and :meth:`read_recorded` (without an audit entry) in one
+        statement: the record with its last contact at ``at`` at least, and the categories
+        the access rule grants the caller on it (None: not attached)."""
+        driver = await driver_connection(self.session)
+        rows = await driver.fetch(_READ_TOUCHED, person_id, role_categories, at)
         if not rows:
             return None
         first = rows[0]

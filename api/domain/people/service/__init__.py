@@ -7,7 +7,13 @@ record), ``discovery``, ``records``, ``care_team``, ``household`` (and budget), 
 and here the use cases routers and the other nouns call."""
 
 from api.domain.people.service.care_team import break_glass, care_team, leave, require_access_log
-from api.domain.people.service.context import People, etag, followed, visible_person
+from api.domain.people.service.context import (
+    People,
+    etag,
+    followed,
+    touched_person,
+    visible_person,
+)
 from api.domain.people.service.discovery import MAX_PREVIEWS, discoverable, preview_search
 from api.domain.people.service.household import budget, household, replace_budget, replace_household
 from api.domain.people.service.notes import add_note, note_competences, notes
@@ -36,6 +42,7 @@ __all__ = [
     "replace_household",
     "require_access_log",
     "shape",
+    "touched_person",
     "update",
     "visible_person",
 ]

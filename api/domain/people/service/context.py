@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import NoReturn
 
 from api.auth import access
@@ -17,7 +18,7 @@ from api.domain.catalogue import DataCategory
 from api.domain.organisations.repository import OrganisationStore
 from api.domain.people.nir import NirCipher
 from api.domain.people.problems import merged
-from api.domain.people.repository import PeopleStore
+from api.domain.people.repository import PeopleStore, PersonRecord
 from api.problems import Forbidden, NotFound
 
 
@@ -59,6 +60,20 @@ async def visible_person(
         await not_visible(ctx, person_id)
     assert row is not None
     return row, categories
+
+
+async def touched_person(
+    ctx: People, person_id: uuid.UUID, at: datetime
+) -> tuple[PersonRecord, frozenset[DataCategory]]:
+    """:func:`visible_person` of someone who has just come forward: their last contact set
+    to ``at`` at least (retention restarts) in the same round trip, and the answer shows it
+    (a refusal after it rolls the touch back with the request)."""
+    found = await ctx.store.read_touched(person_id, access.role_categories(ctx.scope), at)
+    categories = access.categories_of_codes(found[1]) if found is not None else frozenset()
+    if found is None or not categories:
+        await not_visible(ctx, person_id)
+    assert found is not None
+    return found[0], categories
 
 
 async def not_visible(ctx: People, person_id: uuid.UUID) -> NoReturn:

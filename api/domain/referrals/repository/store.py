@@ -4,29 +4,36 @@ returned."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Select,
-    bindparam,
+    String,
+    Table,
     func,
     insert,
     or_,
     select,
-    tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.auth.scope import Scope
 from api.db.base import core_table
+from api.db.driver import driver_connection
+from api.domain.audit.repository import CHAINED_FIELDS, insert_many
+from api.domain.changes.repository import record_change
 from api.domain.organisations.tables import Organisation
 from api.domain.people.tables import CareTeamMembership, Consent
 from api.domain.referrals.repository.rows import (
@@ -64,71 +71,52 @@ _WITH_PARTIES = (
     .execution_options(populate_existing=True)
 )
 
-# A box (inbox, outbox) is the hot path: Core statements on the tables (no ORM compile or
-# row processing), one per combination of filters, built once and reused with the values
-# bound at execution; the rows come back as plain tuples, in _BOX_COLUMNS' order.
+# A box (inbox, outbox) is the hot path: one statement per combination of filters, its SQL
+# built once, run on the session's driver connection (api.db.driver) with the values bound;
+# the rows come back in _BOX_COLUMNS' order.
 _referral = core_table(Referral)
-_org = core_table(Organisation)
-_box_sender = _org.alias("sender")
-_box_recipient = _org.alias("recipient")
 _BOX_COLUMNS = (
-    _referral.c.id,
-    _referral.c.status,
-    _referral.c.competence,
-    _box_sender.c.id,
-    _box_sender.c.name,
-    _box_sender.c.kind,
-    _box_recipient.c.id,
-    _box_recipient.c.name,
-    _box_recipient.c.kind,
-    _referral.c.beneficiary_id,
-    _referral.c.need_code,
-    _referral.c.urgency,
-    _referral.c.response_due_on,
-    _referral.c.created_at,
-    _referral.c.updated_at,
+    "r.id, r.status, r.competence, s.id, s.name, s.kind, rc.id, rc.name, rc.kind,"
+    " r.beneficiary_id, r.need_code, r.urgency, r.response_due_on, r.created_at, r.updated_at"
 )
-_BOX_FROM = _referral.join(
-    _box_sender, _box_sender.c.id == _referral.c.sender_organisation_id
-).join(_box_recipient, _box_recipient.c.id == _referral.c.recipient_organisation_id)
-_BOX_SIDE = {
-    "inbox": _referral.c.recipient_organisation_id,
-    "outbox": _referral.c.sender_organisation_id,
-}
+_BOX_SIDE = {"inbox": "recipient_organisation_id", "outbox": "sender_organisation_id"}
 
 
 @cache
 def _box_statement(
     box: str, status: bool, competence: bool, beneficiary: bool, hidden: bool, after: bool
-) -> Select[Any]:
+) -> tuple[str, tuple[str, ...]]:
     """Newest first along the box's index (``ix_referral_inbox``/``_outbox``, or their
     ``_status`` twins), keyset on (created_at, id); each filter present is one bound value.
-    The SQL text is the same from one request to the next, so each pooled connection
-    prepares it once and PostgreSQL can keep a generic plan for it."""
-    stmt = (
-        select(*_BOX_COLUMNS)
-        .select_from(_BOX_FROM)
-        .where(_BOX_SIDE[box] == bindparam("organisation"))
-    )
+    The SQL and the names of its values in the order they are bound: the text is the same
+    from one request to the next, so each pooled connection prepares it once and PostgreSQL
+    can keep a generic plan for it."""
+    names: list[str] = []
+
+    def bound(name: str, sql_type: str) -> str:
+        names.append(name)
+        return f"${len(names)}::{sql_type}"
+
+    where = [f"r.{_BOX_SIDE[box]} = {bound('organisation', 'uuid')}"]
     if status:
-        stmt = stmt.where(_referral.c.status == bindparam("status"))
+        where.append(f"r.status = {bound('status', 'text')}")
     if competence:
-        stmt = stmt.where(_referral.c.competence == bindparam("competence"))
+        where.append(f"r.competence = {bound('competence', 'text')}")
     if beneficiary:
-        stmt = stmt.where(_referral.c.beneficiary_id == bindparam("beneficiary"))
+        where.append(f"r.beneficiary_id = {bound('beneficiary', 'uuid')}")
     if hidden:
-        stmt = stmt.where(_referral.c.competence.not_in(bindparam("hidden", expanding=True)))
+        where.append(f"r.competence <> ALL ({bound('hidden', 'text[]')})")
     if after:
-        stmt = stmt.where(
-            tuple_(_referral.c.created_at, _referral.c.id)
-            < tuple_(
-                bindparam("after_at", type_=_referral.c.created_at.type),
-                bindparam("after_id", type_=_referral.c.id.type),
-            )
-        )
-    return stmt.order_by(_referral.c.created_at.desc(), _referral.c.id.desc()).limit(
-        bindparam("limit")
+        at, id_ = bound("after_at", "timestamptz"), bound("after_id", "uuid")
+        where.append(f"(r.created_at, r.id) < ({at}, {id_})")
+    sql = (
+        f"SELECT {_BOX_COLUMNS} FROM referral r"  # noqa: S608 - constants only: no value is spliced in
+        " JOIN organisation s ON s.id = r.sender_organisation_id"
+        " JOIN organisation rc ON rc.id = r.recipient_organisation_id"
+        f" WHERE {' AND '.join(where)}"
+        f" ORDER BY r.created_at DESC, r.id DESC LIMIT {bound('limit', 'bigint')}"
     )
+    return sql, tuple(names)
 
 
 def _in_box(rows: Sequence[Sequence[Any]]) -> list[ReferralInBox]:
@@ -187,8 +175,86 @@ _CHAIN_LINKS = select(
     col(Referral.id), PartyOf("recipient", _recipient), col(Referral.status)
 ).join(_recipient, col(_recipient.id) == col(Referral.recipient_organisation_id))
 
+_REFERRAL_COLUMNS = tuple(c.name for c in _referral.columns)
 _INSERT_REFERRAL = _referral.insert()
 _INSERT_EVENT = core_table(ReferralEvent).insert()
+
+# A send writes in two round trips on the session's driver connection (api.db.driver), each
+# built once: (1) the referral, read back with its parties in the same statement, the audit
+# entries of the send and the change announced; (2) its ``sent`` event and the recipient's
+# pending membership, whose row-level checks look the referral up (``guichet_can_see_referral``,
+# ``guichet_origin_grants``): they see it only from the next statement on, as the
+# sub-statements of one statement do not see each other's rows.
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+_membership = core_table(CareTeamMembership)
+
+
+def _placeholder(column: Column[Any], number: int) -> str:
+    """``$number`` read as the column's type: text for strings (a cast to ``varchar(n)``
+    would truncate what the column's length must refuse), JSON given as its text."""
+    column_type = column.type
+    if isinstance(column_type, JSONB):
+        return f"${number}::text::jsonb"
+    if isinstance(column_type, ARRAY) and column_type.item_type._type_affinity is String:
+        return f"${number}::text[]"
+    if column_type._type_affinity is String:
+        return f"${number}::text"
+    return f"${number}::{column_type.compile(dialect=_POSTGRESQL)}"
+
+
+def _values(table: Table, names: Sequence[str], first: int = 1) -> str:
+    return ", ".join(_placeholder(table.c[name], first + i) for i, name in enumerate(names))
+
+
+#: the columns a send writes, in the order their values are bound
+SENT_COLUMNS = tuple(
+    c.name
+    for c in _referral.columns
+    if c.name
+    not in ("redirected_by_organisation_id", "parent_referral_id", "paused_on", "closed_at")
+)
+SENT_EVENT_COLUMNS = (
+    "referral_id",
+    "at",
+    "to_status",
+    "organisation_id",
+    "actor_user_id",
+    "actor_client_id",
+    "acting_agent",
+)
+PENDING_COLUMNS = tuple(
+    c.name
+    for c in _membership.columns
+    if c.name not in ("referent_user_id", "justification", "ended_at", "end_reason")
+)
+_RECORDED_AT = len(SENT_COLUMNS) + 1
+_ANNOUNCED_AT = _RECORDED_AT + len(CHAINED_FIELDS)
+_SEND = (
+    "WITH sent AS ("  # noqa: S608 - constants only: no value is spliced in
+    f" INSERT INTO referral ({', '.join(SENT_COLUMNS)}) VALUES ({_values(_referral, SENT_COLUMNS)})"
+    " RETURNING *"
+    f"), recorded AS ({insert_many(_RECORDED_AT)})"
+    " SELECT sent.*, s.name AS sender_name, s.kind AS sender_kind,"
+    " rc.name AS recipient_name, rc.kind AS recipient_kind,"
+    f" {record_change(_ANNOUNCED_AT)} AS change_id"
+    " FROM sent JOIN organisation s ON s.id = sent.sender_organisation_id"
+    " JOIN organisation rc ON rc.id = sent.recipient_organisation_id"
+)
+_PENDING_AT = len(SENT_EVENT_COLUMNS) + 1
+_OPEN_SENT = (
+    "WITH event AS ("  # noqa: S608 - constants only: no value is spliced in
+    f" INSERT INTO referral_event ({', '.join(SENT_EVENT_COLUMNS)})"
+    f" VALUES ({_values(core_table(ReferralEvent), SENT_EVENT_COLUMNS)})"
+    f") INSERT INTO care_team_membership ({', '.join(PENDING_COLUMNS)})"
+    f" SELECT {_values(_membership, PENDING_COLUMNS, _PENDING_AT)}"
+    f" WHERE ${_PENDING_AT + PENDING_COLUMNS.index('beneficiary_id')}::uuid IS NOT NULL"
+)
+
+
+def _bound(value: Any) -> Any:
+    """A value as the driver binds it: a JSON object as its text (None stays NULL)."""
+    return json.dumps(value) if isinstance(value, dict) else value
+
 
 #: Core-style writes: the rows read are refreshed by the next read, not kept in step here
 _WRITE = {"synchronize_session": False}
@@ -210,6 +276,44 @@ class ReferralStore:
     async def insert(self, values: dict[str, Any]) -> None:
         # Core, the values bound: the statement compiles once per set of columns
         await self.session.execute(_INSERT_REFERRAL, values)
+
+    async def send(
+        self,
+        values: Mapping[str, Any],
+        entries: Sequence[Sequence[Any]],
+        change: Sequence[Any],
+    ) -> PartiesOfReferral:
+        """Insert the referral (``values``: :data:`SENT_COLUMNS`) with the audit
+        ``entries`` (:meth:`AuditLog.entries`) and the ``change`` announced
+        (:meth:`ChangeLog.arguments`), in one statement; the referral as written, with its
+        parties."""
+        driver = await driver_connection(self.session)
+        row = await driver.fetchrow(
+            _SEND, *(_bound(values[name]) for name in SENT_COLUMNS), *entries, *change
+        )
+        assert row is not None  # the insert returns its row, the parties exist (foreign keys)
+        referral = Referral(**{name: row[name] for name in _REFERRAL_COLUMNS})
+        return PartiesOfReferral(
+            referral,
+            Party(row["sender_organisation_id"], row["sender_name"], row["sender_kind"]),
+            Party(row["recipient_organisation_id"], row["recipient_name"], row["recipient_kind"]),
+            None,
+        )
+
+    async def open_sent(self, event: Mapping[str, Any], pending: Mapping[str, Any] | None) -> None:
+        """The ``sent`` event of a referral the transaction has just inserted, and the
+        recipient's pending membership (none for an inline identity: ``pending`` None), in
+        one statement."""
+        driver = await driver_connection(self.session)
+        await driver.execute(
+            _OPEN_SENT,
+            *(event[name] for name in SENT_EVENT_COLUMNS),
+            *(
+                (pending[name] for name in PENDING_COLUMNS)
+                if pending is not None
+                else (None for _ in PENDING_COLUMNS)
+            ),
+        )
 
     async def get(
         self, referral_id: uuid.UUID, *, for_update: bool = False
@@ -281,7 +385,7 @@ class ReferralStore:
         """Newest first, keyset on (created_at, id) along the inbox or outbox index;
         referrals of the ``hidden`` competences left out. One more than ``limit``: whether
         a next page exists."""
-        stmt = _box_statement(
+        sql, names = _box_statement(
             box,
             status=bool(status),
             competence=bool(competence),
@@ -289,18 +393,18 @@ class ReferralStore:
             hidden=bool(hidden),
             after=after is not None,
         )
-        values: dict[str, Any] = {"organisation": self.scope.organisation_id, "limit": limit + 1}
-        if status:
-            values["status"] = status
-        if competence:
-            values["competence"] = competence
-        if beneficiary_id is not None:
-            values["beneficiary"] = beneficiary_id
-        if hidden:
-            values["hidden"] = sorted(hidden)
-        if after is not None:
-            values["after_at"], values["after_id"] = after
-        return _in_box((await self.session.execute(stmt, values)).all())
+        values: dict[str, Any] = {
+            "organisation": self.scope.organisation_id,
+            "status": status,
+            "competence": competence,
+            "beneficiary": beneficiary_id,
+            "hidden": sorted(hidden),
+            "after_at": after[0] if after is not None else None,
+            "after_id": after[1] if after is not None else None,
+            "limit": limit + 1,
+        }
+        driver = await driver_connection(self.session)
+        return _in_box(await driver.fetch(sql, *(values[name] for name in names)))
 
     async def messages(self, referral_id: uuid.UUID) -> list[MessageRow]:
         stmt = _MESSAGES.where(col(ReferralMessage.referral_id) == referral_id).order_by(

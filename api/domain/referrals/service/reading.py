@@ -99,14 +99,16 @@ async def read(
 
 
 async def read_sent(
-    ctx: Referrals, referral_id: uuid.UUID, beneficiary: BeneficiaryRead | None
+    ctx: Referrals, found: PartiesOfReferral, beneficiary: BeneficiaryRead | None
 ) -> tuple[ReferralRead, str]:
     """The referral the caller has just sent, in the sending transaction, as :func:`read`
-    shows it: the row and its parties read back, the person as the sender read them before
-    sending (what it may see of them does not change by sending), the ``sent`` event it
-    wrote, and no chain yet (nothing could have redirected it)."""
-    found = await visible_referral(ctx, referral_id)
+    shows it: the row and its parties as the insert returned them, the person as the sender
+    read them before sending (what it may see of them does not change by sending), the
+    ``sent`` event it wrote, and no chain yet (nothing could have redirected it)."""
     r = found.referral
+    if r.competence in await hidden_competences(ctx):
+        raise NotFound(detail="No such referral.")
+    require_referrals(ctx.scope)
     sent = ReferralEventRead(
         at=r.created_at,
         from_status=None,

@@ -14,8 +14,8 @@ from api.domain.actors import event_actor
 from api.domain.audit.repository import Access
 from api.domain.catalogue import DataCategory
 from api.domain.people import service as people
+from api.domain.people.repository import PersonRecord
 from api.domain.people.schemas import BeneficiaryRead
-from api.domain.people.tables import Beneficiary
 from api.domain.referrals.rules import (
     ReferralStatus,
     check_shared_categories,
@@ -29,39 +29,55 @@ from api.problems import FieldError, ValidationFailed
 
 
 async def send(ctx: Referrals, body: ReferralCreate) -> tuple[ReferralRead, str]:
+    """Three round trips (and the consent's check when one is named): the person, their
+    last contact touched (so that the answer shows it; a refusal rolls it back); once every
+    check passed, the referral with its audit entries and its announcement, read back with
+    its parties; then its event and the recipient's pending membership. The answer is
+    composed from what was written, not read again."""
     ctx.scope.require(Action.SEND_REFERRALS)
     await check_competence(ctx.orgs, ctx.scope, body.competence)
     now = clock.now()
-    if body.beneficiary_id is not None:
-        # a partner refers someone it has just met: their retention restarts (before the
-        # person is read, so that the answer shows it; a refusal below rolls it back)
-        await ctx.people.store.touch_contact(body.beneficiary_id, now)
-    commune, recipient, person = await _checked(ctx, body)
+    commune, recipient, person = await _checked(ctx, body, now)
     referral_id = uuid.uuid4()
-    await ctx.store.insert(_sent_referral(ctx.scope, body, referral_id, recipient, commune, now))
-    await ctx.store.add_event(
-        {"referral_id": referral_id, "at": now, "to_status": ReferralStatus.SENT}
-        | event_actor(ctx.scope)
+    found = await ctx.store.send(
+        _sent_referral(ctx.scope, body, referral_id, recipient, commune, now),
+        ctx.audit.entries(_accesses(body, referral_id)),
+        ctx.changes.arguments(
+            type="referral",
+            resource_id=referral_id,
+            action="created",
+            event="referral.created",
+            audience=[ctx.scope.organisation_id, recipient],
+            status=ReferralStatus.SENT,
+        ),
     )
-    if body.beneficiary_id is not None:
-        await open_pending(
-            ctx,
+    await ctx.store.open_sent(
+        _sent_event(ctx.scope, referral_id, now),
+        None
+        if body.beneficiary_id is None
+        else pending_membership(
             referral_id,
             body.beneficiary_id,
             recipient,
             body.competence,
             sorted({str(c) for c in body.shared_categories}),
-        )
-    await _record_sent(ctx, body, referral_id, recipient)
-    return await read_sent(ctx, referral_id, person)
+        ),
+    )
+    return await read_sent(ctx, found, person)
+
+
+def _sent_event(scope: Scope, referral_id: uuid.UUID, now: datetime) -> dict[str, Any]:
+    return {"referral_id": referral_id, "at": now, "to_status": ReferralStatus.SENT} | event_actor(
+        scope
+    )
 
 
 async def _checked(
-    ctx: Referrals, body: ReferralCreate
+    ctx: Referrals, body: ReferralCreate, now: datetime
 ) -> tuple[str, uuid.UUID, BeneficiaryRead | None]:
     """The person's commune, the recipient and the person as the sender may read them (none
     for an inline identity), once every field error is gathered."""
-    commune, visible, person = await _commune_and_categories(ctx, body)
+    commune, visible, person = await _commune_and_categories(ctx, body, now)
     errors = check_shared_categories(
         [str(c) for c in body.shared_categories],
         [str(c) for c in visible],
@@ -86,10 +102,11 @@ async def _checked(
 
 
 async def _commune_and_categories(
-    ctx: Referrals, body: ReferralCreate
+    ctx: Referrals, body: ReferralCreate, now: datetime
 ) -> tuple[str, frozenset[DataCategory], BeneficiaryRead | None]:
     """Where the person lives, what the sender sees of them (nothing of an inline one), and
-    the person as it may read them."""
+    the person as it may read them: a partner refers someone it has just met, so their
+    retention restarts (their last contact set to ``now``)."""
     if (body.beneficiary_id is None) == (body.beneficiary is None):
         raise ValidationFailed(
             detail="Name the person: beneficiary_id, or an inline beneficiary identity.",
@@ -106,7 +123,7 @@ async def _commune_and_categories(
             )
         return commune, frozenset(), None
     assert body.beneficiary_id is not None
-    person, visible = await people.visible_person(ctx.people, body.beneficiary_id)
+    person, visible = await people.touched_person(ctx.people, body.beneficiary_id, now)
     known = await _person_commune(ctx, person)
     if known is None:
         raise ValidationFailed(
@@ -116,7 +133,7 @@ async def _commune_and_categories(
     return known, visible, people.shape(ctx.people, person, visible)
 
 
-async def _person_commune(ctx: Referrals, person: Beneficiary) -> str | None:
+async def _person_commune(ctx: Referrals, person: PersonRecord) -> str | None:
     if person.commune_code:
         return str(person.commune_code)
     if person.domiciliation_organisation_id:
@@ -193,6 +210,7 @@ def _sent_referral(
         else None,
         "previous_referral_id": body.previous_referral_id,
         "status": ReferralStatus.SENT,
+        "version": 1,
         "created_at": now,
         "updated_at": now,
     }
@@ -202,10 +220,8 @@ def _due_on(body: ReferralCreate, today: date) -> date:
     return body.response_due_on or default_response_due_on(body.competence, body.urgency, today)
 
 
-async def _record_sent(
-    ctx: Referrals, body: ReferralCreate, referral_id: uuid.UUID, recipient: uuid.UUID
-) -> None:
-    """The audit entries (the override is one of its own) and the announcement."""
+def _accesses(body: ReferralCreate, referral_id: uuid.UUID) -> list[Access]:
+    """The audit entries of a send (the override is one of its own)."""
     accesses = [Access("referral.send", "referral", str(referral_id), body.beneficiary_id)]
     if body.consent_override is not None:
         accesses.append(
@@ -217,15 +233,28 @@ async def _record_sent(
                 purpose=f"{body.consent_override.reason}: {body.consent_override.justification}",
             )
         )
-    await ctx.audit.record_many(accesses)
-    await ctx.changes.record(
-        type="referral",
-        resource_id=referral_id,
-        action="created",
-        event="referral.created",
-        audience=[ctx.scope.organisation_id, recipient],
-        status=ReferralStatus.SENT,
-    )
+    return accesses
+
+
+def pending_membership(
+    referral_id: uuid.UUID,
+    person_id: uuid.UUID,
+    recipient: uuid.UUID,
+    competence: str,
+    shared: list[str],
+) -> dict[str, Any]:
+    """Until it answers, the recipient sees what the sender chose to share."""
+    return {
+        "id": uuid.uuid4(),
+        "beneficiary_id": person_id,
+        "organisation_id": recipient,
+        "competence": competence,
+        "team_role": "member",
+        "source": "referral",
+        "granted_categories": shared,
+        "started_at": clock.now(),
+        "origin_id": referral_id,
+    }
 
 
 async def open_pending(
@@ -238,15 +267,5 @@ async def open_pending(
 ) -> None:
     """Until it answers, the recipient sees what the sender chose to share."""
     await ctx.people.store.join(
-        {
-            "id": uuid.uuid4(),
-            "beneficiary_id": person_id,
-            "organisation_id": recipient,
-            "competence": competence,
-            "team_role": "member",
-            "source": "referral",
-            "granted_categories": shared,
-            "started_at": clock.now(),
-            "origin_id": referral_id,
-        }
+        pending_membership(referral_id, person_id, recipient, competence, shared)
     )
