@@ -17,7 +17,7 @@ from api.db.engine import Database, pool_status
 from api.db.migrate import head_revision, migrate
 from api.domain.people.nir import NirCipher
 from api.http import metrics
-from api.http.deps import refuse_unreadable_input, reject_unknown_query_parameters
+from api.http.deps import check_request_input
 from api.http.docs import install_docs
 from api.http.errors import install_error_handlers
 from api.http.idempotency import install_idempotency
@@ -108,10 +108,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         lifespan=lifespan,
         docs_url=None,  # served offline by install_docs
         redoc_url=None,
-        dependencies=[
-            Depends(reject_unknown_query_parameters),
-            Depends(refuse_unreadable_input),
-        ],
+        dependencies=[Depends(check_request_input)],
     )
     app.state.settings = settings
     app.state.keyring = KeyRing.load_or_create(settings.keys_dir)
