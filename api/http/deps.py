@@ -15,13 +15,21 @@ from api.problems import FieldError, UnsupportedMediaType, ValidationFailed
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
+    session: AsyncSession = request.app.state.sessionmaker()
+    try:
+        yield session
+        await session.commit()
+    except BaseException:
+        async with session:  # closed in a task shielded from cancellation
             await session.rollback()
-            raise
+        raise
+    if session.sync_session.in_transaction():
+        await session.close()  # not expected: nothing runs between the commit and here
+    else:
+        # Committed: the connection is back in the pool and closing runs no I/O, so it runs
+        # here rather than in a task of its own (``async with`` shields the close that way,
+        # one task per request)
+        session.sync_session.close()
 
 
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]
