@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 
 from api.auth.bootstrap import bootstrap_platform_admin
 from api.auth.keys import KeyRing
@@ -80,6 +81,16 @@ API_DESCRIPTION = (
 )
 
 
+#: FastAPI's native OpenTelemetry: no traces, metrics, logs or operation spans
+TELEMETRY_OFF: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the app. Tests pass their own ``database`` (bound to a rolled-back transaction);
     otherwise the lifespan connects, migrates when asked, and disconnects."""
@@ -109,6 +120,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         docs_url=None,  # served offline by install_docs
         redoc_url=None,
         dependencies=[Depends(check_request_input)],
+        # The service exports its own metrics (/metrics) and access log. FastAPI's native
+        # OpenTelemetry, on by default, asked the global providers at every request whether
+        # one was configured, and wrapped each endpoint in an operation span when one was.
+        telemetry=TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.keyring = KeyRing.load_or_create(settings.keys_dir)
