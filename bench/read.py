@@ -28,7 +28,8 @@ other work shares the cores.
 
 With ``--compare REF`` a third service serves the git revision ``REF`` (exported with ``git
 archive``) on the same database, and each round also measures ``person_read_ref`` and
-``me_ref`` on it, interleaved with the others: a before/after of the same run.
+``me_ref`` on it, interleaved with the others: a before/after of the same run. That service
+never migrates (``GUICHET_AUTO_MIGRATE=0``): ``REF`` must have the database's revision.
 
 Then, in this process (no load), the service's own application answers a few requests of
 each kind one at a time, with SQLAlchemy events counting the round trips to PostgreSQL
@@ -425,7 +426,9 @@ def run(args: argparse.Namespace) -> int:
             if args.compare:
                 source, compared_label = service_source(args.compare, workdir)
                 print(f"compared with {compared_label}", file=sys.stderr)
-                compared = Service(env, args.workers, workdir / "compared.log", source)
+                # never migrates: both services must run on the revision the database has
+                compared_env = {**env, "GUICHET_AUTO_MIGRATE": "0"}
+                compared = Service(compared_env, args.workers, workdir / "compared.log", source)
                 compared.wait_ready(300)
             bare.wait_ready()
             runs = run_rounds(
