@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 
 from api.auth.bootstrap import bootstrap_platform_admin
 from api.auth.keys import KeyRing
@@ -17,7 +18,7 @@ from api.db.engine import Database, pool_status
 from api.db.migrate import head_revision, migrate
 from api.domain.people.nir import NirCipher
 from api.http import metrics
-from api.http.deps import refuse_unreadable_input, reject_unknown_query_parameters
+from api.http.deps import check_request_input
 from api.http.docs import install_docs
 from api.http.errors import install_error_handlers
 from api.http.idempotency import install_idempotency
@@ -80,6 +81,16 @@ API_DESCRIPTION = (
 )
 
 
+#: FastAPI's native OpenTelemetry: no traces, metrics, logs or operation spans
+TELEMETRY_OFF: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the app. Tests pass their own ``database`` (bound to a rolled-back transaction);
     otherwise the lifespan connects, migrates when asked, and disconnects."""
@@ -108,10 +119,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         lifespan=lifespan,
         docs_url=None,  # served offline by install_docs
         redoc_url=None,
-        dependencies=[
-            Depends(reject_unknown_query_parameters),
-            Depends(refuse_unreadable_input),
-        ],
+        dependencies=[Depends(check_request_input)],
+        # The service exports its own metrics (/metrics) and access log. FastAPI's native
+        # OpenTelemetry, on by default, asked the global providers at every request whether
+        # one was configured, and wrapped each endpoint in an operation span when one was.
+        telemetry=TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.keyring = KeyRing.load_or_create(settings.keys_dir)

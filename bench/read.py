@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.read                         # 20 000 people, 3 rounds of 5 s
     .venv/bin/python -m bench.read --database-url postgresql://postgres@127.0.0.1:5432/db
     .venv/bin/python -m bench.read --rounds 5 --duration 8 --workers 2
+    .venv/bin/python -m bench.read --compare main          # also serve main, interleaved
     .venv/bin/python -m bench.read --help
 
 Without ``--database-url`` a fresh database is filled by ``bench/dataset.py``'s generator and
@@ -24,6 +25,11 @@ the same for the PostgreSQL backends connected to the database (only the measure
 works on it during a run; read from ``/proc``, so only with the server on this machine,
 ``-`` otherwise). The load average before each round is printed beside it: the machine's
 other work shares the cores.
+
+With ``--compare REF`` a third service serves the git revision ``REF`` (exported with ``git
+archive``) on the same database, and each round also measures ``person_read_ref`` and
+``me_ref`` on it, interleaved with the others: a before/after of the same run. That service
+never migrates (``GUICHET_AUTO_MIGRATE=0``): ``REF`` must have the database's revision.
 
 Then, in this process (no load), the service's own application answers a few requests of
 each kind one at a time, with SQLAlchemy events counting the round trips to PostgreSQL
@@ -66,10 +72,12 @@ from bench.http import (
     machine,
     run_cli,
     service_env,
+    service_source,
 )
 
 SCENARIOS = ("healthz", "bare_read", "person_read", "me")
 SCALED = "person_read_wN"  # the person read on the --compare-workers service
+COMPARED = ("person_read_ref", "me_ref")  # on the --compare service
 COUNTED_REQUESTS = 5
 
 
@@ -194,6 +202,7 @@ def run_rounds(
     password: str,
     database: DatabaseCpu,
     scaled: Service | None = None,
+    compared: Service | None = None,
 ) -> list[Run]:
     bare_paths = [
         f"/person/{i}?organisation={targets.ccas_id}&principal={targets.ccas_user}"
@@ -212,6 +221,11 @@ def run_rounds(
         }
         if scaled is not None:
             plan[SCALED] = (scaled, read_paths, auth)
+        if compared is not None:
+            token = asyncio.run(sign_in(compared.base_url, CCAS_AGENT, password))
+            ref_auth = {"Authorization": f"Bearer {token}"}
+            plan[COMPARED[0]] = (compared, read_paths, ref_auth)
+            plan[COMPARED[1]] = (compared, ["/v1/me"], ref_auth)
         this_round: dict[str, Run] = {}
         load = os.getloadavg()[0]
         for name in plan:
@@ -307,7 +321,7 @@ async def count_round_trips(targets: Targets, password: str) -> dict[str, float]
 
 def render(runs: Sequence[Run]) -> str:
     header = (
-        f"{'round':>5} {'scenario':<12}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'round':>5} {'scenario':<16}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
         f"{'errors':>8}{'cpu ms/req':>12}{'db ms/req':>11}{'/bare':>8}{'load':>6}"
     )
     lines = [header, "-" * len(header)]
@@ -315,7 +329,7 @@ def render(runs: Sequence[Run]) -> str:
         ratio = f"{r.ratio_to_bare:.3f}" if r.ratio_to_bare is not None else "-"
         load = f"{r.load_average:.1f}" if r.load_average is not None else "-"
         lines.append(
-            f"{r.round:>5} {r.scenario:<12}{r.rps:>9.1f}{r.p50_ms:>9.2f}{r.p95_ms:>9.2f}"
+            f"{r.round:>5} {r.scenario:<16}{r.rps:>9.1f}{r.p50_ms:>9.2f}{r.p95_ms:>9.2f}"
             f"{r.errors:>8}{r.cpu_ms_per_request:>12.2f}{_ms(r.db_ms_per_request):>11}"
             f"{ratio:>8}{load:>6}"
         )
@@ -325,7 +339,7 @@ def render(runs: Sequence[Run]) -> str:
         ratios = [r.ratio_to_bare for r in mine if r.ratio_to_bare is not None]
         db = [r.db_ms_per_request for r in mine if r.db_ms_per_request is not None]
         lines.append(
-            f"{'med':>5} {name:<12}{statistics.median(r.rps for r in mine):>9.1f}"
+            f"{'med':>5} {name:<16}{statistics.median(r.rps for r in mine):>9.1f}"
             f"{statistics.median(r.p50_ms for r in mine):>9.2f}"
             f"{statistics.median(r.p95_ms for r in mine):>9.2f}"
             f"{sum(r.errors for r in mine):>8}"
@@ -358,6 +372,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         metavar="N",
         help=f"also serve with N workers and measure the person read there ({SCALED})",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="REF",
+        help="also serve this git revision (exported with git archive) on the same database and "
+        f"measure {' and '.join(COMPARED)} on it in every round",
     )
     parser.add_argument("--seed", type=int, default=2026, help="random seed (2026)")
     parser.add_argument(
@@ -396,15 +416,31 @@ def run(args: argparse.Namespace) -> int:
         targets = asyncio.run(find_targets(url, args.seed))
         service = Service(env, args.workers, workdir / "service.log", ROOT)
         bare = BareService(env, workdir / "bare.log")
-        scaled = None
+        scaled = compared = None
+        compared_label = ""
         try:
             service.wait_ready(300)
             if args.compare_workers:
                 scaled = Service(env, args.compare_workers, workdir / "scaled.log", ROOT)
                 scaled.wait_ready(300)
+            if args.compare:
+                source, compared_label = service_source(args.compare, workdir)
+                print(f"compared with {compared_label}", file=sys.stderr)
+                # never migrates: both services must run on the revision the database has
+                compared_env = {**env, "GUICHET_AUTO_MIGRATE": "0"}
+                compared = Service(compared_env, args.workers, workdir / "compared.log", source)
+                compared.wait_ready(300)
             bare.wait_ready()
             runs = run_rounds(
-                args, generator, service, bare, targets, DEMO_PASSWORD, DatabaseCpu(url), scaled
+                args,
+                generator,
+                service,
+                bare,
+                targets,
+                DEMO_PASSWORD,
+                DatabaseCpu(url),
+                scaled,
+                compared,
             )
             problems = service.log_problems()
         finally:
@@ -412,6 +448,8 @@ def run(args: argparse.Namespace) -> int:
             bare.stop()
             if scaled is not None:
                 scaled.stop()
+            if compared is not None:
+                compared.stop()
         trips: dict[str, float] = {}
         if args.count:
             os.environ.update(
@@ -430,6 +468,8 @@ def run(args: argparse.Namespace) -> int:
         f"{args.workers} service worker(s), 1 bare worker, {args.duration:g} s per run, "
         f"{args.rounds} interleaved rounds; person reads over {people} followed ids"
     )
+    if compared_label:
+        print(f"{', '.join(COMPARED)}: {compared_label}, same data and load settings")
     print(render(runs))
     if scaled is not None:
         one = [r.rps for r in runs if r.scenario == "person_read"]

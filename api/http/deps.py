@@ -1,10 +1,11 @@
 """Request-level dependencies: the database session (one per request, committed before the
-response is sent, rolled back on error)."""
+response is sent, rolled back on error) and the checks of every request's input."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, cast
 
 from fastapi import Depends, Request, params
 from fastapi.dependencies.models import Dependant
@@ -14,16 +15,33 @@ from api.problems import FieldError, UnsupportedMediaType, ValidationFailed
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
+    session: AsyncSession = request.app.state.sessionmaker()
+    try:
+        yield session
+        await session.commit()
+    except BaseException:
+        async with session:  # closed in a task shielded from cancellation
             await session.rollback()
-            raise
+        raise
+    if session.sync_session.in_transaction():
+        await session.close()  # not expected: nothing runs between the commit and here
+    else:
+        # Committed: the connection is back in the pool and closing runs no I/O, so it runs
+        # here rather than in a task of its own (``async with`` shields the close that way,
+        # one task per request)
+        session.sync_session.close()
 
 
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+@dataclass(frozen=True)
+class _InputRules:
+    """What a route reads, derived once from its dependant (not at every request)."""
+
+    query_names: frozenset[str]
+    has_body: bool
+    expects_form: bool
 
 
 def _query_names(dependant: Dependant) -> set[str]:
@@ -33,19 +51,58 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-async def reject_unknown_query_parameters(request: Request) -> None:
-    """Unknown query parameters are refused like unknown body fields: a typo (``?comune=``)
-    must not silently widen a search."""
-    route = request.scope.get("route")
+def _expects_form(dependant: Dependant) -> bool:
+    return any(isinstance(f.field_info, params.Form) for f in dependant.body_params)
+
+
+_RULES = "_guichet_input_rules"
+
+
+def _input_rules(route: object) -> _InputRules | None:
+    """The rules of the matched route, kept on the route beside the dependant they were
+    derived from (derived again if the route's dependant is replaced)."""
     dependant = getattr(route, "dependant", None)
-    if dependant is None:
+    if not isinstance(dependant, Dependant):
+        return None
+    kept = getattr(route, _RULES, None)
+    if kept is not None and kept[0] is dependant:
+        return cast(_InputRules, kept[1])
+    rules = _InputRules(
+        query_names=frozenset(_query_names(dependant)),
+        has_body=bool(dependant.body_params),
+        expects_form=_expects_form(dependant),
+    )
+    setattr(route, _RULES, (dependant, rules))
+    return rules
+
+
+async def check_request_input(request: Request) -> None:
+    """Every route's input checks, one dependency of the application (one per request).
+
+    Unknown query parameters are refused like unknown body fields: a typo (``?comune=``)
+    must not silently widen a search. Then input PostgreSQL cannot take is refused before
+    any handler runs: the NUL character in a query, path or form parameter (bodies are
+    checked by ``schemas.common.Input``), and a body in a media type the route does not read
+    (415 rather than a confusing 422)."""
+    rules = _input_rules(request.scope.get("route"))
+    if rules is None:
         return
-    unknown = sorted(set(request.query_params) - _query_names(dependant))
-    if unknown:
-        raise ValidationFailed(
-            detail=f"Unknown query parameter(s): {', '.join(unknown)}.",
-            errors=[FieldError(f"/{name}", "Unknown parameter.", "query") for name in unknown],
-        )
+    query = request.query_params
+    if query:
+        unknown = sorted(set(query) - rules.query_names)
+        if unknown:
+            raise ValidationFailed(
+                detail=f"Unknown query parameter(s): {', '.join(unknown)}.",
+                errors=[FieldError(f"/{name}", "Unknown parameter.", "query") for name in unknown],
+            )
+    media_type = _media_type(request) if rules.has_body else None
+    if media_type is not None:
+        _refuse_unsupported_media_type(media_type, rules)
+    if query:
+        _refuse_nul("query", query.multi_items())
+    _refuse_nul("path", request.path_params.items())
+    if rules.expects_form and media_type in _FORM_TYPES:
+        _refuse_nul("body", (await request.form()).multi_items())
 
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -56,15 +113,8 @@ def _media_type(request: Request) -> str | None:
     return raw.split(";", 1)[0].strip().lower() if raw else None
 
 
-def _expects_form(dependant: Dependant) -> bool:
-    return any(isinstance(f.field_info, params.Form) for f in dependant.body_params)
-
-
-def _refuse_unsupported_media_type(request: Request, dependant: Dependant) -> None:
-    media_type = _media_type(request)
-    if not dependant.body_params or media_type is None:
-        return
-    if _expects_form(dependant):
+def _refuse_unsupported_media_type(media_type: str, rules: _InputRules) -> None:
+    if rules.expects_form:
         accepted = media_type in _FORM_TYPES
         expected = "application/x-www-form-urlencoded"
     else:
@@ -82,17 +132,3 @@ def _refuse_nul(location: str, values: Iterable[tuple[str, object]]) -> None:
     ]
     if errors:
         raise ValidationFailed(detail=errors[0].detail, errors=errors)
-
-
-async def refuse_unreadable_input(request: Request) -> None:
-    """Input PostgreSQL cannot take is refused before any handler runs: the NUL character in a
-    query, path or form parameter (bodies are checked by ``schemas.common.Input``), and a
-    body in a media type the route does not read (415 rather than a confusing 422)."""
-    dependant = getattr(request.scope.get("route"), "dependant", None)
-    if dependant is None:
-        return
-    _refuse_unsupported_media_type(request, dependant)
-    _refuse_nul("query", request.query_params.multi_items())
-    _refuse_nul("path", request.path_params.items())
-    if _expects_form(dependant) and _media_type(request) in _FORM_TYPES:
-        _refuse_nul("body", (await request.form()).multi_items())

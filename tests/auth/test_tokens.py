@@ -387,6 +387,22 @@ def test_old_key_tokens_verify_after_rotation_and_new_key_signs(
     assert_refused(KeyRing.from_folder(folder), auth_settings, old_token)
 
 
+def test_a_token_verified_before_is_checked_again_at_each_use(
+    tmp_path: Any, keyring: KeyRing, auth_settings: Settings
+) -> None:
+    token, claims = issue(keyring, auth_settings)
+    assert verify_access_token(keyring, auth_settings, token, now=NOW) == claims
+    assert verify_access_token(keyring, auth_settings, token, now=NOW) == claims
+    # what its signature proved once is kept; the issuer and audience expected, the time
+    # and the key ring are the caller's, every time
+    assert_refused(keyring, auth_settings.model_copy(update={"jwt_issuer": "elsewhere"}), token)
+    assert_refused(keyring, auth_settings.model_copy(update={"jwt_audience": "other"}), token)
+    with pytest.raises(Unauthenticated, match="expired"):
+        verify_access_token(keyring, auth_settings, token, now=NOW + timedelta(days=1))
+    assert_refused(KeyRing.load_or_create(tmp_path / "another"), auth_settings, token)
+    assert verify_access_token(keyring, auth_settings, token, now=NOW) == claims
+
+
 def test_claims_dataclass_is_frozen(keyring: KeyRing, auth_settings: Settings) -> None:
     _, claims = issue(keyring, auth_settings)
     with pytest.raises(AttributeError):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.db.context import DbContext, set_db_context
 from api.db.driver import driver_connection
 from api.db.engine import app_url, create_engine, make_sessionmaker
+from api.http.deps import _session
 from api.settings import Settings
 
 IDENTITY = ("guichet.context", "guichet.organisation_id", "guichet.principal_id")
@@ -126,3 +129,34 @@ async def test_the_driver_connection_is_always_in_the_sessions_transaction(
         again = await driver_connection(session)  # a new transaction after the commit
         assert again.is_in_transaction()
         await session.rollback()
+
+
+async def test_a_requests_session_gives_its_connection_back_committed_or_rolled_back(
+    one_connection: AsyncEngine,
+) -> None:
+    """The request's session dependency (api.http.deps): committed, the session is closed in
+    place and the connection is back in the pool with nothing of the request's transaction;
+    failed, it is rolled back and closed the same way."""
+    sessions = make_sessionmaker(one_connection)
+    request: Any = SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(sessionmaker=sessions))
+    )
+    pool: Any = one_connection.pool
+
+    committed = _session(request)
+    session = await anext(committed)
+    pid = await _act(session)
+    assert pool.checkedout() == 1
+    with pytest.raises(StopAsyncIteration):
+        await anext(committed)
+    assert pool.checkedout() == 0
+    assert not session.sync_session.in_transaction()
+    assert await _identity(sessions) == (pid, ("", "", ""))
+
+    failed = _session(request)
+    session = await anext(failed)
+    assert await _act(session) == pid
+    with pytest.raises(RuntimeError, match="handler failed"):
+        await failed.athrow(RuntimeError("handler failed"))
+    assert pool.checkedout() == 0
+    assert await _identity(sessions) == (pid, ("", "", ""))
