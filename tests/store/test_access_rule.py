@@ -25,6 +25,31 @@ async def _holding(session: AsyncSession, org: object, competence: str) -> set[s
     return None if row is None else set(row.categories)
 
 
+async def _follow(
+    connection: AsyncConnection, organisation: object, commune: str, competence: str
+) -> uuid.UUID:
+    """A person of ``commune`` whom ``organisation`` follows for ``competence``."""
+    person = uuid.uuid4()  # no RETURNING: the row is readable once the membership exists
+    await connection.execute(
+        text(
+            "INSERT INTO beneficiary (id, birth_name, first_names, birth_date, sex, commune_code, "
+            "match_keys, folded_names, created_by_organisation_id, created_at, updated_at, "
+            "version) VALUES (:p, 'Lot', 'Anne', '1980-01-01', 'F', :commune, "
+            "'{}', 'lot anne', :o, now(), now(), 1)"
+        ),
+        {"p": person, "o": organisation, "commune": commune},
+    )
+    await connection.execute(
+        text(
+            "INSERT INTO care_team_membership (id, beneficiary_id, organisation_id, competence, "
+            "team_role, source, started_at) VALUES (gen_random_uuid(), :p, :o, :c, "
+            "'referent', 'creation', now())"
+        ),
+        {"p": person, "o": organisation, "c": competence},
+    )
+    return person
+
+
 async def test_law_grants_every_category_but_the_nir_except_for_legal_aid(
     connection: AsyncConnection, world: World
 ) -> None:
@@ -50,54 +75,13 @@ async def test_the_clearance_is_what_opens_a_sensitive_membership(
     departement = world.organisations["departement"]
     session = AsyncSession(bind=connection)
     await set_db_context(session, context=DbContext.REQUEST, organisation_id=departement)
-    person = uuid.uuid4()  # no RETURNING: the row is readable once the membership exists
-    await connection.execute(
-        text(
-            "INSERT INTO beneficiary (id, birth_name, first_names, birth_date, sex, commune_code, "
-            "match_keys, folded_names, created_by_organisation_id, created_at, updated_at, "
-            "version) VALUES (:p, 'Clair', 'Ance', '2014-04-04', 'F', '80021', "
-            "'{}', 'clair ance', :o, now(), now(), 1)"
-        ),
-        {"p": person, "o": departement},
-    )
-    await connection.execute(
-        text(
-            "INSERT INTO care_team_membership (id, beneficiary_id, organisation_id, competence, "
-            "team_role, source, started_at) VALUES (gen_random_uuid(), :p, :o, 'ase', "
-            "'referent', 'creation', now())"
-        ),
-        {"p": person, "o": departement},
-    )
+    person = await _follow(connection, departement, "80021", "ase")
     ask = text("SELECT guichet_person_categories(:p, NULL)")
     assert await session.scalar(ask, {"p": person}) == []
     await set_db_context(
         session, context=DbContext.REQUEST, organisation_id=departement, sensitive_clearance=True
     )
     assert set(await session.scalar(ask, {"p": person}) or []) == {c.value for c in ALL_BUT_NIR}
-
-
-async def _follow(
-    connection: AsyncConnection, organisation: object, commune: str, competence: str
-) -> uuid.UUID:
-    person = uuid.uuid4()
-    await connection.execute(
-        text(
-            "INSERT INTO beneficiary (id, birth_name, first_names, birth_date, sex, commune_code, "
-            "match_keys, folded_names, created_by_organisation_id, created_at, updated_at, "
-            "version) VALUES (:p, 'Lot', 'Anne', '1980-01-01', 'F', :commune, "
-            "'{}', 'lot anne', :o, now(), now(), 1)"
-        ),
-        {"p": person, "o": organisation, "commune": commune},
-    )
-    await connection.execute(
-        text(
-            "INSERT INTO care_team_membership (id, beneficiary_id, organisation_id, competence, "
-            "team_role, source, started_at) VALUES (gen_random_uuid(), :p, :o, :c, "
-            "'referent', 'creation', now())"
-        ),
-        {"p": person, "o": organisation, "c": competence},
-    )
-    return person
 
 
 async def test_people_asked_together_get_what_each_gets_alone(

@@ -32,6 +32,8 @@ Revises: 0029
 
 from __future__ import annotations
 
+import importlib
+
 from alembic import op
 
 revision = "0030"
@@ -97,37 +99,9 @@ $$
 """
 
 # as migration 0016 wrote it (downgrade)
-_ACCESS_BEFORE = f"""{_SIGNATURE}
-LANGUAGE plpgsql STABLE {_DEFINER} AS $$
-BEGIN
-  RETURN QUERY
-  SELECT m.beneficiary_id, m.competence::text, m.source::text, h.source, h.convention_id,
-    CASE WHEN h.source IS NULL OR (k.sensitive AND NOT guichet_clearance())
-         THEN '{{}}'::text[]
-    ELSE ARRAY(
-      SELECT DISTINCT g FROM unnest(
-        CASE WHEN m.granted_categories IS NOT NULL
-             THEN array_remove(m.granted_categories::text[], 'nir')
-             ELSE h.categories END) AS g
-      WHERE (p_role_categories IS NULL OR g = ANY (p_role_categories))
-        AND NOT (m.source IN ('break_glass', 'sync') AND g = ANY ({_PERSON_LEVEL})
-                 AND EXISTS (SELECT 1 FROM care_team_membership s
-                             JOIN competence sk ON sk.code = s.competence
-                             WHERE s.beneficiary_id = m.beneficiary_id
-                               AND s.ended_at IS NULL AND sk.sensitive
-                               AND s.competence <> m.competence))
-      ORDER BY g)
-    END
-  FROM care_team_membership m
-  JOIN beneficiary b ON b.id = m.beneficiary_id
-  JOIN competence k ON k.code = m.competence
-  LEFT JOIN LATERAL guichet_holding(m.organisation_id, m.competence::text,
-                                    b.commune_code::text) h ON true
-  WHERE m.beneficiary_id = ANY (p_people) AND m.organisation_id = guichet_org()
-    AND m.ended_at IS NULL;
-END
-$$
-"""
+_ACCESS_BEFORE = importlib.import_module(
+    "api.db.migrations.versions.0016_access_rule"
+)._ACCESS.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
 
 _HOLDING = "guichet_holding(uuid, text, text)"
 _HOLDINGS = "convention_holdings(uuid, text, text, date)"
