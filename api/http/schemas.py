@@ -6,10 +6,10 @@ import base64
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from api.problems import FieldError, ValidationFailed
@@ -37,10 +37,14 @@ class Input(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    #: fields whose elements are each validated as an :class:`Input` of their own later (a
+    #: batch's items): their NUL characters are found there, element by element
+    nul_checked_per_element: ClassVar[frozenset[str]] = frozenset()
+
     @field_validator("*", mode="after")
     @classmethod
-    def _refuse_nul(cls, value: Any) -> Any:
-        if holds_nul(value):
+    def _refuse_nul(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name not in cls.nul_checked_per_element and holds_nul(value):
             raise PydanticCustomError("nul_character", "Text may not contain the NUL character.")
         return value
 

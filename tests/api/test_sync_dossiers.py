@@ -414,6 +414,29 @@ async def test_a_thousand_items_with_ten_malformed_ones(
     assert outcomes(await sync(client, as_persona, clean)) == ["unchanged"] * 1000
 
 
+async def test_a_nul_character_in_one_item_is_that_items_error(
+    client: httpx.AsyncClient, as_persona: Headers
+) -> None:
+    """Like any other defect of an item, a NUL character (which PostgreSQL text cannot hold)
+    fails that item only, naming the field, at any depth and in a key as well."""
+    batch: list[Any] = [item(f"nul-{i}") for i in range(4)]
+    batch[1]["beneficiary"]["first_names"] = "Ann\x00e"
+    batch[2]["instruction"] = {"household_size": 1, "note\x00": "x"}
+    answer = await sync(client, as_persona, batch)
+    assert outcomes(answer) == ["created", "error", "error", "created"]
+    results = answer.json()["results"]
+    assert [e["pointer"] for e in results[1]["problem"]["errors"]] == [
+        "/items/1/beneficiary/first_names"
+    ]
+    assert results[1]["problem"]["errors"][0]["detail"] == (
+        "Text may not contain the NUL character."
+    )
+    assert results[2]["problem"]["status"] == 422
+    assert all(
+        e["pointer"].startswith("/items/2/instruction") for e in results[2]["problem"]["errors"]
+    )
+
+
 async def test_the_person_is_matched_by_nir_names_or_id_and_never_guessed(
     client: httpx.AsyncClient, world: World, as_persona: Headers
 ) -> None:

@@ -194,6 +194,10 @@ class SyncItem(Input):
 
 
 class SyncBatch(Input):
+    # each item is a SyncItem parsed on its own: a NUL character in one is that item's error,
+    # like any other defect of an item, and the batch is not walked twice
+    nul_checked_per_element = frozenset({"items"})
+
     items: list[Any] = Field(
         min_length=1,
         max_length=1000,
