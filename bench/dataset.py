@@ -63,6 +63,7 @@ from bench.http import (
     fresh_database,
     machine,
     plain_url,
+    profile_claims,
     run_cli,
     run_demo,
     save_results,
@@ -1082,7 +1083,6 @@ async def _profile(url: str, nir_key: str, targets: Targets, explain: bool) -> l
     from sqlalchemy import event
 
     from api.auth.builder import build_scope
-    from api.auth.tokens import AccessClaims
     from api.db.engine import Database
     from api.domain.audit.repository import AuditLog
     from api.domain.organisations.repository import OrganisationStore
@@ -1138,19 +1138,7 @@ async def _profile(url: str, nir_key: str, targets: Targets, explain: bool) -> l
     try:
         for label, org, user, job in jobs:
             print(f"profile: {label}", file=sys.stderr)
-            claims = AccessClaims(
-                sub=str(user),
-                kind="user",
-                org=org,
-                roles=(),
-                scopes=(),
-                jti="bench",
-                iat=0,
-                nbf=0,
-                exp=0,
-                iss=settings.jwt_issuer,
-                aud=settings.jwt_audience,
-            )
+            claims = profile_claims(settings, user, org)
             runs, total = 0, 0.0
             # the first run warms caches and the statement cache; measured again if it was
             # quick (a slow request has warmed itself)

@@ -37,11 +37,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+
+if TYPE_CHECKING:
+    import uuid
+
+    from api.auth.tokens import AccessClaims
+    from api.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -1015,3 +1021,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def profile_claims(settings: Settings, user: uuid.UUID, organisation: uuid.UUID) -> AccessClaims:
+    """The claims of a user's token, for the in-process profiles: the scope is built from the
+    database as for a request (roles and scopes come from there); the times are never checked."""
+    from api.auth.tokens import AccessClaims
+
+    return AccessClaims(
+        sub=str(user),
+        kind="user",
+        org=organisation,
+        roles=(),
+        scopes=(),
+        jti="bench",
+        iat=0,
+        nbf=0,
+        exp=0,
+        iss=settings.jwt_issuer,
+        aud=settings.jwt_audience,
+    )

@@ -103,6 +103,7 @@ from bench.http import (
     choose_generator,
     machine,
     plain_url,
+    profile_claims,
     run_cli,
     save_results,
     service_env,
@@ -1548,7 +1549,6 @@ async def _profile(
     from sqlalchemy import event, text
 
     from api.auth.builder import build_scope
-    from api.auth.tokens import AccessClaims
     from api.db.engine import Database
     from api.domain.audit.repository import AuditLog
     from api.domain.changes.repository import ChangeLog
@@ -1656,19 +1656,7 @@ async def _profile(
     try:
         for label, org, user, job in jobs:
             print(f"profile: {label}", file=sys.stderr)
-            claims = AccessClaims(
-                sub=str(user),
-                kind="user",
-                org=org,
-                roles=(),
-                scopes=(),
-                jti="bench",
-                iat=0,
-                nbf=0,
-                exp=0,
-                iss=settings.jwt_issuer,
-                aud=settings.jwt_audience,
-            )
+            claims = profile_claims(settings, user, org)
             runs: list[tuple[float, list[Statement]]] = []
             for _run in range(PROFILE_RUNS + 1):  # the first warms the caches
                 captured.clear()

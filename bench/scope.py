@@ -62,6 +62,7 @@ from bench.http import (
     measure_scenarios,
     percentile,
     plain_url,
+    profile_claims,
     render_table,
     run_cli,
     run_demo,
@@ -592,19 +593,7 @@ async def _measure_in_process(
         timings += [base_raw, base_sa]
         for name, persona in personas.items():
             statement, parameters = statements[name]
-            claims = AccessClaims(
-                sub=str(persona.user_id),
-                kind="user",
-                org=persona.organisation_id,
-                roles=(),
-                scopes=(),
-                jti="bench",
-                iat=0,
-                nbf=0,
-                exp=0,
-                iss=settings.jwt_issuer,
-                aud=settings.jwt_audience,
-            )
+            claims = profile_claims(settings, persona.user_id, persona.organisation_id)
 
             async def holdings_raw(s: str = statement, p: tuple[Any, ...] = parameters) -> object:
                 return await raw.fetch(s, *p)

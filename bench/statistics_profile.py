@@ -27,6 +27,8 @@ from typing import Any
 
 import asyncpg
 
+from bench.http import profile_claims
+
 REPORTS = (
     ("report, département (HTML)", "departement:80", "html"),
     ("report, Amiens (PDF)", "commune:80021", "pdf"),
@@ -59,7 +61,6 @@ async def profile(url: str, runs: int, load: Callable[[], float], explain: bool)
     from sqlalchemy import event
 
     from api.auth.builder import build_scope
-    from api.auth.tokens import AccessClaims
     from api.db.engine import Database
     from api.domain.statistics import render
     from api.domain.statistics.repository import StatisticsRepository
@@ -85,19 +86,7 @@ async def profile(url: str, runs: int, load: Callable[[], float], explain: bool)
 
     event.listen(database.app_engine.sync_engine, "before_cursor_execute", before)
     event.listen(database.app_engine.sync_engine, "after_cursor_execute", after)
-    claims = AccessClaims(
-        sub=str(user),
-        kind="user",
-        org=organisation,
-        roles=(),
-        scopes=(),
-        jti="bench",
-        iat=0,
-        nbf=0,
-        exp=0,
-        iss=settings.jwt_issuer,
-        aud=settings.jwt_audience,
-    )
+    claims = profile_claims(settings, user, organisation)
     draw = {"html": render.html, "pdf": render.pdf}
     try:
         for label, territory, media in REPORTS:
