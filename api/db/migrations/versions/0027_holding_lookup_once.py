@@ -18,57 +18,14 @@ Revises: 0025
 
 from __future__ import annotations
 
+import importlib
+
 from alembic import op
 
 revision = "0027"
 down_revision = "0025"
 branch_labels = None
 depends_on = None
-
-# as migration 0016 wrote them (tests/store/test_access_rule.py asks the function against
-# the catalogue)
-_LAW_CATEGORIES = (
-    "ARRAY['identity','contact','household','resources','situation','notes','referrals',"
-    "'orientations','dossiers','aids']::text[]"
-)
-_NIR_COMPETENCES = "ARRAY['rsa','apa','pch','ash','fsl','faj']::text[]"
-
-# as migration 0016 wrote it, but for the statement of the delegation step
-_HOLDING = f"""
-CREATE OR REPLACE FUNCTION guichet_holding(p_org uuid, p_competence text, p_commune text)
-RETURNS TABLE (source text, convention_id uuid, categories text[])
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-  v_today date := (now() AT TIME ZONE 'Europe/Paris')::date;
-BEGIN
-  IF p_org IS DISTINCT FROM guichet_org() OR p_commune IS NULL THEN
-    RETURN;
-  END IF;
-  -- by delegation (domain.md §4), as convention_holdings says it (the rule's one statement
-  -- of delegation): the convention in force that grants it there, with its categories
-  RETURN QUERY
-    SELECT 'convention'::text, c.id, c.data_categories::text[]
-    FROM convention c
-    WHERE c.id = (SELECT h.convention_id
-                  FROM convention_holdings(p_org, p_competence, p_commune, v_today) h
-                  ORDER BY h.convention_id
-                  LIMIT 1);
-  IF FOUND THEN
-    RETURN;
-  END IF;
-  -- by law: its kind is a legal holder and the commune is in its territory
-  RETURN QUERY
-    SELECT 'law'::text, NULL::uuid,
-           {_LAW_CATEGORIES} || CASE WHEN p_competence = ANY ({_NIR_COMPETENCES})
-                                     THEN ARRAY['nir']::text[] ELSE '{{}}'::text[] END
-    FROM organisation o
-    JOIN competence k ON k.code = p_competence
-    WHERE o.id = p_org AND o.kind = ANY (k.legal_holder_kinds)
-      AND EXISTS (SELECT 1 FROM organisation_commune oc
-                  WHERE oc.organisation_id = o.id AND oc.commune_code = p_commune);
-END
-$$
-"""
 
 _DELEGATION_BEFORE = """
     SELECT 'convention'::text, c.id, c.data_categories::text[]
@@ -85,11 +42,18 @@ _DELEGATION_AFTER = """
                   ORDER BY h.convention_id
                   LIMIT 1);"""
 
+# as migration 0016 wrote it, but for the statement of the delegation step
+_HOLDING = (
+    importlib.import_module("api.db.migrations.versions.0016_access_rule")
+    ._HOLDING.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+    .replace(_DELEGATION_BEFORE, _DELEGATION_AFTER)
+)
+
 
 def upgrade() -> None:
+    assert _DELEGATION_AFTER in _HOLDING
     op.execute(_HOLDING)
 
 
 def downgrade() -> None:
-    assert _DELEGATION_AFTER in _HOLDING
     op.execute(_HOLDING.replace(_DELEGATION_AFTER, _DELEGATION_BEFORE))

@@ -43,9 +43,8 @@ depends_on = None
 
 _DEFINER = "SECURITY DEFINER SET search_path = public, pg_temp"
 
-# as migration 0016 wrote them (tests/store/test_access_rule.py asks the function against
-# the catalogue)
-_PERSON_LEVEL = "ARRAY['household','resources','situation','nir']::text[]"
+_RULE = importlib.import_module("api.db.migrations.versions.0016_access_rule")
+_PERSON_LEVEL = _RULE._PERSON_LEVEL
 
 # The categories a membership grants, as migration 0016 wrote it, over a row ``m`` (the
 # membership, with its competence's ``sensitive`` flag) and ``h`` (how the competence is held
@@ -99,9 +98,7 @@ $$
 """
 
 # as migration 0016 wrote it (downgrade)
-_ACCESS_BEFORE = importlib.import_module(
-    "api.db.migrations.versions.0016_access_rule"
-)._ACCESS.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+_ACCESS_BEFORE = _RULE._ACCESS.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
 
 _HOLDING = "guichet_holding(uuid, text, text)"
 _HOLDINGS = "convention_holdings(uuid, text, text, date)"

@@ -41,8 +41,9 @@ _LOOKUP_ONCE = importlib.import_module("api.db.migrations.versions.0027_holding_
 
 _DEFINER = "STABLE SECURITY DEFINER SET search_path = public, pg_temp"
 _GENERIC = "SET plan_cache_mode = force_generic_plan"
-_LAW_CATEGORIES = _LOOKUP_ONCE._LAW_CATEGORIES
-_NIR_COMPETENCES = _LOOKUP_ONCE._NIR_COMPETENCES
+_RULE = importlib.import_module("api.db.migrations.versions.0016_access_rule")
+_LAW_CATEGORIES = _RULE._LAW_CATEGORIES
+_NIR_COMPETENCES = _RULE._NIR_COMPETENCES
 
 _HOLDINGS = f"""
 CREATE FUNCTION guichet_holdings(p_org uuid, p_competences text[], p_communes text[])
