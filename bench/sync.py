@@ -28,7 +28,13 @@ group, everything stopped and dropped at the end):
    written; interleaved with the baseline's re-sync: per batch one ``UPDATE dossier … FROM
    unnest(…) JOIN dossier_external_ref …`` that finds each dossier by its reference, compares
    its status, instruction and decision and writes none (checked: ``UPDATE 0``);
-4. in this process, the service's own application (no HTTP server) syncs one more batch of
+4. **update**: the same batches a day later (``updated``: a new instruction for the dossiers
+   not decided yet, three in four; the others ``unchanged``), interleaved with the baseline's
+   update of the same rows: per batch one ``UPDATE dossier … FROM unnest(…) JOIN
+   dossier_external_ref … RETURNING``, then the dossiers' events, the changes announced and
+   the references' digests, one statement each (its rows are counted against the service's
+   around the first batch, as for the create);
+5. in this process, the service's own application (no HTTP server) syncs one more batch of
    new dossiers, the same again, then the same with a new instruction for the dossiers not
    decided yet (three in four: ``updated``, the others ``unchanged``), with SQLAlchemy events
    counting the statements of each request (BEGIN and COMMIT included) and timing each
@@ -85,6 +91,7 @@ SYSTEM = "bench-si"
 RAW_SYSTEM = "bench-raw"
 #: tables the baseline leaves out on purpose: the audit trail and the request's idempotency
 NOT_IN_BASELINE = ("audit_entry", "idempotency_key")
+KINDS = ("create", "unchanged", "update")
 
 
 @dataclass
@@ -229,6 +236,9 @@ class RawBatch:
     changes: list[list[Any]]
     #: the re-sync's arrays: system, external id, status, instruction, decision, amount
     resync: list[list[Any]]
+    #: the update's arrays (``updated``: the dossiers not decided yet): system, external id,
+    #: new instruction, digest
+    update: list[list[Any]]
 
 
 _RAW_CREATE = (
@@ -297,6 +307,40 @@ WHERE d.id = r.dossier_id
 """
 
 
+# What the sync writes for a dossier whose instruction changed: the dossier (found by its
+# reference), its event, the change announced, the reference's digest.
+_RAW_UPDATE = (
+    """
+UPDATE dossier d
+SET instruction = x.instruction, instruction_updated_at = now(), updated_at = now(),
+    version = d.version + 1
+FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS x(system, external_id, instruction)
+JOIN dossier_external_ref r
+  ON r.organisation_id = $4 AND r.system = x.system AND r.external_id = x.external_id
+WHERE d.id = r.dossier_id
+RETURNING d.id, d.beneficiary_id, d.status::text
+""",
+    """
+INSERT INTO dossier_event (dossier_id, beneficiary_id, at, action, organisation_id,
+  actor_client_id, channel)
+SELECT x.dossier_id, x.beneficiary_id, now(), 'sync', $3, $4, 'sync'
+FROM unnest($1::uuid[], $2::uuid[]) AS x(dossier_id, beneficiary_id)
+""",
+    """
+INSERT INTO change_event (txid, type, resource_id, action, event, status, audience, at)
+SELECT pg_current_xact_id()::text::bigint, 'dossier', x.id, 'updated', 'dossier.updated',
+       x.status, ARRAY[$3::uuid], now()
+FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS x(id, status, n)
+ORDER BY x.n
+""",
+    """
+UPDATE dossier_external_ref r SET synced_digest = x.digest
+FROM unnest($1::text[], $2::text[], $3::text[]) AS x(system, external_id, digest)
+WHERE r.organisation_id = $4 AND r.system = x.system AND r.external_id = x.external_id
+""",
+)
+
+
 def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
@@ -309,6 +353,14 @@ def raw_batch(batch: list[dict], organisation: uuid.UUID, client: uuid.UUID) -> 
 
     now = datetime.now(UTC)
     people, memberships, dossiers, refs, events, changes, resync = [], [], [], [], [], [], []
+    update = []
+    for item in updated(batch):
+        if item["status"] != "decided":
+            given = json.dumps(item["instruction"])
+            ref = item["external_ref"]
+            update.append(
+                (ref["system"], ref["id"], given, hashlib.sha256(given.encode()).hexdigest())
+            )
     for item in batch:
         p, person, dossier = item["beneficiary"], uuid.uuid4(), uuid.uuid4()
         nir = p.get("nir")
@@ -377,7 +429,8 @@ def raw_batch(batch: list[dict], organisation: uuid.UUID, client: uuid.UUID) -> 
             )
         )
     return RawBatch(
-        *(_columns(t) for t in (people, memberships, dossiers, refs, events, changes, resync))
+        *(_columns(t) for t in (people, memberships, dossiers, refs, events, changes, resync)),
+        update=_columns(update),
     )
 
 
@@ -399,6 +452,27 @@ async def raw_resync(
     phase.add(len(batch.resync[0]), time.perf_counter() - started)
     if status != "UPDATE 0":
         raise RuntimeError(f"the baseline's re-sync wrote rows: {status}")
+
+
+async def raw_update(
+    conn: asyncpg.Connection,
+    batch: RawBatch,
+    organisation: uuid.UUID,
+    client: uuid.UUID,
+    phase: Phase,
+) -> None:
+    dossier, event, change, digests = _RAW_UPDATE
+    systems, external_ids, instructions, digest = batch.update
+    started = time.perf_counter()
+    async with conn.transaction():
+        written = await conn.fetch(dossier, systems, external_ids, instructions, organisation)
+        ids = [r["id"] for r in written]
+        await conn.execute(event, ids, [r["beneficiary_id"] for r in written], organisation, client)
+        await conn.execute(change, ids, [r["status"] for r in written], organisation)
+        await conn.execute(digests, systems, external_ids, digest, organisation)
+    phase.add(len(systems), time.perf_counter() - started)
+    if len(written) != len(systems):
+        raise RuntimeError(f"the baseline's update wrote {len(written)} of {len(systems)}")
 
 
 async def row_counts(conn: asyncpg.Connection) -> dict[str, int]:
@@ -440,24 +514,23 @@ async def phases(
         organisation, client_row = await _ids(conn, client[0])
         raws = [raw_batch(b, organisation, client_row) for b in raw_batches]
         made = {
-            name: Phase(name)
-            for name in ("service create", "raw create", "service unchanged", "raw unchanged")
+            f"{who} {kind}": Phase(f"{who} {kind}") for kind in KINDS for who in ("service", "raw")
         }
         async with httpx.AsyncClient(base_url=base_url, timeout=600) as http:
             headers = await _token(http, client)
             made["service create"].load_average = made["raw create"].load_average = os.getloadavg()[
                 0
             ]
-            before = await row_counts(conn)
             written: dict[str, dict[str, int]] = {}
             for i, (batch, raw) in enumerate(zip(service_batches, raws, strict=True)):
+                before = await row_counts(conn) if i == 0 else {}
                 await _send(http, headers, batch, made["service create"])
                 if i == 0:
                     middle = await row_counts(conn)
-                    written["service"] = diff(before, middle)
+                    written["service create"] = diff(before, middle)
                 await raw_create(conn, raw, made["raw create"])
                 if i == 0:
-                    written["raw"] = diff(middle, await row_counts(conn))
+                    written["raw create"] = diff(middle, await row_counts(conn))
                 print(f"create: batch {i + 1}/{len(raws)}", file=sys.stderr)
             made["service unchanged"].load_average = made["raw unchanged"].load_average = (
                 os.getloadavg()[0]
@@ -466,6 +539,19 @@ async def phases(
                 await _send(http, headers, batch, made["service unchanged"])
                 await raw_resync(conn, raw, organisation, made["raw unchanged"])
                 print(f"unchanged: batch {i + 1}/{len(raws)}", file=sys.stderr)
+            made["service update"].load_average = made["raw update"].load_average = os.getloadavg()[
+                0
+            ]
+            for i, (batch, raw) in enumerate(zip(service_batches, raws, strict=True)):
+                before = await row_counts(conn) if i == 0 else {}
+                await _send(http, headers, updated(batch), made["service update"])
+                if i == 0:
+                    middle = await row_counts(conn)
+                    written["service update"] = diff(before, middle)
+                await raw_update(conn, raw, organisation, client_row, made["raw update"])
+                if i == 0:
+                    written["raw update"] = diff(middle, await row_counts(conn))
+                print(f"update: batch {i + 1}/{len(raws)}", file=sys.stderr)
         return {"phases": list(made.values()), "written": written}
     finally:
         await conn.close()
@@ -602,8 +688,13 @@ def render(phases: list[Phase]) -> str:
 
 
 def tables_agree(written: dict[str, dict[str, int]]) -> bool:
-    service = {t: n for t, n in written["service"].items() if t not in NOT_IN_BASELINE}
-    return service == written["raw"]
+    """Each kind's baseline added as many rows to each table as the service, the audit entries
+    and the idempotency key aside (updated rows are not counted)."""
+    return all(
+        {t: n for t, n in written[f"service {kind}"].items() if t not in NOT_IN_BASELINE}
+        == written[f"raw {kind}"]
+        for kind in ("create", "update")
+    )
 
 
 def report(
@@ -623,15 +714,16 @@ def report(
         f"with a NIR), {facts['body_kib']:.0f} KiB per request body; rows after the run: "
         + ", ".join(f"{k} {v}" for k, v in facts["rows"].items())
     )
-    for who in ("service", "raw"):
-        rows = ", ".join(f"{t} +{n}" for t, n in sorted(written[who].items()))
-        print(f"rows written by one {who} create batch: {rows}")
+    for kind in ("create", "update"):
+        for who in ("service", "raw"):
+            rows = ", ".join(f"{t} +{n}" for t, n in sorted(written[f"{who} {kind}"].items()))
+            print(f"rows added by one {who} {kind} batch: {rows}")
     if not tables_agree(written):
         print(f"! the baseline does not write what the service writes (aside {NOT_IN_BASELINE})")
     print()
     print(render(phases))
     print()
-    for kind in ("create", "unchanged"):
+    for kind in KINDS:
         service, raw = by[f"service {kind}"], by[f"raw {kind}"]
         print(
             f"{kind}: service {service.rate:.0f} items/s, raw asyncpg batch {raw.rate:.0f} "
@@ -733,16 +825,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"! service logged: {line[:300]}")
         by = {p.name: p for p in found}
         expected = args.batches * args.batch_size
+        changed = sum(1 for b in batches for item in b if item["status"] != "decided")
         ok = (
             by["service create"].outcomes.get("created") == expected
             and by["service unchanged"].outcomes.get("unchanged") == expected
+            and by["service update"].outcomes
+            == {"updated": changed, "unchanged": expected - changed}
             and tables_agree(measured["written"])
         )
         if not ok:
-            print(
-                f"! outcomes: create {by['service create'].outcomes}, "
-                f"unchanged {by['service unchanged'].outcomes}"
-            )
+            print("! outcomes: " + ", ".join(f"{k} {by[f'service {k}'].outcomes}" for k in KINDS))
         return 0 if ok else 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
