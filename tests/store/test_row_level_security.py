@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import httpx
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 import api.db.tables  # noqa: F401
@@ -91,3 +92,58 @@ async def test_rls_alone_hides_people_of_other_organisations(
         assert await visible_rows(org, "care_team_membership", "beneficiary_id") == 0, key
         # its audit entries stay with their organisation
         assert await visible_rows(org, "audit_entry", "beneficiary_id") == 0, key
+
+
+async def test_rls_alone_refuses_moving_a_dossier_onto_what_the_caller_does_not_follow(
+    connection: AsyncConnection, world: World, client: httpx.AsyncClient, as_persona: Headers
+) -> None:
+    """No repository at all: the runtime role updates a dossier it sees. The new row is judged
+    on its own person and prestation, not on the dossier as it was."""
+    agent = as_persona("ccas_rsa_agent")
+
+    async def person(competence: str, name: str, birth_date: str) -> str:
+        r = await client.post(
+            "/v1/beneficiaries",
+            json={
+                "competence": competence,
+                "birth_name": name,
+                "first_names": "Dossier",
+                "birth_date": birth_date,
+                "sex": "F",
+                "commune": "80021",
+            },
+            headers=agent,
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    followed_for_rsa = await person("rsa", "Rempart", "1971-08-08")
+    followed_for_aids = await person("aide_facultative", "Douve", "1983-02-14")
+    opened = await client.post(
+        "/v1/dossiers",
+        json={"beneficiary_id": followed_for_rsa, "prestation": "rsa"},
+        headers=agent,
+    )
+    assert opened.status_code == 201, opened.text
+    dossier = opened.json()["id"]
+    session = AsyncSession(bind=connection)
+    await set_db_context(
+        session, context=DbContext.REQUEST, organisation_id=world.organisations["ccas_amiens"]
+    )
+
+    async def update(assignment: str, **values: str) -> int | None:
+        sql = f"UPDATE dossier SET {assignment} WHERE id = :d"
+        async with connection.begin_nested() as attempt:
+            try:
+                result = await session.execute(text(sql), {"d": dossier, **values})
+            except DBAPIError as error:
+                await attempt.rollback()
+                assert "row-level security" in str(error.orig)
+                return None
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # the CCAS follows the second person, but not for rsa; and the first, but not for apa
+    assert await update("beneficiary_id = :p", p=followed_for_aids) is None
+    assert await update("prestation = 'apa'") is None
+    # what it may do, it still does
+    assert await update("version = version + 1") == 1
