@@ -49,11 +49,13 @@ from api.domain.dossiers.sync.rows import units_of
 from api.domain.dossiers.sync.write import report, write, write_as_planned
 
 
-async def sync(ctx: Dossiers, batch: SyncBatch, *, instance: str) -> SyncReport:
+async def sync(
+    ctx: Dossiers, batch: SyncBatch, *, instance: str, nul_free: bool = False
+) -> SyncReport:
     scope = ctx.scope
     scope.require(Action.SYNC_DOSSIERS)
     entries = [Entry(i) for i in range(len(batch.items))]
-    parse(entries, batch.items)
+    parse(entries, batch.items, nul_free=nul_free)
     await check_items(ctx, entries)
     await plan_existing(ctx, entries)
     await plan_new(ctx, entries)

@@ -28,6 +28,7 @@ from api.domain.dossiers.rules import (
 from api.domain.dossiers.schemas import SyncItem
 from api.domain.dossiers.service.context import Dossiers, decision_of
 from api.domain.identity import check_birth_date, check_nir
+from api.http.schemas import NUL_FREE
 from api.problems import DomainError, FieldError, ValidationFailed
 
 #: how far ahead of our clock a source's clock may be
@@ -77,10 +78,13 @@ def _pointer(prefix: str, loc: Sequence[Any]) -> str:
     return "/".join([prefix, *escaped])
 
 
-def parse(entries: list[Entry], raw: Sequence[Any]) -> None:
+def parse(entries: list[Entry], raw: Sequence[Any], *, nul_free: bool = False) -> None:
+    """Each item validated on its own (``nul_free``: the body was seen to hold no NUL
+    character, so its thousands of texts are not searched for one)."""
+    context = NUL_FREE if nul_free else None
     for entry, value in zip(entries, raw, strict=True):
         try:
-            entry.item = SyncItem.model_validate(value)
+            entry.item = SyncItem.model_validate(value, context=context)
         except ValidationError as error:
             entry.fail(
                 invalid(
