@@ -18,19 +18,27 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
-    role = app_role()
-    # The runtime role logs in but owns nothing, inherits nothing and never bypasses RLS.
-    op.execute(
-        f"""
+def create_role(role: str) -> str:
+    """The runtime role, created unless it exists: it logs in but owns nothing, inherits
+    nothing and never bypasses RLS. Roles are shared by every database of the server: two
+    databases migrating for the first time at once (a test run's workers on a new server)
+    both find it missing, and the second ``CREATE ROLE`` then fails on the role's unique name,
+    which means the role is there."""
+    return f"""
         DO $$ BEGIN
           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
             CREATE ROLE {role} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE
               NOBYPASSRLS NOREPLICATION;
           END IF;
+        EXCEPTION WHEN unique_violation OR duplicate_object THEN
+          NULL;
         END $$;
         """
-    )
+
+
+def upgrade() -> None:
+    role = app_role()
+    op.execute(create_role(role))
     # Roles are shared by every database of the server: two databases migrating at once
     # (test runs, benches) race on the role's row ("tuple concurrently updated"), so retry.
     op.execute(
