@@ -253,3 +253,36 @@ async def test_a_request_stores_what_it_read_only_once_committed(
                 await anext(request)
     assert cache.peek("failed") is None
     assert cache.peek("committed") == "committed"
+
+
+async def test_a_request_on_a_connection_the_server_closed_does_not_give_it_back(
+    one_connection: AsyncEngine, database_url: URL
+) -> None:
+    """A pooled connection whose backend ended (a restart, a terminated backend) fails the
+    request that draws it, at BEGIN on the driver, and is not given back to the pool as it
+    is: the next request gets a new connection instead of the same failure for ever."""
+    sessions = make_sessionmaker(one_connection)
+
+    async def request_pid() -> int:
+        request = _session(_request_on(sessions))
+        session = await anext(request)
+        try:
+            pid = (await driver_connection(session)).get_server_pid()
+        except Exception as error:  # thrown into the dependency, as FastAPI does
+            with pytest.raises(type(error)):
+                await request.athrow(error)
+            raise
+        with pytest.raises(StopAsyncIteration):
+            await anext(request)
+        return pid
+
+    first = await request_pid()
+    owner = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with owner.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": first})
+    finally:
+        await owner.dispose()
+    with pytest.raises(Exception, match=r"(?i)connection"):
+        await request_pid()
+    assert await request_pid() != first
