@@ -83,12 +83,19 @@ class VersionedCache(Generic[V]):
         self._entries.clear()
 
 
+def store_committed(session: Session) -> None:
+    """Store the values the session's transaction read, that transaction committed: run by
+    the session's commit, and by api.db.driver when it commits a request's transaction on the
+    driver without the session's commit."""
+    for cache, key, version, value in session.info.pop(_PENDING, ()):
+        cache._store(key, version, value)
+
+
 @event.listens_for(Session, "after_commit")
 def _store_committed(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint released: nothing is committed yet
-    for cache, key, version, value in session.info.pop(_PENDING, ()):
-        cache._store(key, version, value)
+    store_committed(session)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -11,25 +11,19 @@ from fastapi import Depends, Request, params
 from fastapi.dependencies.models import Dependant
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.db.driver import end_request, on_demand
 from api.problems import FieldError, UnsupportedMediaType, ValidationFailed
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    session: AsyncSession = request.app.state.sessionmaker()
+    """The request's session, its connection checked out on demand (api.db.driver)."""
+    session = on_demand(request.app.state.sessionmaker())
     try:
         yield session
-        await session.commit()
     except BaseException:
-        async with session:  # closed in a task shielded from cancellation
-            await session.rollback()
+        await end_request(session, commit=False)
         raise
-    if session.sync_session.in_transaction():
-        await session.close()  # not expected: nothing runs between the commit and here
-    else:
-        # Committed: the connection is back in the pool and closing runs no I/O, so it runs
-        # here rather than in a task of its own (``async with`` shields the close that way,
-        # one task per request)
-        session.sync_session.close()
+    await end_request(session, commit=True)
 
 
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]

@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from api.auth.deps import BEARER_SCHEME, BEARER_SCHEME_NAME, SCOPE_HEADERS, current_scope
 from api.problems import PROBLEM_MEDIA_TYPE
 
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
@@ -66,12 +69,16 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
     )
+    scoped = _scoped_operations(app)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = _PROBLEM_SCHEMA
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
-    for path_item in schema.get("paths", {}).values():
-        for operation in path_item.values():
+    for path, path_item in schema.get("paths", {}).items():
+        for method, operation in path_item.items():
+            position = scoped.get((method.upper(), path))
+            if position is not None:
+                _document_scope(operation, position)
             responses = operation.setdefault("responses", {})
             for status, response in list(responses.items()):
                 if status[0] in "45" and _is_default_error(response):
@@ -82,9 +89,66 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             responses["default"] = _PROBLEM_RESPONSE
             _offer_password_flow(operation)
     schemes = schema["components"].setdefault("securitySchemes", {})
+    if scoped:
+        schemes[BEARER_SCHEME_NAME] = BEARER_SCHEME
     if schemes:
         schemes[_LOGIN_FLOW] = _LOGIN_FLOW_SCHEME
     return schema
+
+
+def _scoped_operations(app: FastAPI) -> dict[tuple[str, str], int]:
+    """The operations whose route depends on :func:`current_scope`, each with the place of
+    the scope's headers among the operation's own: ``current_scope`` reads its token and
+    headers itself (api.auth.deps), so FastAPI does not see them to document them."""
+    scoped = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        position = _headers_before_scope(route.dependant)
+        if position is not None:
+            path = getattr(context, "path_format", route.path_format)
+            scoped.update({(method, path): position for method in route.methods or ()})
+    return scoped
+
+
+def _headers_before_scope(dependant: Dependant) -> int | None:
+    """How many documented header parameters FastAPI lists before the scope's: it walks the
+    dependencies depth first, each once, a dependant's own parameters before those of its
+    dependencies. ``None`` when the scope is not among the dependencies."""
+    count = 0
+    visited: set[object] = set()
+
+    def walk(current: Dependant) -> bool:
+        nonlocal count
+        count += sum(
+            getattr(f.field_info, "include_in_schema", True) for f in current.header_params
+        )
+        for sub in current.dependencies:
+            if sub.call is current_scope:
+                return True
+            if sub.call not in visited:
+                visited.add(sub.call)
+                if walk(sub):
+                    return True
+        return False
+
+    return count if walk(dependant) else None
+
+
+def _document_scope(operation: dict[str, Any], position: int) -> None:
+    """What FastAPI documented when ``current_scope`` declared them as parameters: the
+    bearer scheme, the scope's headers in their place, and a 422 for their validation."""
+    parameters = operation.setdefault("parameters", [])
+    first = next(
+        (i for i, p in enumerate(parameters) if p["in"] in ("header", "cookie")), len(parameters)
+    )
+    at = first + position
+    parameters[at:at] = [header.openapi_parameter() for header in SCOPE_HEADERS]
+    operation["security"] = [*operation.get("security", []), {BEARER_SCHEME_NAME: []}]
+    responses = operation.setdefault("responses", {})
+    if not {"422", "4XX", "default"} & responses.keys():
+        responses["422"] = {"description": "Validation Error"}
 
 
 def _offer_password_flow(operation: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.db.context import DbContext, set_db_context
 from api.db.driver import driver_connection
 from api.db.engine import app_url, create_engine, make_sessionmaker
+from api.db.versioned import VersionedCache
 from api.http.deps import _session
 from api.settings import Settings
 
@@ -160,3 +161,128 @@ async def test_a_requests_session_gives_its_connection_back_committed_or_rolled_
         await failed.athrow(RuntimeError("handler failed"))
     assert pool.checkedout() == 0
     assert await _identity(sessions) == (pid, ("", "", ""))
+
+
+def _request_on(sessions: async_sessionmaker[AsyncSession]) -> Any:
+    return SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(sessionmaker=sessions)))
+
+
+PROBE = "SELECT current_setting('guichet.probe', true)"
+
+
+async def _probe(sessions: async_sessionmaker[AsyncSession]) -> str:
+    async with sessions() as session:
+        value = (await session.execute(text(PROBE))).scalar()
+        if value:
+            await session.execute(text("RESET guichet.probe"))
+            await session.commit()
+    return value or ""
+
+
+@pytest.mark.parametrize("orm_after", [False, True])
+async def test_a_request_commits_its_driver_statements_or_rolls_them_back(
+    one_connection: AsyncEngine, orm_after: bool
+) -> None:
+    """A request's session checks its connection out for the driver (api.db.driver): with
+    only driver statements, or with ORM statements after them, the request's end commits
+    them, or rolls them back when the handler failed, and gives the connection back."""
+    sessions = make_sessionmaker(one_connection)
+    pool: Any = one_connection.pool
+
+    async def run(value: str) -> AsyncSession:
+        session = await anext(request)
+        driver = await driver_connection(session)
+        await driver.execute(f"SELECT set_config('guichet.probe', '{value}', false)")
+        if orm_after:  # the ORM joins the same transaction on the same connection
+            row = (await session.execute(text(f"SELECT pg_backend_pid() AS pid, ({PROBE})"))).one()
+            assert row.pid == driver.get_server_pid() and row[1] == value
+        assert pool.checkedout() == 1
+        return session
+
+    request = _session(_request_on(sessions))
+    session = await run("committed")
+    with pytest.raises(StopAsyncIteration):
+        await anext(request)
+    assert pool.checkedout() == 0
+    assert not session.sync_session.in_transaction()
+    assert await _probe(sessions) == "committed"
+
+    request = _session(_request_on(sessions))
+    await run("rolled back")
+    with pytest.raises(RuntimeError, match="handler failed"):
+        await request.athrow(RuntimeError("handler failed"))
+    assert pool.checkedout() == 0
+    assert await _probe(sessions) == ""
+
+
+async def test_a_request_whose_orm_ran_first_gives_the_driver_the_same_transaction(
+    one_connection: AsyncEngine,
+) -> None:
+    sessions = make_sessionmaker(one_connection)
+    request = _session(_request_on(sessions))
+    session = await anext(request)
+    pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar()
+    driver = await driver_connection(session)
+    assert driver.get_server_pid() == pid and driver.is_in_transaction()
+    await driver.execute("SELECT set_config('guichet.probe', 'committed', false)")
+    with pytest.raises(StopAsyncIteration):
+        await anext(request)
+    assert await _probe(sessions) == "committed"
+
+
+async def test_a_request_stores_what_it_read_only_once_committed(
+    one_connection: AsyncEngine,
+) -> None:
+    """The scope and organisation caches (api.db.versioned) keep a value read by a request
+    whose transaction ran on the driver alone once it committed, never when it failed."""
+    cache: VersionedCache[str] = VersionedCache()
+    sessions = make_sessionmaker(one_connection)
+    for outcome in ("failed", "committed"):
+        request = _session(_request_on(sessions))
+        session = await anext(request)
+        await set_db_context(  # reads the access version; nothing runs through the ORM
+            session, context=DbContext.REQUEST, principal_id=uuid.uuid4(), read_version=True
+        )
+        cache.put(session, outcome, outcome)
+        assert cache.peek(outcome) is None  # not before the commit
+        if outcome == "failed":
+            with pytest.raises(RuntimeError):
+                await request.athrow(RuntimeError("handler failed"))
+        else:
+            with pytest.raises(StopAsyncIteration):
+                await anext(request)
+    assert cache.peek("failed") is None
+    assert cache.peek("committed") == "committed"
+
+
+async def test_a_request_on_a_connection_the_server_closed_does_not_give_it_back(
+    one_connection: AsyncEngine, database_url: URL
+) -> None:
+    """A pooled connection whose backend ended (a restart, a terminated backend) fails the
+    request that draws it, at BEGIN on the driver, and is not given back to the pool as it
+    is: the next request gets a new connection instead of the same failure for ever."""
+    sessions = make_sessionmaker(one_connection)
+
+    async def request_pid() -> int:
+        request = _session(_request_on(sessions))
+        session = await anext(request)
+        try:
+            pid = (await driver_connection(session)).get_server_pid()
+        except Exception as error:  # thrown into the dependency, as FastAPI does
+            with pytest.raises(type(error)):
+                await request.athrow(error)
+            raise
+        with pytest.raises(StopAsyncIteration):
+            await anext(request)
+        return pid
+
+    first = await request_pid()
+    owner = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with owner.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": first})
+    finally:
+        await owner.dispose()
+    with pytest.raises(Exception, match=r"(?i)connection"):
+        await request_pid()
+    assert await request_pid() != first
