@@ -13,8 +13,9 @@ which ``guichet_access`` spent 0.47 ms a call in its own statement.
   reads the memberships person by person (a lateral probe on the (organisation, person) index,
   kept a probe by ``OFFSET 0``), a plan whose cost does not depend on the organisation's size
   whatever the statistics say. Before, the same batches took 0.68 s once the database was
-  analysed; after, 0.63 s without analysing it. On analysed statistics a batch of 1,000 people pays a few
-  milliseconds more (a probe per person instead of one index scan; ``bench/README.md``).
+  analysed; after, 0.63 s without analysing it. On analysed statistics a batch of 1,000
+  people pays a few milliseconds more (a probe per person instead of one index scan;
+  ``bench/README.md``).
 * **``guichet_may_see`` planned at every probe.** A SQL function that cannot be inlined (its
   body is an ``EXISTS``) is planned again each time the statement calling it starts, and the
   policies of dossiers, notes and aid requests call it from a plpgsql function, one statement
