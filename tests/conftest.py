@@ -93,8 +93,8 @@ def shared_app(settings: Settings, database_url: URL, app_engine: AsyncEngine) -
 @pytest.fixture
 def app(shared_app: FastAPI, database_url: URL, connection: AsyncConnection) -> Iterator[FastAPI]:
     """The app, its requests on the test's rolled-back connection; what a test changes in its
-    state (a throttle, a dependency override) is undone after it, and the login throttle
-    starts empty for every test."""
+    state (a throttle, a dependency override, a route it adds) is undone after it, and the
+    login throttle starts empty for every test."""
     database = Database(
         owner_url=database_url,
         app_engine=connection.engine,
@@ -102,6 +102,7 @@ def app(shared_app: FastAPI, database_url: URL, connection: AsyncConnection) -> 
     )
     state = shared_app.state._state
     saved = dict(state)
+    routes = list(shared_app.router.routes)  # a test may add one (an endpoint that fails)
     shared_app.state.db = database
     shared_app.state.sessionmaker = database.sessionmaker
     isolated_login_limits(shared_app)
@@ -110,6 +111,7 @@ def app(shared_app: FastAPI, database_url: URL, connection: AsyncConnection) -> 
     finally:
         state.clear()
         state.update(saved)
+        shared_app.router.routes[:] = routes
         shared_app.dependency_overrides.clear()
 
 
