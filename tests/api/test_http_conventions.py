@@ -7,11 +7,11 @@ import uuid
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from sqlalchemy.engine import make_url
 
 from api.db.engine import Database
-from api.main import create_app
+from api.main import build_what_the_first_request_would, create_app
 from api.settings import Settings
 
 
@@ -106,6 +106,28 @@ async def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         assert_problem(await c.get("/readyz"), 503, "service-unavailable")
         assert (await c.get("/healthz")).status_code == 200
+    await database.dispose()
+
+
+async def test_a_started_worker_resolves_no_route_at_its_first_request(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI resolves an included router's routes at the first request matched against
+    them, unless start-up did (its worker's first request waited ~0.2 s for it)."""
+    database = Database.connect(
+        settings, owner=make_url("postgresql+asyncpg://nobody@127.0.0.1:1/x")
+    )
+    app = create_app(settings, database=database)
+    build_what_the_first_request_would(app)
+
+    def resolved_at_a_request(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a route was resolved while a request waited")
+
+    monkeypatch.setattr(routing._EffectiveRouteContext, "from_api_route", resolved_at_a_request)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        assert_problem(await c.get("/v1/referrals?box=inbox"), 401, "unauthenticated")
+        assert_problem(await c.get("/v1/me"), 401, "unauthenticated")
     await database.dispose()
 
 

@@ -12,13 +12,16 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.db.engine import create_engine, owner_connection
 from api.domain.referrals.repository import anonymise_referrals
+from api.domain.referrals.schemas import ReferralSummary
 from api.domain.referrals.service import expire_overdue
+from api.http.schemas import Page
 from tests.api.feed_support import read_all, until
 from tests.api.test_people import create
 from tests.world import World
@@ -393,6 +396,49 @@ async def test_lists_page_newest_first_without_gaps(
             break
     assert [i for i in seen if i in sent] == list(reversed(sent))
     assert len(seen) == len(set(seen))
+
+
+async def test_a_box_page_is_what_its_response_model_sends(
+    client: httpx.AsyncClient, world: World, as_persona: Headers
+) -> None:
+    """A box's page is serialised from plain rows, not through its response model: it must
+    be byte for byte what the model sends (fields, their order, formats), and each summary
+    the one a read of the referral shows."""
+    known = (await send(client, as_persona, world, await person_of_ccas(client, as_persona)))["id"]
+    inline = await client.post(
+        "/v1/referrals",
+        json={
+            "beneficiary": {
+                "birth_name": "Lefèvre",
+                "first_names": "Zoé",
+                "birth_date": "1990-03-04",
+                "sex": "F",
+                "commune": "80021",
+            },
+            "competence": "aide_facultative",
+            "recipient_organisation_id": str(world.organisations["ccas_amiens"]),
+            "need": {"code": "aide_energie", "description": "Facture."},
+            "consent_declared": {"method": "ecrit", "given_on": "2026-01-05"},
+        },
+        headers=as_persona("association_agent"),
+    )
+    assert inline.status_code == 201, inline.text
+    model = TypeAdapter(Page[ReferralSummary])
+    summary_fields = list(ReferralSummary.model_fields)
+    for persona, box, rid in (
+        ("ccas_rsa_agent", "outbox", known),
+        ("association_agent", "inbox", known),
+        ("ccas_rsa_agent", "inbox", inline.json()["id"]),
+        ("association_agent", "outbox", inline.json()["id"]),
+    ):
+        listed = await client.get(f"/v1/referrals?box={box}&limit=1", headers=as_persona(persona))
+        assert listed.status_code == 200, listed.text
+        assert listed.headers["content-type"] == "application/json"
+        assert model.dump_json(model.validate_json(listed.content)) == listed.content
+        page = listed.json()
+        read = await client.get(f"/v1/referrals/{rid}", headers=as_persona(persona))
+        assert page["items"] == [{name: read.json()[name] for name in summary_fields}]
+    assert page["items"][0]["beneficiary_id"] is None
 
 
 @pytest.mark.parametrize("action", ["withdraw", "cancel"])

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.orm import Bundle
 from sqlmodel import col
@@ -69,16 +69,27 @@ class PartiesOfReferral:
     redirected_by: Party | None
 
 
-@dataclass(frozen=True, slots=True)
-class ReferralInBox:
-    """A referral in a box: what its summary shows."""
+class PartyRef(TypedDict):
+    """An organisation as a reference shows it: ``OrganisationRef``'s fields, in its order
+    (the id as text)."""
 
-    id: uuid.UUID
+    id: str
+    name: str
+    kind: str
+
+
+class ReferralInBox(TypedDict):
+    """A referral in a box, as its summary shows it: ``ReferralSummary``'s fields in its
+    order, each value as it came typed from its column. A box is a hot path: its page is
+    serialised from these as they are (``api.http.schemas.plain_json``), no model built;
+    the ids come as text, as the answer shows them."""
+
+    id: str
     status: str
     competence: str
-    sender: Party
-    recipient: Party
-    beneficiary_id: uuid.UUID | None
+    sender: PartyRef
+    recipient: PartyRef
+    beneficiary_id: str | None
     need_code: str
     urgency: str
     response_due_on: date

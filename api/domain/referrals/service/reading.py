@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from api.domain.catalogue import DataCategory, OrganisationKind
+from api.domain.catalogue import DataCategory
 from api.domain.organisations.schemas import OrganisationRef
 from api.domain.people import service as people
 from api.domain.people.schemas import BeneficiaryRead
@@ -28,7 +28,7 @@ from api.domain.referrals.service.context import (
     visible_referral,
 )
 from api.domain.referrals.tables import Referral
-from api.http.schemas import Page, as_instant, decode_keyset, encode_cursor
+from api.http.schemas import PlainPage, as_instant, decode_keyset, encode_cursor
 from api.problems import NotFound
 
 
@@ -46,21 +46,15 @@ def _ref(party: Party) -> OrganisationRef:
 
 
 def _summary(found: PartiesOfReferral) -> ReferralSummary:
-    return _summary_of(found.referral, _ref(found.sender), _ref(found.recipient))
-
-
-def _summary_of(
-    r: Referral | ReferralInBox, sender: OrganisationRef, recipient: OrganisationRef
-) -> ReferralSummary:
     """A referral's summary, built without validation: every value comes typed from its
-    column (validating a box's fifty rows again was half of the page's own cost); the answer
-    is still serialised through the response model."""
+    column; the answer is still serialised through the response model."""
+    r = found.referral
     return ReferralSummary.model_construct(
         id=r.id,
         status=r.status,
         competence=r.competence,
-        sender=sender,
-        recipient=recipient,
+        sender=_ref(found.sender),
+        recipient=_ref(found.recipient),
         beneficiary_id=r.beneficiary_id,
         need_code=r.need_code,
         urgency=r.urgency,
@@ -162,7 +156,8 @@ async def page(
     beneficiary_id: uuid.UUID | None,
     cursor: str | None,
     limit: int,
-) -> Page[ReferralSummary]:
+) -> PlainPage[ReferralInBox]:
+    """A page of the box's summaries, as plain values (``ReferralSummary``'s shape)."""
     require_referrals(ctx.scope)
     after = decode_keyset(cursor, as_instant, uuid.UUID)
     rows = await ctx.store.page(
@@ -176,26 +171,8 @@ async def page(
     )
     items = rows[:limit]
     next_cursor = (
-        encode_cursor([items[-1].created_at.isoformat(), str(items[-1].id)])
+        encode_cursor([items[-1]["created_at"].isoformat(), items[-1]["id"]])
         if len(rows) > limit
         else None
     )
-    return _SUMMARY_PAGE.model_construct(items=_summaries(items), next_cursor=next_cursor)
-
-
-_SUMMARY_PAGE = Page[ReferralSummary]
-
-
-def _summaries(rows: list[ReferralInBox]) -> list[ReferralSummary]:
-    """The summaries of a box's rows, one reference per organisation."""
-    refs: dict[uuid.UUID, OrganisationRef] = {}
-
-    def ref(party: Party) -> OrganisationRef:
-        found = refs.get(party.id)
-        if found is None:
-            found = refs[party.id] = OrganisationRef.model_construct(
-                id=party.id, name=party.name, kind=OrganisationKind(party.kind)
-            )
-        return found
-
-    return [_summary_of(r, ref(r.sender), ref(r.recipient)) for r in rows]
+    return {"items": items, "next_cursor": next_cursor}
