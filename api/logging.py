@@ -69,6 +69,10 @@ def quiet_url_loggers() -> None:
 
 
 def configure_logging(level: str = "INFO") -> None:
+    # A handler that fails (a closed stream, a full disk) must not fall back on printing the
+    # record's raw message and arguments to stderr, which is what logging does by default:
+    # they may quote a person, where our formatter would not
+    logging.raiseExceptions = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from api.http.deps import Session
-from api.logging import JsonFormatter, quiet_url_loggers
+from api.logging import JsonFormatter, configure_logging, quiet_url_loggers
 from tests.api.people_support import Headers, nir_with_key, person
 
 SURNAME = "Vandenbrouckezz"
@@ -160,4 +160,21 @@ async def test_no_log_line_holds_the_personal_data_of_requests(
     assert "RuntimeError" in captured.getvalue()  # and so did the error log
     assert _leaks(captured.getvalue()) == []
     assert _leaks(records) == []
+    assert _leaks(out + err) == []
+
+
+def test_a_failing_log_handler_prints_no_record(capfd: pytest.CaptureFixture[str]) -> None:
+    """By default, logging prints a record a handler failed to write (its raw message and
+    arguments) to stderr: as configured, it prints nothing."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, logging.raiseExceptions
+    closed = io.StringIO()
+    closed.close()
+    try:
+        configure_logging("INFO")
+        root.handlers[:] = [logging.StreamHandler(closed)]
+        logging.getLogger("guichet.test").warning("about %s", SURNAME)
+    finally:
+        root.handlers[:], root.level, logging.raiseExceptions = saved
+    out, err = capfd.readouterr()
     assert _leaks(out + err) == []

@@ -46,6 +46,9 @@ def test_forwarded_headers_are_believed_only_from_configured_proxies(
 ) -> None:
     seen: dict[str, Any] = {}
     monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    # the command configures the process's logging: on this test's captured stderr, which
+    # later tests would find closed
+    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
     monkeypatch.setenv("GUICHET_TRUSTED_PROXIES", configured)
     get_settings.cache_clear()
     try:
