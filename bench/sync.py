@@ -61,7 +61,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -516,42 +516,38 @@ async def phases(
         made = {
             f"{who} {kind}": Phase(f"{who} {kind}") for kind in KINDS for who in ("service", "raw")
         }
+        written: dict[str, dict[str, int]] = {}
         async with httpx.AsyncClient(base_url=base_url, timeout=600) as http:
             headers = await _token(http, client)
-            made["service create"].load_average = made["raw create"].load_average = os.getloadavg()[
-                0
-            ]
-            written: dict[str, dict[str, int]] = {}
-            for i, (batch, raw) in enumerate(zip(service_batches, raws, strict=True)):
-                before = await row_counts(conn) if i == 0 else {}
-                await _send(http, headers, batch, made["service create"])
-                if i == 0:
-                    middle = await row_counts(conn)
-                    written["service create"] = diff(before, middle)
-                await raw_create(conn, raw, made["raw create"])
-                if i == 0:
-                    written["raw create"] = diff(middle, await row_counts(conn))
-                print(f"create: batch {i + 1}/{len(raws)}", file=sys.stderr)
-            made["service unchanged"].load_average = made["raw unchanged"].load_average = (
-                os.getloadavg()[0]
+
+            async def interleaved(
+                kind: str,
+                sent: Callable[[list[dict]], list[dict]],
+                write_raw: Callable[[RawBatch, Phase], Awaitable[None]],
+            ) -> None:
+                """The service's batches of ``kind`` and the baseline's, one after the other;
+                the rows each adds counted around the first (not for ``unchanged``)."""
+                service, raw_phase = made[f"service {kind}"], made[f"raw {kind}"]
+                service.load_average = raw_phase.load_average = os.getloadavg()[0]
+                counted = kind != "unchanged"
+                for i, (batch, raw) in enumerate(zip(service_batches, raws, strict=True)):
+                    first = counted and i == 0
+                    before = await row_counts(conn) if first else {}
+                    await _send(http, headers, sent(batch), service)
+                    middle = await row_counts(conn) if first else {}
+                    await write_raw(raw, raw_phase)
+                    if first:
+                        written[f"service {kind}"] = diff(before, middle)
+                        written[f"raw {kind}"] = diff(middle, await row_counts(conn))
+                    print(f"{kind}: batch {i + 1}/{len(raws)}", file=sys.stderr)
+
+            await interleaved("create", lambda b: b, lambda r, p: raw_create(conn, r, p))
+            await interleaved(
+                "unchanged", lambda b: b, lambda r, p: raw_resync(conn, r, organisation, p)
             )
-            for i, (batch, raw) in enumerate(zip(service_batches, raws, strict=True)):
-                await _send(http, headers, batch, made["service unchanged"])
-                await raw_resync(conn, raw, organisation, made["raw unchanged"])
-                print(f"unchanged: batch {i + 1}/{len(raws)}", file=sys.stderr)
-            made["service update"].load_average = made["raw update"].load_average = os.getloadavg()[
-                0
-            ]
-            for i, (batch, raw) in enumerate(zip(service_batches, raws, strict=True)):
-                before = await row_counts(conn) if i == 0 else {}
-                await _send(http, headers, updated(batch), made["service update"])
-                if i == 0:
-                    middle = await row_counts(conn)
-                    written["service update"] = diff(before, middle)
-                await raw_update(conn, raw, organisation, client_row, made["raw update"])
-                if i == 0:
-                    written["raw update"] = diff(middle, await row_counts(conn))
-                print(f"update: batch {i + 1}/{len(raws)}", file=sys.stderr)
+            await interleaved(
+                "update", updated, lambda r, p: raw_update(conn, r, organisation, client_row, p)
+            )
         return {"phases": list(made.values()), "written": written}
     finally:
         await conn.close()
