@@ -44,28 +44,16 @@ depends_on = None
 _DEFINER = "SECURITY DEFINER SET search_path = public, pg_temp"
 
 _RULE = importlib.import_module("api.db.migrations.versions.0016_access_rule")
-_PERSON_LEVEL = _RULE._PERSON_LEVEL
 
-# The categories a membership grants, as migration 0016 wrote it, over a row ``m`` (the
+# The categories a membership grants, as migration 0016 wrote them, over a row ``m`` (the
 # membership, with its competence's ``sensitive`` flag) and ``h`` (how the competence is held
-# on the person's commune now).
-_CATEGORIES = f"""
-    CASE WHEN h.source IS NULL OR (m.sensitive AND NOT guichet_clearance())
-         THEN '{{}}'::text[]
-    ELSE ARRAY(
-      SELECT DISTINCT g FROM unnest(
-        CASE WHEN m.granted_categories IS NOT NULL
-             THEN array_remove(m.granted_categories::text[], 'nir')
-             ELSE h.categories END) AS g
-      WHERE (p_role_categories IS NULL OR g = ANY (p_role_categories))
-        AND NOT (m.source IN ('break_glass', 'sync') AND g = ANY ({_PERSON_LEVEL})
-                 AND EXISTS (SELECT 1 FROM care_team_membership s
-                             JOIN competence sk ON sk.code = s.competence
-                             WHERE s.beneficiary_id = m.beneficiary_id
-                               AND s.ended_at IS NULL AND sk.sensitive
-                               AND s.competence <> m.competence))
-      ORDER BY g)
-    END"""
+# on the person's commune now): 0016's expression, taken from it rather than copied, its
+# competence's flag read from ``m`` instead of the joined ``k``.
+_CATEGORIES_FROM = _RULE._ACCESS.index("\n    CASE WHEN h.source IS NULL")
+_CATEGORIES_TO = _RULE._ACCESS.index("    END\n  FROM care_team_membership m") + len("    END")
+_CATEGORIES = _RULE._ACCESS[_CATEGORIES_FROM:_CATEGORIES_TO].replace(
+    "(k.sensitive AND", "(m.sensitive AND"
+)
 
 _SIGNATURE = """
 CREATE OR REPLACE FUNCTION guichet_access(p_people uuid[], p_role_categories text[])
