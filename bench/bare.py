@@ -12,6 +12,12 @@ the row as JSON (404 when the policy hides it). ``GET /healthz`` answers without
 
 This is the denominator of ``bench/read.py``: the same database work a person read cannot
 avoid, with the least Python around it. No token, no scope, no audit.
+
+``--framework fastapi`` serves the same work the way FastAPI's documentation writes it: the
+pooled connection and its transaction from a ``yield`` dependency, the path and query
+parameters declared and validated, the answer through a pydantic response model. It measures
+what the framework the service is built on costs before the service does anything of its
+own: the floor under any FastAPI endpoint making these four round trips.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import uvicorn
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel, ConfigDict
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -58,16 +66,21 @@ def runtime_dsn() -> tuple[str, int]:
     return dsn, settings.db_pool_size + settings.db_max_overflow
 
 
-def create_bare_app() -> Starlette:
+@asynccontextmanager
+async def _pool(app: Starlette) -> AsyncIterator[None]:
     dsn, size = runtime_dsn()
+    app.state.pool = await asyncpg.create_pool(dsn, min_size=size, max_size=size)
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.pool = await asyncpg.create_pool(dsn, min_size=size, max_size=size)
-        try:
-            yield
-        finally:
-            await app.state.pool.close()
+
+async def _healthz(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_bare_app() -> Starlette:
 
     async def person(request: Request) -> Response:
         pool: asyncpg.Pool = request.app.state.pool
@@ -83,21 +96,61 @@ def create_bare_app() -> Starlette:
         body = json.dumps({k: _plain(v) for k, v in row.items()}, default=str)
         return Response(body, media_type="application/json")
 
-    async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
     return Starlette(
-        routes=[Route("/person/{id}", person), Route("/healthz", healthz)], lifespan=lifespan
+        routes=[Route("/person/{id}", person), Route("/healthz", _healthz)], lifespan=_pool
     )
+
+
+class _Person(BaseModel):
+    """The record as a response model: its key fields typed, the other columns as read."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: uuid.UUID
+    birth_name: str
+    first_names: str
+    birth_date: date
+
+
+async def _transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    pool: asyncpg.Pool = request.app.state.pool
+    async with pool.acquire() as conn, conn.transaction():
+        yield conn
+
+
+Transaction = Annotated[asyncpg.Connection, Depends(_transaction, scope="function")]
+
+
+def create_fastapi_app() -> FastAPI:
+    app = FastAPI(lifespan=_pool, openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/person/{person_id}", response_model=_Person)
+    async def person(
+        person_id: uuid.UUID, organisation: uuid.UUID, principal: uuid.UUID, conn: Transaction
+    ) -> Any:
+        await conn.execute(_SETTINGS, str(organisation), str(principal))
+        row = await conn.fetchrow(_READ, person_id)
+        if row is None:
+            return Response(status_code=404)
+        return _Person(**{k: _plain(v) for k, v in row.items()})
+
+    app.add_route("/healthz", _healthz)
+    return app
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bare", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument(
+        "--framework",
+        choices=("starlette", "fastapi"),
+        default="starlette",
+        help="starlette: the least around the work (default); fastapi: the framework's floor",
+    )
     args = parser.parse_args()
     uvicorn.run(
-        create_bare_app(),
+        create_fastapi_app() if args.framework == "fastapi" else create_bare_app(),
         host=args.host,
         port=args.port,
         workers=1,

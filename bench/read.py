@@ -12,10 +12,14 @@ dropped at the end; with it, a database that generator filled is reused (give th
 
 * ``guichet serve`` (``--workers``, one by default);
 * ``bench/bare.py``: Starlette + asyncpg, one uvicorn worker, the runtime role, the service's
-  pool size, one transaction with two ``set_config`` and a primary-key read.
+  pool size, one transaction with two ``set_config`` and a primary-key read;
+* ``bench/bare.py --framework fastapi``: the same work written as FastAPI's documentation
+  writes it (a ``yield`` dependency for the transaction, validated parameters, a response
+  model): the floor under any FastAPI endpoint, the service included.
 
 Each round runs, one after the other, with the same wrk settings (``-t2 -c16`` by default):
 ``healthz`` (the service, no database), ``bare_read`` (the bare service over the same ids),
+``fastapi_read`` (the FastAPI floor over the same ids),
 ``person_read`` (``GET /v1/beneficiaries/{id}`` as the CCAS d'Amiens agent over 2 000 people
 it follows, each read audited) and ``me`` (``GET /v1/me`` as the same agent). Rounds
 interleave the scenarios so that the machine's noise falls on all of them alike: read the
@@ -23,8 +27,10 @@ ratios of each round (``/bare``), and their median. ``cpu ms/req`` is the CPU ti
 measured service's processes during the run divided by the requests answered; ``db ms/req``
 the same for the PostgreSQL backends connected to the database (only the measured service
 works on it during a run; read from ``/proc``, so only with the server on this machine,
-``-`` otherwise). The load average before each round is printed beside it: the machine's
-other work shares the cores.
+``-`` otherwise). ``busy`` is the share of all the machine's cores busy during the run
+(``/proc/stat``: the services, PostgreSQL, wrk and anything else): a run near 1.0 left no
+core for more workers to use, and ``1 / busy`` bounds what they could add. The load average
+before each round is printed beside it: the machine's other work shares the cores.
 
 With ``--compare REF`` a third service serves the git revision ``REF`` (exported with ``git
 archive``) on the same database, and each round also measures ``person_read_ref`` and
@@ -75,7 +81,7 @@ from bench.http import (
     service_source,
 )
 
-SCENARIOS = ("healthz", "bare_read", "person_read", "me")
+SCENARIOS = ("healthz", "bare_read", "fastapi_read", "person_read", "me")
 SCALED = "person_read_wN"  # the person read on the --compare-workers service
 COMPARED = ("person_read_ref", "me_ref")  # on the --compare service
 COUNTED_REQUESTS = 5
@@ -84,12 +90,24 @@ COUNTED_REQUESTS = 5
 class BareService:
     """``python -m bench.bare`` in its own process group."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self, env: Mapping[str, str], log_path: Path, framework: str = "starlette"
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed module)
-            [sys.executable, "-m", "bench.bare", "--host", HOST, "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "bench.bare",
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+                "--framework",
+                framework,
+            ],
             cwd=ROOT,
             env=dict(env),
             stdin=subprocess.DEVNULL,
@@ -128,6 +146,7 @@ class Run:
     db_ms_per_request: float | None = None
     ratio_to_bare: float | None = None
     load_average: float | None = None  # the machine's, 1 minute, when the round began
+    busy: float | None = None  # share of all the machine's cores busy during the run
 
 
 def _errors(m: Measurement) -> int:
@@ -168,6 +187,27 @@ class DatabaseCpu:
         return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
+def machine_ticks() -> tuple[int, int]:
+    """Busy and total clock ticks of all the machine's cores so far (``/proc/stat``)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    total = sum(fields[:8])  # user … steal (guest time is counted in user already)
+    return total - idle, total
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    elapsed = after[1] - before[1]
+    return (after[0] - before[0]) / elapsed if elapsed > 0 else None
+
+
+@dataclass(frozen=True)
+class Measured:
+    load: Measurement
+    cpu_seconds: float  # the measured server's processes
+    db_seconds: float | None  # the PostgreSQL backends on the database
+    busy: float | None  # share of all the machine's cores
+
+
 def measure_once(
     generator: LoadGenerator,
     server: Service | BareService,
@@ -177,20 +217,22 @@ def measure_once(
     *,
     seconds: float,
     concurrency: int,
-) -> tuple[Measurement, float, float | None]:
-    """One warm-up second, then ``seconds`` measured; the CPU the server and its database
-    backends used meanwhile."""
+) -> Measured:
+    """One warm-up second, then ``seconds`` measured; the CPU the server, its database
+    backends and the whole machine used meanwhile."""
     generator.run(server.base_url, paths, headers, seconds=1, concurrency=concurrency)
     server.wait_idle(timeout=30)
     db_before = database.snapshot()
     cpu_before = server.cpu_seconds()
+    ticks_before = machine_ticks()
     measured = generator.run(
         server.base_url, paths, headers, seconds=seconds, concurrency=concurrency
     )
+    busy = busy_share(ticks_before, machine_ticks())
     cpu = server.cpu_seconds() - cpu_before
     db_cpu = DatabaseCpu.seconds(db_before, database.snapshot())
     server.wait_idle(timeout=30)
-    return measured, cpu, db_cpu
+    return Measured(measured, cpu, db_cpu, busy)
 
 
 def run_rounds(
@@ -198,6 +240,7 @@ def run_rounds(
     generator: LoadGenerator,
     service: Service,
     bare: BareService,
+    floor: BareService,
     targets: Targets,
     password: str,
     database: DatabaseCpu,
@@ -216,6 +259,7 @@ def run_rounds(
         plan: dict[str, tuple[Service | BareService, Sequence[str], Mapping[str, str]]] = {
             "healthz": (service, ["/healthz"], {}),
             "bare_read": (bare, bare_paths, {}),
+            "fastapi_read": (floor, bare_paths, {}),
             "person_read": (service, read_paths, auth),
             "me": (service, ["/v1/me"], auth),
         }
@@ -231,7 +275,7 @@ def run_rounds(
         for name in plan:
             server, paths, headers = plan[name]
             print(f"round {round_}: {name}", file=sys.stderr)
-            m, cpu, db_cpu = measure_once(
+            got = measure_once(
                 generator,
                 server,
                 database,
@@ -240,6 +284,7 @@ def run_rounds(
                 seconds=args.duration,
                 concurrency=args.concurrency,
             )
+            m, db_cpu = got.load, got.db_seconds
             this_round[name] = Run(
                 round_,
                 name,
@@ -248,9 +293,10 @@ def run_rounds(
                 m.p95_ms,
                 m.requests,
                 _errors(m),
-                cpu * 1000 / m.requests if m.requests else 0.0,
+                got.cpu_seconds * 1000 / m.requests if m.requests else 0.0,
                 db_cpu * 1000 / m.requests if m.requests and db_cpu is not None else None,
                 load_average=load,
+                busy=got.busy,
             )
         base = this_round["bare_read"].rps
         for r in this_round.values():
@@ -322,22 +368,24 @@ async def count_round_trips(targets: Targets, password: str) -> dict[str, float]
 def render(runs: Sequence[Run]) -> str:
     header = (
         f"{'round':>5} {'scenario':<16}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
-        f"{'errors':>8}{'cpu ms/req':>12}{'db ms/req':>11}{'/bare':>8}{'load':>6}"
+        f"{'errors':>8}{'cpu ms/req':>12}{'db ms/req':>11}{'/bare':>8}{'busy':>6}{'load':>6}"
     )
     lines = [header, "-" * len(header)]
     for r in runs:
         ratio = f"{r.ratio_to_bare:.3f}" if r.ratio_to_bare is not None else "-"
         load = f"{r.load_average:.1f}" if r.load_average is not None else "-"
+        busy = f"{r.busy:.2f}" if r.busy is not None else "-"
         lines.append(
             f"{r.round:>5} {r.scenario:<16}{r.rps:>9.1f}{r.p50_ms:>9.2f}{r.p95_ms:>9.2f}"
             f"{r.errors:>8}{r.cpu_ms_per_request:>12.2f}{_ms(r.db_ms_per_request):>11}"
-            f"{ratio:>8}{load:>6}"
+            f"{ratio:>8}{busy:>6}{load:>6}"
         )
     lines.append("-" * len(header))
     for name in dict.fromkeys(r.scenario for r in runs):
         mine = [r for r in runs if r.scenario == name]
         ratios = [r.ratio_to_bare for r in mine if r.ratio_to_bare is not None]
         db = [r.db_ms_per_request for r in mine if r.db_ms_per_request is not None]
+        shares = [r.busy for r in mine if r.busy is not None]
         lines.append(
             f"{'med':>5} {name:<16}{statistics.median(r.rps for r in mine):>9.1f}"
             f"{statistics.median(r.p50_ms for r in mine):>9.2f}"
@@ -346,8 +394,13 @@ def render(runs: Sequence[Run]) -> str:
             f"{statistics.median(r.cpu_ms_per_request for r in mine):>12.2f}"
             f"{_ms(statistics.median(db) if db else None):>11}"
             f"{statistics.median(ratios) if ratios else 0:>8.3f}"
+            f"{_share(statistics.median(shares) if shares else None):>6}"
         )
     return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "-"
 
 
 def _ms(value: float | None) -> str:
@@ -416,6 +469,7 @@ def run(args: argparse.Namespace) -> int:
         targets = asyncio.run(find_targets(url, args.seed))
         service = Service(env, args.workers, workdir / "service.log", ROOT)
         bare = BareService(env, workdir / "bare.log")
+        floor = BareService(env, workdir / "floor.log", framework="fastapi")
         scaled = compared = None
         compared_label = ""
         try:
@@ -431,11 +485,13 @@ def run(args: argparse.Namespace) -> int:
                 compared = Service(compared_env, args.workers, workdir / "compared.log", source)
                 compared.wait_ready(300)
             bare.wait_ready()
+            floor.wait_ready()
             runs = run_rounds(
                 args,
                 generator,
                 service,
                 bare,
+                floor,
                 targets,
                 DEMO_PASSWORD,
                 DatabaseCpu(url),
@@ -446,6 +502,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             service.stop()
             bare.stop()
+            floor.stop()
             if scaled is not None:
                 scaled.stop()
             if compared is not None:
@@ -471,6 +528,11 @@ def run(args: argparse.Namespace) -> int:
     if compared_label:
         print(f"{', '.join(COMPARED)}: {compared_label}, same data and load settings")
     print(render(runs))
+    ceilings = [1 / r.busy for r in runs if r.scenario == "person_read" and r.busy]
+    if ceilings:
+        # the same CPU per request spread over more workers: no more than the idle cores allow
+        each = ", ".join(f"{c:.2f}" for c in ceilings)
+        print(f"person read, most that more workers could serve / 1 worker (1 / busy): {each}")
     if scaled is not None:
         one = [r.rps for r in runs if r.scenario == "person_read"]
         many = [r.rps for r in runs if r.scenario == SCALED]
