@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.telemetry import TelemetryConfig
 
@@ -19,7 +19,7 @@ from api.db.engine import Database, pool_status
 from api.db.migrate import head_revision, migrate
 from api.domain.people.nir import NirCipher
 from api.http import metrics
-from api.http.deps import check_request_input
+from api.http.deps import TransactionRoute, check_request_input
 from api.http.docs import install_docs
 from api.http.errors import install_error_handlers
 from api.http.idempotency import install_idempotency
@@ -127,6 +127,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # one was configured, and wrapped each endpoint in an operation span when one was.
         telemetry=TELEMETRY_OFF,
     )
+    # routes added to the application itself (documentation, problem pages) end their
+    # session as the routers' do
+    app.router.route_class = TransactionRoute
     app.state.settings = settings
     app.state.keyring = KeyRing.load_or_create(settings.keys_dir)
     app.state.nir_cipher = NirCipher.from_settings(settings)
@@ -151,6 +154,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_openapi(app)
     install_docs(app)
     for router in ROUTERS:
+        _require_transaction_routes(router)
         app.include_router(router)
     app.state.route_methods = [
         (route.path_regex, route.methods or set())
@@ -161,6 +165,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if database is not None:
         _attach(app, database)
     return app
+
+
+def _require_transaction_routes(router: APIRouter) -> None:
+    """Refuse to start with an endpoint whose session nothing would end (a router created
+    without ``route_class=TransactionRoute``)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and not isinstance(route, TransactionRoute):
+            raise RuntimeError(f"{route.path}: its router's route_class is not TransactionRoute")
 
 
 #: allocations (net of those freed) between two young-generation collections; Python's

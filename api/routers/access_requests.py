@@ -10,10 +10,11 @@ from fastapi import APIRouter, Query, status
 from api.domain.people import access_requests as service
 from api.domain.people.deps import AccessRequestsContext as Ctx
 from api.domain.people.schemas import AccessRequestCreate, AccessRequestDecision, AccessRequestRead
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 
-router = APIRouter(prefix="/v1", tags=["access requests"])
+router = APIRouter(prefix="/v1", tags=["access requests"], route_class=TransactionRoute)
 
 
 @router.post(

@@ -15,9 +15,10 @@ from api.domain.aids.schemas import (
     CommissionRead,
     DecisionsReport,
 )
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 
-router = APIRouter(prefix="/v1/aid-commissions", tags=["aids"])
+router = APIRouter(prefix="/v1/aid-commissions", tags=["aids"], route_class=TransactionRoute)
 
 
 @router.post("", response_model=CommissionRead, status_code=201)

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Header, Path, Response
 from api.domain.aids import envelopes as service
 from api.domain.aids.deps import AidsContext
 from api.domain.aids.schemas import EnvelopesPut, EnvelopesRead
+from api.http.deps import TransactionRoute
 from api.problems import PreconditionRequired
 
-router = APIRouter(prefix="/v1/aid-envelopes", tags=["aids"])
+router = APIRouter(prefix="/v1/aid-envelopes", tags=["aids"], route_class=TransactionRoute)
 Year = Annotated[int, Path(ge=2000, le=2100)]
 
 

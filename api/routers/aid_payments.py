@@ -10,9 +10,10 @@ from fastapi import APIRouter, Header, Query, Response
 from api.domain.aids import payments as service
 from api.domain.aids.deps import AidsContext
 from api.domain.aids.schemas import IsoDate, PaymentCreate, PaymentList, PaymentRead
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 
-router = APIRouter(tags=["aids"])
+router = APIRouter(tags=["aids"], route_class=TransactionRoute)
 
 CSV = "text/csv"
 

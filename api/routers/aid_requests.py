@@ -22,11 +22,12 @@ from api.domain.aids.schemas import (
     RefuseBody,
     ScheduleBody,
 )
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 from api.problems import PreconditionRequired
 
-router = APIRouter(prefix="/v1/aid-requests", tags=["aids"])
+router = APIRouter(prefix="/v1/aid-requests", tags=["aids"], route_class=TransactionRoute)
 IfMatch = Annotated[str | None, Header(description="Optional: the ETag you read.")]
 
 

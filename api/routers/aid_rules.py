@@ -19,10 +19,11 @@ from api.domain.aids.schemas import (
     CompareRead,
     IsoDate,
 )
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 
-router = APIRouter(prefix="/v1/aid-rules", tags=["aids"])
+router = APIRouter(prefix="/v1/aid-rules", tags=["aids"], route_class=TransactionRoute)
 
 
 @router.post("", response_model=AidRulesRead, status_code=201)

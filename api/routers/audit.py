@@ -13,9 +13,10 @@ from api.auth.deps import CurrentScope
 from api.domain.audit import service
 from api.domain.audit.deps import RequestAuditLog
 from api.domain.audit.schemas import AuditEntryRead
+from api.http.deps import TransactionRoute
 from api.http.schemas import Cursor, Limit, Page
 
-router = APIRouter(prefix="/v1", tags=["audit"])
+router = APIRouter(prefix="/v1", tags=["audit"], route_class=TransactionRoute)
 
 Bound = AwareDatetime | date | None
 

@@ -14,11 +14,11 @@ from api.domain.organisations.deps import Organisations
 from api.domain.organisations.schemas import MeRead
 from api.domain.staff.deps import StaffContext
 from api.domain.staff.schemas import InvitationRead
-from api.http.deps import Session
+from api.http.deps import Session, TransactionRoute
 from api.http.schemas import Output
 from api.problems import TooManyRequests
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=TransactionRoute)
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

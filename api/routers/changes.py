@@ -10,9 +10,10 @@ from api.auth.deps import CurrentScope
 from api.domain.changes import service
 from api.domain.changes.deps import ScopedChangeFeed
 from api.domain.changes.schemas import ChangePage
+from api.http.deps import TransactionRoute
 from api.http.schemas import Limit
 
-router = APIRouter(prefix="/v1/changes", tags=["changes"])
+router = APIRouter(prefix="/v1/changes", tags=["changes"], route_class=TransactionRoute)
 
 
 @router.get("", response_model=ChangePage)

@@ -11,10 +11,11 @@ from api.domain.conventions import service
 from api.domain.conventions.deps import ConventionsContext
 from api.domain.conventions.rules import ConventionAction
 from api.domain.conventions.schemas import ConventionActionBody, ConventionCreate, ConventionRead
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 
-router = APIRouter(prefix="/v1/conventions", tags=["conventions"])
+router = APIRouter(prefix="/v1/conventions", tags=["conventions"], route_class=TransactionRoute)
 
 Status = Literal["proposed", "active", "suspended", "revoked"]
 Action = Literal["accept", "withdraw", "suspend", "resume", "revoke"]

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 
 from api.domain.organisations.deps import Directory
 from api.domain.organisations.schemas import CompetentRead
-from api.http.deps import Session
+from api.http.deps import Session, TransactionRoute
 
-router = APIRouter(prefix="/v1/directory", tags=["directory"])
+router = APIRouter(prefix="/v1/directory", tags=["directory"], route_class=TransactionRoute)
 
 
 @router.get("/competent", response_model=CompetentRead)

@@ -19,11 +19,12 @@ from api.domain.dossiers.schemas import (
     DossierUpdate,
 )
 from api.domain.dossiers.service import Dossiers
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 from api.problems import PreconditionRequired
 
-router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
+router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"], route_class=TransactionRoute)
 
 
 Ctx = DossiersContext

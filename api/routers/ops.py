@@ -7,11 +7,12 @@ import hmac
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from api.http.deps import TransactionRoute
 from api.http.metrics import REGISTRY
 from api.http.schemas import Output
 from api.problems import NotFound, ServiceUnavailable
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(tags=["ops"], route_class=TransactionRoute)
 
 
 class Health(Output):

@@ -24,12 +24,12 @@ from api.domain.organisations.schemas import (
 from api.domain.staff.deps import StaffContext
 from api.domain.staff.rules import GrantStatus
 from api.domain.staff.schemas import MemberCreate, MemberRead, MemberUpdate, RoleGrantRead
-from api.http.deps import Session
+from api.http.deps import Session, TransactionRoute
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 from api.problems import PreconditionRequired
 
-router = APIRouter(prefix="/v1/organisations", tags=["organisations"])
+router = APIRouter(prefix="/v1/organisations", tags=["organisations"], route_class=TransactionRoute)
 
 CommuneQuery = Annotated[str | None, Query(pattern=r"^(\d{5}|2[AB]\d{3})$")]
 

@@ -14,10 +14,11 @@ from api.domain.orientations.schemas import (
     OrientationCreate,
     OrientationRead,
 )
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 
-router = APIRouter(prefix="/v1/orientations", tags=["orientations"])
+router = APIRouter(prefix="/v1/orientations", tags=["orientations"], route_class=TransactionRoute)
 
 
 Ctx = OrientationsContext

@@ -8,7 +8,6 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from fastapi.routing import APIRoute
 
 from api.domain.audit import service as audit_service
 from api.domain.audit.schemas import AccessLogItem
@@ -38,12 +37,13 @@ from api.domain.people.schemas import (
     PreviewList,
     TimelineItem,
 )
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 from api.problems import PreconditionRequired
 
 
-class _PersonRoute(APIRoute):
+class _PersonRoute(TransactionRoute):
     """A merged record's id answers 301 with ``Location`` naming the same resource under
     the surviving id (the domain names the survivor; the path is HTTP's business)."""
 

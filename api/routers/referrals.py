@@ -17,10 +17,11 @@ from api.domain.referrals.schemas import (
     ReferralRead,
     ReferralSummary,
 )
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page, plain_json
 
-router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"], route_class=TransactionRoute)
 
 
 Ctx = ReferralsContext

@@ -14,8 +14,9 @@ from api.domain.statistics.cells import Period
 from api.domain.statistics.deps import StatisticsService
 from api.domain.statistics.rules import MEASURES, choose_media
 from api.domain.statistics.schemas import StatisticsRead, UnmetNeedsRead
+from api.http.deps import TransactionRoute
 
-router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
+router = APIRouter(prefix="/v1/statistics", tags=["statistics"], route_class=TransactionRoute)
 
 Territory = Annotated[
     str,

@@ -7,10 +7,11 @@ from fastapi import APIRouter, Request
 from api.domain.dossiers import sync
 from api.domain.dossiers.deps import DossiersContext as Ctx
 from api.domain.dossiers.schemas import SyncBatch, SyncReport
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 from api.http.schemas import body_holds_no_nul
 
-router = APIRouter(prefix="/v1/sync", tags=["sync"])
+router = APIRouter(prefix="/v1/sync", tags=["sync"], route_class=TransactionRoute)
 
 
 @router.post("/dossiers", response_model=SyncReport)

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from api.domain.territories import service
 from api.domain.territories.deps import TerritoriesContext
 from api.domain.territories.schemas import CommuneRead, CompetenceRead, DepartementRead, EpciRead
+from api.http.deps import TransactionRoute
 from api.http.schemas import Cursor, Limit, Page
 
-router = APIRouter(prefix="/v1", tags=["territories"])
+router = APIRouter(prefix="/v1", tags=["territories"], route_class=TransactionRoute)
 
 
 @router.get("/territories/communes", response_model=Page[CommuneRead])

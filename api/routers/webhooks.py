@@ -17,10 +17,11 @@ from api.domain.webhooks.schemas import (
     WebhookRead,
     WebhookTestQueued,
 )
+from api.http.deps import TransactionRoute
 from api.http.idempotency import Idempotent
 from api.http.schemas import Cursor, Limit, Page
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=TransactionRoute)
 
 
 DELIVERY_CONTRACT = (

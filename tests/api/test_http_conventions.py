@@ -7,10 +7,13 @@ import uuid
 
 import httpx
 import pytest
-from fastapi import FastAPI, routing
+from fastapi import APIRouter, FastAPI, routing
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from api import main
 from api.db.engine import Database
+from api.http.deps import Session
 from api.main import build_what_the_first_request_would, create_app
 from api.settings import Settings
 
@@ -129,6 +132,44 @@ async def test_a_started_worker_resolves_no_route_at_its_first_request(
         assert_problem(await c.get("/v1/referrals?box=inbox"), 401, "unauthenticated")
         assert_problem(await c.get("/v1/me"), 401, "unauthenticated")
     await database.dispose()
+
+
+def test_a_router_whose_routes_would_not_end_their_session_is_refused_at_start_up(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A router created without ``route_class=TransactionRoute``: nothing would commit its
+    endpoints' sessions nor give their connections back, so the service does not start."""
+    forgotten = APIRouter(prefix="/v1/forgotten")
+
+    @forgotten.get("/thing")
+    async def thing(session: Session) -> None:
+        await session.execute(text("SELECT 1"))
+
+    monkeypatch.setattr(main, "ROUTERS", (*main.ROUTERS, forgotten))
+    with pytest.raises(RuntimeError, match="/v1/forgotten/thing"):
+        create_app(settings)
+
+
+async def test_an_endpoint_commits_before_answering_and_rolls_back_when_it_fails(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The session of a route added to the application itself is ended by the route
+    (api.http.deps.TransactionRoute), as the routers' are. Here each request is a savepoint
+    of the test's connection, and a setting changed in it lasts only if it is committed."""
+
+    @app.get("/test-transaction")
+    async def transaction(session: Session, value: str, fail: bool = False) -> str | None:
+        seen = await session.scalar(text("SELECT current_setting('guichet.probe', true)"))
+        await session.execute(text("SELECT set_config('guichet.probe', :v, false)"), {"v": value})
+        if fail:
+            raise RuntimeError("after a statement")
+        return seen
+
+    await client.get("/test-transaction", params={"value": "committed"})
+    failed = await client.get("/test-transaction", params={"value": "lost", "fail": True})
+    assert_problem(failed, 500, "internal-error")
+    again = await client.get("/test-transaction", params={"value": "committed"})
+    assert again.json() == "committed"
 
 
 async def test_readyz_is_503_when_the_schema_is_behind(

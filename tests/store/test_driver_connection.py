@@ -19,7 +19,7 @@ from api.db.context import DbContext, set_db_context
 from api.db.driver import driver_connection
 from api.db.engine import app_url, create_engine, make_sessionmaker
 from api.db.versioned import VersionedCache
-from api.http.deps import _session
+from api.http.deps import _session, begin_request, finish_request
 from api.settings import Settings
 
 IDENTITY = ("guichet.context", "guichet.organisation_id", "guichet.principal_id")
@@ -139,32 +139,54 @@ async def test_a_requests_session_gives_its_connection_back_committed_or_rolled_
     place and the connection is back in the pool with nothing of the request's transaction;
     failed, it is rolled back and closed the same way."""
     sessions = make_sessionmaker(one_connection)
-    request: Any = SimpleNamespace(
-        app=SimpleNamespace(state=SimpleNamespace(sessionmaker=sessions))
-    )
     pool: Any = one_connection.pool
 
-    committed = _session(request)
-    session = await anext(committed)
+    request = _request_on(sessions)
+    begin_request(request.scope)
+    session = await _session(request)
+    assert await _session(request) is session  # one per request
     pid = await _act(session)
     assert pool.checkedout() == 1
-    with pytest.raises(StopAsyncIteration):
-        await anext(committed)
+    await finish_request(request.scope, commit=True)
     assert pool.checkedout() == 0
     assert not session.sync_session.in_transaction()
     assert await _identity(sessions) == (pid, ("", "", ""))
 
-    failed = _session(request)
-    session = await anext(failed)
+    request = _request_on(sessions)
+    begin_request(request.scope)
+    session = await _session(request)
     assert await _act(session) == pid
-    with pytest.raises(RuntimeError, match="handler failed"):
-        await failed.athrow(RuntimeError("handler failed"))
+    await finish_request(request.scope, commit=False)
     assert pool.checkedout() == 0
     assert await _identity(sessions) == (pid, ("", "", ""))
 
 
+async def test_a_session_without_a_route_to_end_it_is_refused(one_connection: AsyncEngine) -> None:
+    """A route that is not a TransactionRoute never calls begin_request: its session would
+    stay open, its connection out of the pool."""
+    request = _request_on(make_sessionmaker(one_connection))
+    with pytest.raises(RuntimeError, match="not a TransactionRoute"):
+        await _session(request)
+    assert one_connection.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
 def _request_on(sessions: async_sessionmaker[AsyncSession]) -> Any:
-    return SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(sessionmaker=sessions)))
+    return SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(sessionmaker=sessions)), scope={}
+    )
+
+
+async def _route_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A request's session as its route opens and ends it (api.http.deps.TransactionRoute):
+    the endpoint runs at the ``yield``, raising into it when it fails."""
+    request = _request_on(sessions)
+    begin_request(request.scope)
+    try:
+        yield await _session(request)
+    except BaseException:
+        await finish_request(request.scope, commit=False)
+        raise
+    await finish_request(request.scope, commit=True)
 
 
 PROBE = "SELECT current_setting('guichet.probe', true)"
@@ -190,7 +212,8 @@ async def test_a_request_commits_its_driver_statements_or_rolls_them_back(
     pool: Any = one_connection.pool
 
     async def run(value: str) -> AsyncSession:
-        session = await anext(request)
+        begin_request(request.scope)
+        session = await _session(request)
         driver = await driver_connection(session)
         await driver.execute(f"SELECT set_config('guichet.probe', '{value}', false)")
         if orm_after:  # the ORM joins the same transaction on the same connection
@@ -199,18 +222,16 @@ async def test_a_request_commits_its_driver_statements_or_rolls_them_back(
         assert pool.checkedout() == 1
         return session
 
-    request = _session(_request_on(sessions))
+    request = _request_on(sessions)
     session = await run("committed")
-    with pytest.raises(StopAsyncIteration):
-        await anext(request)
+    await finish_request(request.scope, commit=True)
     assert pool.checkedout() == 0
     assert not session.sync_session.in_transaction()
     assert await _probe(sessions) == "committed"
 
-    request = _session(_request_on(sessions))
+    request = _request_on(sessions)
     await run("rolled back")
-    with pytest.raises(RuntimeError, match="handler failed"):
-        await request.athrow(RuntimeError("handler failed"))
+    await finish_request(request.scope, commit=False)
     assert pool.checkedout() == 0
     assert await _probe(sessions) == ""
 
@@ -219,7 +240,7 @@ async def test_a_request_whose_orm_ran_first_gives_the_driver_the_same_transacti
     one_connection: AsyncEngine,
 ) -> None:
     sessions = make_sessionmaker(one_connection)
-    request = _session(_request_on(sessions))
+    request = _route_session(sessions)
     session = await anext(request)
     pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar()
     driver = await driver_connection(session)
@@ -238,7 +259,7 @@ async def test_a_request_stores_what_it_read_only_once_committed(
     cache: VersionedCache[str] = VersionedCache()
     sessions = make_sessionmaker(one_connection)
     for outcome in ("failed", "committed"):
-        request = _session(_request_on(sessions))
+        request = _route_session(sessions)
         session = await anext(request)
         await set_db_context(  # reads the access version; nothing runs through the ORM
             session, context=DbContext.REQUEST, principal_id=uuid.uuid4(), read_version=True
@@ -264,7 +285,7 @@ async def test_a_request_on_a_connection_the_server_closed_does_not_give_it_back
     sessions = make_sessionmaker(one_connection)
 
     async def request_pid() -> int:
-        request = _session(_request_on(sessions))
+        request = _route_session(sessions)
         session = await anext(request)
         try:
             pid = (await driver_connection(session)).get_server_pid()
