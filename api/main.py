@@ -189,8 +189,9 @@ def build_what_the_first_request_would(app: FastAPI) -> None:
     * FastAPI resolves an included router's routes (their dependants and parameter fields)
       the first time a request is matched against them; walking the route contexts builds
       the same objects, kept on the included routers requests are matched against;
-    * anyio loads its asyncio backend at its first use in the running loop (the first
-      dependency with a teardown): ~35 ms of imports from compiled bytecode."""
+    * anyio loads its asyncio backend at its first use in the running loop (a dependency
+      or endpoint run in the thread pool, a streamed answer): ~35 ms of imports from
+      compiled bytecode."""
     for _ in iter_route_contexts(app.router.routes):
         pass
     anyio.get_cancelled_exc_class()
