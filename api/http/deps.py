@@ -40,7 +40,7 @@ class TransactionRoute(APIRoute):
     handlers answer then).
 
     A ``yield`` dependency would do the same, but FastAPI wraps each one in an exit stack and
-    a cancellation scope: a fifth of the CPU of an endpoint that does nothing else
+    a cancellation scope: about a sixth of the CPU of an endpoint that does nothing else
     (``bench/read.py``'s FastAPI floor against the same endpoint without it)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
