@@ -81,7 +81,6 @@ async def _healthz(_request: Request) -> Response:
 
 
 def create_bare_app() -> Starlette:
-
     async def person(request: Request) -> Response:
         pool: asyncpg.Pool = request.app.state.pool
         async with pool.acquire() as conn, conn.transaction():
