@@ -60,7 +60,13 @@ async def visible_referral(
 ) -> PartiesOfReferral:
     """The referral if the caller's organisation is a party (404 otherwise), and the caller's
     role reads referrals (403 otherwise: an admin or a dpo of a party)."""
-    found = await ctx.store.get(referral_id, for_update=for_update)
+    return await shown(ctx, await ctx.store.get(referral_id, for_update=for_update))
+
+
+async def shown(ctx: Referrals, found: PartiesOfReferral | None) -> PartiesOfReferral:
+    """A referral read with its parties (None: the caller's organisation is no party), if the
+    caller may see it: 404 for a competence hidden from it, 403 for a role that does not
+    read referrals."""
     if found is None or found.referral.competence in await hidden_competences(ctx):
         raise NotFound(detail="No such referral.")
     require_referrals(ctx.scope)

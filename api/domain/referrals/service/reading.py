@@ -24,6 +24,7 @@ from api.domain.referrals.service.context import (
     etag,
     hidden_competences,
     require_referrals,
+    shown,
     side_of,
     visible_referral,
 )
@@ -99,10 +100,7 @@ async def read_sent(
     shows it: the row and its parties as the insert returned them, the person as the sender
     read them before sending (what it may see of them does not change by sending), the
     ``sent`` event it wrote, and no chain yet (nothing could have redirected it)."""
-    r = found.referral
-    if r.competence in await hidden_competences(ctx):
-        raise NotFound(detail="No such referral.")
-    require_referrals(ctx.scope)
+    r = (await shown(ctx, found)).referral
     sent = ReferralEventRead(
         at=r.created_at,
         from_status=None,
