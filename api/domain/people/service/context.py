@@ -69,10 +69,18 @@ async def touched_person(
     to ``at`` at least (retention restarts) in the same round trip, and the answer shows it
     (a refusal after it rolls the touch back with the request)."""
     found = await ctx.store.read_touched(person_id, access.role_categories(ctx.scope), at)
+    return await readable_record(ctx, person_id, found)
+
+
+async def readable_record(
+    ctx: People, person_id: uuid.UUID, found: tuple[PersonRecord, list[str]] | None
+) -> tuple[PersonRecord, frozenset[DataCategory]]:
+    """A record read with the categories the access rule grants on it (None: the caller's
+    organisation does not follow the person): 404, or 301 to a surviving record, when it
+    grants nothing."""
     categories = access.categories_of_codes(found[1]) if found is not None else frozenset()
     if found is None or not categories:
         await not_visible(ctx, person_id)
-    assert found is not None
     return found[0], categories
 
 

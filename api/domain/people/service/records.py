@@ -19,7 +19,7 @@ from api.domain.people.service.context import (
     People,
     categories_of,
     etag,
-    not_visible,
+    readable_record,
     visible_person,
 )
 from api.domain.people.service.discovery import discoverable, previews
@@ -206,10 +206,8 @@ async def read(
         Access("beneficiary.read", "beneficiary", str(person_id), beneficiary_id=person_id)
     )
     found = await ctx.store.read_recorded(person_id, access.role_categories(ctx.scope), entry)
-    readable = access.categories_of_codes(found[1]) if found is not None else frozenset()
-    if found is None or not readable:
-        await not_visible(ctx, person_id)
-    return shape(ctx, found[0], readable), etag(found[0].version)
+    record, readable = await readable_record(ctx, person_id, found)
+    return shape(ctx, record, readable), etag(record.version)
 
 
 async def _changed_values(ctx: People, row: Beneficiary, changes: dict[str, Any]) -> dict[str, Any]:
