@@ -514,48 +514,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Service:
-    """``guichet serve`` in its own process group, its output in a log file."""
+class ProcessGroup:
+    """A server started in its own process group (Ctrl-C reaches the harness, which stops it
+    in order), its output in a log file; its CPU is the whole group's."""
 
-    def __init__(self, env: Mapping[str, str], workers: int, log_path: Path, source: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://{HOST}:{self.port}"
+    def __init__(
+        self, command: Sequence[str], env: Mapping[str, str], log_path: Path, cwd: Path
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed module)
-            [
-                sys.executable,
-                "-m",
-                "api.cli",
-                "serve",
-                "--host",
-                HOST,
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-            ],
-            cwd=source,  # `-m` puts it first on sys.path: its `api` is the one served
+            [sys.executable, *command],
+            cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the harness, which stops it in order
+            start_new_session=True,
         )
-
-    def wait_ready(self, timeout: float) -> float:
-        started = time.monotonic()
-        with httpx.Client(base_url=self.base_url, timeout=5) as client:
-            while time.monotonic() - started < timeout:
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"service exited with {self.process.returncode}:\n{self.log_tail()}"
-                    )
-                with suppress(httpx.HTTPError):
-                    if client.get("/readyz").status_code == 200:
-                        return time.monotonic() - started
-                time.sleep(0.5)
-        raise RuntimeError(f"service not ready after {timeout:.0f} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -591,6 +567,31 @@ class Service:
             quiet = quiet + 1 if now - before < 0.1 * interval else 0
             before = now
         return time.monotonic() - started
+
+
+class Service(ProcessGroup):
+    """``guichet serve``, its output (JSON lines) in a log file."""
+
+    def __init__(self, env: Mapping[str, str], workers: int, log_path: Path, source: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://{HOST}:{self.port}"
+        command = ["-m", "api.cli", "serve", "--host", HOST, "--port", str(self.port)]
+        # `-m` puts the working directory first on sys.path: its `api` is the one served
+        super().__init__([*command, "--workers", str(workers)], env, log_path, cwd=source)
+
+    def wait_ready(self, timeout: float) -> float:
+        started = time.monotonic()
+        with httpx.Client(base_url=self.base_url, timeout=5) as client:
+            while time.monotonic() - started < timeout:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"service exited with {self.process.returncode}:\n{self.log_tail()}"
+                    )
+                with suppress(httpx.HTTPError):
+                    if client.get("/readyz").status_code == 200:
+                        return time.monotonic() - started
+                time.sleep(0.5)
+        raise RuntimeError(f"service not ready after {timeout:.0f} s:\n{self.log_tail()}")
 
     def _lines(self) -> list[str]:
         self._log.flush()

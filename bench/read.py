@@ -50,7 +50,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +70,7 @@ from bench.http import (
     ROOT,
     LoadGenerator,
     Measurement,
+    ProcessGroup,
     Service,
     choose_generator,
     free_port,
@@ -87,7 +87,7 @@ COMPARED = ("person_read_ref", "me_ref")  # on the --compare service
 COUNTED_REQUESTS = 5
 
 
-class BareService:
+class BareService(ProcessGroup):
     """``python -m bench.bare`` in its own process group."""
 
     def __init__(
@@ -95,26 +95,8 @@ class BareService:
     ) -> None:
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed module)
-            [
-                sys.executable,
-                "-m",
-                "bench.bare",
-                "--host",
-                HOST,
-                "--port",
-                str(self.port),
-                "--framework",
-                framework,
-            ],
-            cwd=ROOT,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        command = ["-m", "bench.bare", "--host", HOST, "--port", str(self.port)]
+        super().__init__([*command, "--framework", framework], env, log_path, cwd=ROOT)
 
     def wait_ready(self, timeout: float = 60) -> None:
         started = time.monotonic()
@@ -127,10 +109,6 @@ class BareService:
                         return
                 time.sleep(0.3)
         raise RuntimeError("bare service not ready")
-
-    cpu_seconds = Service.cpu_seconds
-    wait_idle = Service.wait_idle
-    stop = Service.stop
 
 
 @dataclass

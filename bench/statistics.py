@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -210,9 +211,9 @@ def run(args: argparse.Namespace) -> int:
     # the working tree, and with --compare a revision beside it (requests interleaved)
     services = [Service(env, 1, workdir / "service.log", ROOT)]
     if args.compare:
-        source, label = service_source(args.compare, workdir)
+        compared_tree, label = service_source(args.compare, workdir)
         print(f"compared with {label}", file=sys.stderr)
-        services.append(Service(env, 1, workdir / "compared.log", source))
+        services.append(Service(env, 1, workdir / "compared.log", compared_tree))
     print(asyncio.run(_data_size(args.database_url)))
     try:
         for service in services:
@@ -227,8 +228,10 @@ def run(args: argparse.Namespace) -> int:
         )
         for scenario in SCENARIOS:
             calls = [
-                lambda c=client, t=token, s=scenario: c.get(
-                    s.path, headers={"Authorization": f"Bearer {t}", "Accept": s.accept}
+                partial(
+                    client.get,
+                    scenario.path,
+                    headers={"Authorization": f"Bearer {token}", "Accept": scenario.accept},
                 )
                 for client, token in zip(clients, tokens, strict=True)
             ]

@@ -137,7 +137,7 @@ def _nir(seed: bytes) -> str:
 
 def make_batches(
     communes: list[str], batches: int, size: int, run_id: str, system: str = SYSTEM
-) -> list[list[dict]]:
+) -> list[list[dict[str, Any]]]:
     """New people and dossiers, reproducible from ``run_id`` and unlike each other."""
     made = []
     for b in range(batches):
@@ -205,7 +205,7 @@ async def _token(http: httpx.AsyncClient, client: tuple[str, str]) -> dict[str, 
 
 
 async def _send(
-    http: httpx.AsyncClient, headers: dict[str, str], batch: list[dict], phase: Phase
+    http: httpx.AsyncClient, headers: dict[str, str], batch: list[dict[str, Any]], phase: Phase
 ) -> None:
     started = time.perf_counter()
     r = await http.post(
@@ -345,7 +345,7 @@ def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-def raw_batch(batch: list[dict], organisation: uuid.UUID, client: uuid.UUID) -> RawBatch:
+def raw_batch(batch: list[dict[str, Any]], organisation: uuid.UUID, client: uuid.UUID) -> RawBatch:
     """The rows the sync writes for ``batch`` (a new person each, the département instructing
     and deciding: it holds RSA and APA by law on the Somme)."""
     from api.domain.identity import name_match_keys
@@ -429,7 +429,13 @@ def raw_batch(batch: list[dict], organisation: uuid.UUID, client: uuid.UUID) -> 
             )
         )
     return RawBatch(
-        *(_columns(t) for t in (people, memberships, dossiers, refs, events, changes, resync)),
+        people=_columns(people),
+        memberships=_columns(memberships),
+        dossiers=_columns(dossiers),
+        refs=_columns(refs),
+        events=_columns(events),
+        changes=_columns(changes),
+        resync=_columns(resync),
         update=_columns(update),
     )
 
@@ -506,8 +512,8 @@ async def phases(
     url: str,
     base_url: str,
     client: tuple[str, str],
-    service_batches: list[list[dict]],
-    raw_batches: list[list[dict]],
+    service_batches: list[list[dict[str, Any]]],
+    raw_batches: list[list[dict[str, Any]]],
 ) -> dict[str, Any]:
     conn = await asyncpg.connect(plain_url(url))
     try:
@@ -522,7 +528,7 @@ async def phases(
 
             async def interleaved(
                 kind: str,
-                sent: Callable[[list[dict]], list[dict]],
+                sent: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
                 write_raw: Callable[[RawBatch, Phase], Awaitable[None]],
             ) -> None:
                 """The service's batches of ``kind`` and the baseline's, one after the other;
@@ -553,7 +559,7 @@ async def phases(
         await conn.close()
 
 
-def updated(batch: list[dict]) -> list[dict]:
+def updated(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The batch a day later: a new instruction for every dossier not decided yet (once
     decided, the instruction is closed: those items are unchanged)."""
     later = "2026-11-02T08:00:00Z"
@@ -569,7 +575,9 @@ def updated(batch: list[dict]) -> list[dict]:
     ]
 
 
-async def count_statements(client: tuple[str, str], batch: list[dict]) -> dict[str, Trips]:
+async def count_statements(
+    client: tuple[str, str], batch: list[dict[str, Any]]
+) -> dict[str, Trips]:
     """The service's own application, in this process: one create batch, the same batch
     again (unchanged), then with a new instruction for most items (update), each request's
     statements counted and timed by SQLAlchemy events."""
@@ -756,7 +764,7 @@ def report(
 # --------------------------------------------------------------------------- main
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.sync",
         description="Dossier sync throughput (items/s) next to raw asyncpg batch inserts.",
@@ -836,7 +844,7 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     return run_cli(parse_args, run, argv)
 
 
