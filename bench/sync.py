@@ -38,7 +38,8 @@ group, everything stopped and dropped at the end):
    new dossiers, the same again, then the same with a new instruction for the dossiers not
    decided yet (three in four: ``updated``, the others ``unchanged``), with SQLAlchemy events
    counting the statements of each request (BEGIN and COMMIT included) and timing each
-   statement: the slowest are listed.
+   statement: the slowest are listed. With ``--ref``, a child process does it with that
+   revision's ``api``, so a before and after of a batch's statements needs one checkout.
 
 Output: items/s and per-batch latency of each phase, the service/baseline ratios with the
 data size (batch size, rows in the database after the run, request body size) and the load
@@ -57,6 +58,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -641,6 +643,34 @@ async def count_statements(
     return found
 
 
+def statements_of(
+    source: Path, workdir: Path, client: tuple[str, str], batch: list[dict[str, Any]]
+) -> dict[str, Trips]:
+    """:func:`count_statements` with the code that was served: in this process for the
+    working tree; for ``--ref``, in a child whose ``api`` is the exported one (first on its
+    path, alone in a folder) and whose ``bench`` is this one, on the database that revision
+    migrated."""
+    if source == ROOT:
+        return asyncio.run(count_statements(client, batch))
+    alone = workdir / "served-api"
+    alone.mkdir()
+    (alone / "api").symlink_to(source / "api", target_is_directory=True)
+    given, found = workdir / "count-given.json", workdir / "count-found.json"
+    given.write_text(json.dumps({"client": client, "batch": batch}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "bench.sync", "--count-statements", str(given), str(found)]
+    subprocess.run(command, cwd=alone, env=env, check=True)  # noqa: S603 (this interpreter)
+    return {kind: Trips(**trips) for kind, trips in json.loads(found.read_text()).items()}
+
+
+def count_and_write(given: Path, found: Path) -> int:
+    """The child of :func:`statements_of`."""
+    asked = json.loads(given.read_text())
+    trips = asyncio.run(count_statements(tuple(asked["client"]), asked["batch"]))
+    found.write_text(json.dumps({kind: asdict(t) for kind, t in trips.items()}))
+    return 0
+
+
 async def _communes(url: str) -> list[str]:
     conn = await asyncpg.connect(plain_url(url))
     try:
@@ -775,7 +805,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--ref",
         help="serve this git revision instead of the working tree (exported with git archive); "
-        "the statements are then not counted (this process runs the working tree)",
+        "its statements are counted by a child process running that revision's api",
+    )
+    parser.add_argument(
+        "--count-statements", nargs=2, type=Path, metavar=("GIVEN", "FOUND"), help=argparse.SUPPRESS
     )
     parser.add_argument("--startup-timeout", type=float, default=300)
     args = parser.parse_args(argv)
@@ -816,7 +849,7 @@ def run(args: argparse.Namespace) -> int:
             )
             os.environ["GUICHET_AUTO_MIGRATE"] = "0"
             extra = make_batches(communes, 1, args.batch_size, f"{run_id}x")[0]
-            trips = {} if args.ref else asyncio.run(count_statements(client, extra))
+            trips = statements_of(source, workdir, client, extra)
             facts = {
                 "code": code_label,
                 "database": database_label,
@@ -845,7 +878,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(parse_args, run, argv)
+    return run_cli(parse_args, run_or_count, argv)
+
+
+def run_or_count(args: argparse.Namespace) -> int:
+    if args.count_statements:
+        return count_and_write(*args.count_statements)
+    return run(args)
 
 
 if __name__ == "__main__":
