@@ -97,17 +97,17 @@ BEGIN
               THEN {_PER_BATCH._LAW_CATEGORIES}
                    || CASE WHEN p.competence = ANY ({_PER_BATCH._NIR_COMPETENCES})
                            THEN ARRAY['nir']::text[] ELSE '{{}}'::text[] END
-              ELSE d.categories END
+              ELSE c.data_categories::text[] END
   FROM pairs p
   -- by delegation (domain.md §4), as convention_holdings says it: the convention in force
   -- that grants it there, with its categories
   LEFT JOIN LATERAL (
-    SELECT c.id, c.data_categories::text[] AS categories
+    SELECT h.convention_id AS id
     FROM convention_holdings(p_org, p.competence, p.commune, v_today) h
-    JOIN convention c ON c.id = h.convention_id
     WHERE p.competence = ANY (v_named)
     ORDER BY h.convention_id
     LIMIT 1) d ON true
+  LEFT JOIN convention c ON c.id = d.id
   -- else by law: its kind is a legal holder and the commune is in its territory
   WHERE d.id IS NOT NULL
      OR EXISTS (SELECT 1 FROM competence k
