@@ -10,7 +10,7 @@ from api.domain.dossiers.repository import OwnRef, StoredDossier
 from api.domain.dossiers.rules import Plan, SyncOutcome, plan_update, sides_of
 from api.domain.dossiers.service.context import Dossiers
 from api.domain.dossiers.service.visibility import visible_ids, visible_rows
-from api.domain.dossiers.sync.items import Entry, digest, incoming, invalid, stored
+from api.domain.dossiers.sync.items import Entry, incoming, invalid, stored
 from api.problems import FieldError, Forbidden, NotFound
 
 
@@ -66,7 +66,7 @@ async def _settled(
         if e.index not in wanted or e.link or e.item is None:
             continue
         ref = known[(e.item.external_ref.system, e.item.external_ref.id)]
-        if ref.synced_digest is not None and ref.synced_digest == digest(e.item):
+        if ref.synced_digest is not None and ref.synced_digest == e.item_digest():
             candidates[e.index] = ref
     if not candidates:
         return set()

@@ -45,8 +45,9 @@ class Entry:
     dossier_id: uuid.UUID | None = None
     #: the stored dossier (existing) and whether its reference must be recorded
     row: StoredDossier | None = None
-    #: the item's digest (:func:`digest`), kept on its reference when it writes
-    digest: str | None = None
+    #: the item's digest (:func:`digest`), once asked: an item is settled by it, then it is
+    #: kept on the item's reference when the item writes
+    _digest: str | None = None
     link: bool = False
     plan: Plan | None = None
     # new dossiers
@@ -67,6 +68,12 @@ class Entry:
 
     def fail(self, problem: DomainError, outcome: SyncOutcome = SyncOutcome.ERROR) -> None:
         self.outcome, self.problem = outcome, problem
+
+    def item_digest(self) -> str:
+        assert self.item is not None
+        if self._digest is None:
+            self._digest = digest(self.item)
+        return self._digest
 
 
 def invalid(errors: list[FieldError]) -> ValidationFailed:

@@ -20,7 +20,7 @@ from api.domain.dossiers.rules import (
 )
 from api.domain.dossiers.schemas import SyncItem
 from api.domain.dossiers.service.context import Dossiers, actor, audience_of
-from api.domain.dossiers.sync.items import Entry, digest, incoming, settled, stored
+from api.domain.dossiers.sync.items import Entry, incoming, settled, stored
 from api.domain.identity import check_nir, name_match_keys
 from api.domain.people.service import folded_names
 
@@ -117,7 +117,7 @@ def _digest_if_settled(e: Entry, before: Stored | None, sides: frozenset[Side]) 
     re-sync without reading the dossier (api.domain.dossiers.sync.existing)."""
     assert e.item is not None and e.plan is not None
     again = plan_update(settled(before, e.plan.changes), incoming(e.item), sides, e.pointer)
-    return digest(e.item) if again.outcome is SyncOutcome.UNCHANGED else None
+    return e.item_digest() if again.outcome is SyncOutcome.UNCHANGED else None
 
 
 def _existing_dossier(ctx: Dossiers, e: Entry, unit: Unit, now: datetime) -> None:
