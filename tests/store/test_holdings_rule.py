@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -93,8 +92,18 @@ async def _insert(conn: AsyncConnection, world: World, drawn: Drawn, today: date
     )
 
 
-async def _grants(conn: AsyncConnection) -> tuple[list[ConventionGrant], dict[uuid.UUID, Any]]:
-    """Every convention of the database, the demo's included, as the oracle reads them."""
+@dataclass(frozen=True)
+class Facts:
+    """What the oracle is given: every convention of the database (the demo's included), the
+    organisations' kinds, their territories among ``COMMUNES``, each convention's categories."""
+
+    grants: list[ConventionGrant]
+    kinds: dict[uuid.UUID, str]
+    territories: dict[uuid.UUID, set[str]]
+    categories: dict[uuid.UUID, set[str]]
+
+
+async def _facts(conn: AsyncConnection) -> Facts:
     kinds = dict((await conn.execute(text("SELECT id, kind FROM organisation"))).all())
     territories: dict[uuid.UUID, set[str]] = {}
     for org, commune in await conn.execute(
@@ -122,25 +131,25 @@ async def _grants(conn: AsyncConnection) -> tuple[list[ConventionGrant], dict[uu
         )
         for r in rows
     ]
-    facts = {"kinds": kinds, "territories": territories}
-    facts.update({r["id"]: set(r["data_categories"]) for r in rows})
-    return grants, facts
+    categories = {r["id"]: set(r["data_categories"]) for r in rows}
+    return Facts(grants, kinds, territories, categories)
 
 
 def _expected(
-    org: uuid.UUID, grants: list[ConventionGrant], facts: dict[Any, Any], today: date
+    org: uuid.UUID, facts: Facts, today: date
 ) -> dict[tuple[str, str], tuple[str, uuid.UUID | None, set[str]]]:
     """The oracle's answer per (competence, commune): a delegation in force wins (the first
     convention by id when several delegate the pair), else the law."""
     answer: dict[tuple[str, str], tuple[str, uuid.UUID | None, set[str]]] = {}
     delegating: dict[tuple[str, str], list[uuid.UUID]] = {}
-    for h in delegated_holdings([g for g in grants if g.grantee_id == org], CATALOGUE, today):
+    granted = [g for g in facts.grants if g.grantee_id == org]
+    for h in delegated_holdings(granted, CATALOGUE, today):
         assert h.convention_id is not None
         delegating.setdefault((h.competence, h.commune), []).append(h.convention_id)
     for pair, ids in delegating.items():
-        answer[pair] = ("convention", min(ids), facts[min(ids)])
-    territory = facts["territories"].get(org, set())
-    for h in law_holdings(facts["kinds"][org], territory, CATALOGUE):
+        answer[pair] = ("convention", min(ids), facts.categories[min(ids)])
+    territory = facts.territories.get(org, set())
+    for h in law_holdings(facts.kinds[org], territory, CATALOGUE):
         nir = {"nir"} if h.competence in LEGAL_AID_PRESTATIONS else set()
         answer.setdefault((h.competence, h.commune), ("law", None, LAW | nir))
     return answer
@@ -156,7 +165,7 @@ async def test_holdings_are_what_the_oracle_says(
         today = await conn.scalar(text("SELECT (now() AT TIME ZONE 'Europe/Paris')::date"))
         for convention in drawn:
             await _insert(conn, world, convention, today)
-        grants, facts = await _grants(conn)
+        facts = await _facts(conn)
         pairs = [(code, commune) for code in CODES for commune in COMMUNES]
         for key in ORGANISATIONS:
             org = world.organisations[key]
@@ -174,7 +183,7 @@ async def test_holdings_are_what_the_oracle_says(
                     },
                 )
             }
-            assert held == _expected(org, grants, facts, today), key
+            assert held == _expected(org, facts, today), key
             # one pair at a time, as a policy asks, gives the same answers
             for competence, commune in pairs[:: len(COMMUNES) + 1]:
                 alone = (
@@ -183,13 +192,13 @@ async def test_holdings_are_what_the_oracle_says(
                         {"o": org, "c": competence, "m": commune},
                     )
                 ).all()
-                found = held.get((competence, commune))
-                assert [tuple(r) for r in alone] == ([found[:2]] if found else []), key
+                batched = held.get((competence, commune))
+                assert [tuple(r) for r in alone] == ([batched[:2]] if batched else []), key
         # the delegations in force, with any argument left out (the public "who is
         # competent" answer leaves out all three)
         delegations = {
             (g.grantee_id, h.competence, h.commune, h.convention_id)
-            for g in grants
+            for g in facts.grants
             for h in delegated_holdings([g], CATALOGUE, today)
         }
         for grantee, competence, commune in _asked(delegations, world):
