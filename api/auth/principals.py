@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from sqlalchemy import func, literal, literal_column, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -158,13 +158,18 @@ class PrincipalStore:
             select(
                 func.coalesce(
                     func.json_agg(
-                        func.json_build_object(
-                            "id",
+                        # by id: the scope's holding takes the first convention that grants a
+                        # pair, and the access rule the one of smallest id
+                        aggregate_order_by(
+                            func.json_build_object(
+                                "id",
+                                grants.c.convention_id,
+                                "competences",
+                                grants.c.competences,
+                                "communes",
+                                grants.c.communes,
+                            ),
                             grants.c.convention_id,
-                            "competences",
-                            grants.c.competences,
-                            "communes",
-                            grants.c.communes,
                         )
                     ),
                     literal_column("'[]'::json"),

@@ -79,7 +79,8 @@ class Scope:
         return Role.SENSITIVE in self.roles
 
     def holding(self, competence: str, commune: str) -> HoldingRef | None:
-        """How the organisation holds ``competence`` on ``commune`` today, delegation first."""
+        """How the organisation holds ``competence`` on ``commune`` today, delegation first (by
+        the convention of smallest id, as the access rule's ``guichet_holdings``)."""
         for grant in self.grants:
             if competence in grant.competences and commune in grant.communes:
                 return HoldingRef(competence, commune, "convention", grant.convention_id)

@@ -9,12 +9,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from api.auth.principals import PrincipalStore
+from api.auth.scope import ConventionGrantRef, PrincipalKind, Scope
 from api.db.engine import owner_connection
 from api.domain.catalogue import LEGAL_AID_PRESTATIONS, SEEDED_COMPETENCES, catalogue_by_code
 from api.domain.conventions.rules import ConventionStatus
@@ -155,8 +157,26 @@ def _expected(
     return answer
 
 
+# three conventions in force delegating the same pair to the same grantee: every answer names
+# the same one
+_TWICE = [
+    Drawn(
+        "departement",
+        "ccas_amiens",
+        frozenset({"rsa"}),
+        frozenset({"80021"}),
+        ConventionStatus.ACTIVE,
+        -10,
+        None,
+        frozenset({"identity", categories}),
+    )
+    for categories in ("contact", "dossiers", "notes")
+]
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(drawn=conventions)
+@example(drawn=_TWICE)
 async def test_holdings_are_what_the_oracle_says(
     drawn: list[Drawn], database_url: URL, world: World
 ) -> None:
@@ -184,6 +204,13 @@ async def test_holdings_are_what_the_oracle_says(
                 )
             }
             assert held == _expected(org, facts, today), key
+            # the request scope's answer (what writes are checked against) is the same
+            scope = await _scope_of(conn, org, facts.kinds[org], today)
+            assert {
+                pair: (h.source, h.convention_id)
+                for pair in pairs
+                if (h := scope.holding(*pair)) is not None and pair[1] in COMMUNES
+            } == {pair: answer[:2] for pair, answer in held.items()}, key
             # one pair at a time, as a policy asks, gives the same answers
             for competence, commune in pairs[:: len(COMMUNES) + 1]:
                 alone = (
@@ -227,6 +254,26 @@ async def test_holdings_are_what_the_oracle_says(
                 and commune in (None, d[2])
             }, (grantee, competence, commune)
         await example.rollback()
+
+
+async def _scope_of(conn: AsyncConnection, org: uuid.UUID, kind: str, today: date) -> Scope:
+    """A scope of ``org`` holding what :class:`PrincipalStore` reads for it, as a request's."""
+    session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint")
+    holdings = await PrincipalStore(session).holdings(org, today)
+    await session.close()
+    return Scope(
+        principal_kind=PrincipalKind.USER,
+        principal_id=uuid.uuid4(),
+        organisation_id=org,
+        organisation_kind=kind,
+        roles=frozenset(),
+        client_scopes=frozenset(),
+        actions=frozenset(),
+        categories=frozenset(),
+        territory=frozenset(holdings.territory),
+        law_competences=frozenset(holdings.law_competences),
+        grants=tuple(ConventionGrantRef(*grant) for grant in holdings.grants),
+    )
 
 
 def _asked(
