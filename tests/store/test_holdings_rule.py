@@ -1,7 +1,8 @@
 """How an organisation holds a competence on a commune, asked of its SQL home
 (``guichet_holdings`` and ``convention_holdings``, migrations 0002, 0031 and 0035) for random
 conventions beside the demo's, against the test oracle (``tests/oracle.py``): by a convention
-in force that may delegate it there, else by law on the organisation's territory, else not."""
+in force that may delegate it there, else by law on the organisation's territory, else not.
+The request scope's ``Scope.holding``, which writes are checked against, must answer the same."""
 
 from __future__ import annotations
 
