@@ -516,7 +516,13 @@ def free_port() -> int:
 
 class ProcessGroup:
     """A server started in its own process group (Ctrl-C reaches the harness, which stops it
-    in order), its output in a log file; its CPU is the whole group's."""
+    in order), its output in a log file; its CPU is the whole group's. A subclass sets
+    ``base_url`` before starting it."""
+
+    name = "service"
+    #: answers 200 once the server serves
+    ready_path = "/readyz"
+    base_url: str
 
     def __init__(
         self, command: Sequence[str], env: Mapping[str, str], log_path: Path, cwd: Path
@@ -568,6 +574,30 @@ class ProcessGroup:
             before = now
         return time.monotonic() - started
 
+    def wait_ready(self, timeout: float = 60) -> float:
+        """Seconds until ``ready_path`` answers 200; an error quoting the log's last lines if
+        the server exits or is not ready in ``timeout`` seconds."""
+        started = time.monotonic()
+        with httpx.Client(base_url=self.base_url, timeout=5) as client:
+            while time.monotonic() - started < timeout:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
+                    )
+                with suppress(httpx.HTTPError):
+                    if client.get(self.ready_path).status_code == 200:
+                        return time.monotonic() - started
+                time.sleep(0.3)
+        raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def _lines(self) -> list[str]:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace").splitlines()
+
+    def log_tail(self, lines: int = 5, chars: int = 4000) -> str:
+        text = "\n".join(_log_message(line) for line in self._lines()[-lines:])
+        return text[-chars:]
+
 
 class Service(ProcessGroup):
     """``guichet serve``, its output (JSON lines) in a log file."""
@@ -578,28 +608,6 @@ class Service(ProcessGroup):
         command = ["-m", "api.cli", "serve", "--host", HOST, "--port", str(self.port)]
         # `-m` puts the working directory first on sys.path: its `api` is the one served
         super().__init__([*command, "--workers", str(workers)], env, log_path, cwd=source)
-
-    def wait_ready(self, timeout: float) -> float:
-        started = time.monotonic()
-        with httpx.Client(base_url=self.base_url, timeout=5) as client:
-            while time.monotonic() - started < timeout:
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"service exited with {self.process.returncode}:\n{self.log_tail()}"
-                    )
-                with suppress(httpx.HTTPError):
-                    if client.get("/readyz").status_code == 200:
-                        return time.monotonic() - started
-                time.sleep(0.5)
-        raise RuntimeError(f"service not ready after {timeout:.0f} s:\n{self.log_tail()}")
-
-    def _lines(self) -> list[str]:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace").splitlines()
-
-    def log_tail(self, lines: int = 5, chars: int = 4000) -> str:
-        text = "\n".join(_log_message(line) for line in self._lines()[-lines:])
-        return text[-chars:]
 
     def log_problems(self) -> list[str]:
         """Log lines at warning level or above (the service logs JSON lines)."""

@@ -52,7 +52,6 @@ import signal
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
@@ -90,6 +89,9 @@ COUNTED_REQUESTS = 5
 class BareService(ProcessGroup):
     """``python -m bench.bare`` in its own process group."""
 
+    name = "bare service"
+    ready_path = "/healthz"
+
     def __init__(
         self, env: Mapping[str, str], log_path: Path, framework: str = "starlette"
     ) -> None:
@@ -97,18 +99,6 @@ class BareService(ProcessGroup):
         self.base_url = f"http://{HOST}:{self.port}"
         command = ["-m", "bench.bare", "--host", HOST, "--port", str(self.port)]
         super().__init__([*command, "--framework", framework], env, log_path, cwd=ROOT)
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        started = time.monotonic()
-        with httpx.Client(base_url=self.base_url, timeout=5) as client:
-            while time.monotonic() - started < timeout:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"bare service exited with {self.process.returncode}")
-                with suppress(httpx.HTTPError):
-                    if client.get("/healthz").status_code == 200:
-                        return
-                time.sleep(0.3)
-        raise RuntimeError("bare service not ready")
 
 
 @dataclass
